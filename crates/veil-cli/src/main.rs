@@ -1,0 +1,267 @@
+//! The `veil` command: the entry point a newcomer meets first.
+//!
+//! Subcommands today: `train` (fit, quantize and write a model) and `eval` (float and
+//! quantized accuracy of a model on the digits test split). Each subcommand's `--help` says
+//! what it does and what every flag means.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use veil_nn::data::digits_split;
+use veil_nn::{Model, QuantSpec, TrainConfig};
+
+/// Private machine-learning inference: a client gets a model's prediction on its own input
+/// without showing the input; the server computes it without showing the model.
+#[derive(Parser, Debug)]
+#[command(name = "veil", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train an MLP on the digits training split, quantize it and write the model file.
+    ///
+    /// With the defaults this reproduces the bundled `models/digits.json` bit for bit.
+    Train(TrainArgs),
+    /// Report a model's float and quantized accuracy on the digits test split.
+    Eval(EvalArgs),
+}
+
+#[derive(Args, Debug)]
+struct TrainArgs {
+    /// Where to write the model.
+    #[arg(long, default_value = "models/digits.json")]
+    out: PathBuf,
+    /// Hidden-layer widths, comma separated (e.g. `24` or `48,24`).
+    #[arg(long, value_delimiter = ',', default_value = "24")]
+    hidden: Vec<usize>,
+    /// Passes over the training split.
+    #[arg(long, default_value_t = TrainConfig::default().epochs)]
+    epochs: usize,
+    /// Samples per mini-batch.
+    #[arg(long, default_value_t = TrainConfig::default().batch_size)]
+    batch_size: usize,
+    /// Initial Adam step size (decays linearly to a tenth).
+    #[arg(long, default_value_t = TrainConfig::default().learning_rate)]
+    learning_rate: f32,
+    /// L2 penalty on the weights.
+    #[arg(long, default_value_t = TrainConfig::default().weight_decay)]
+    weight_decay: f32,
+    /// Seed of the training randomness (initialization and batch order).
+    #[arg(long, default_value_t = TrainConfig::default().seed)]
+    seed: u64,
+    /// Bits of the unsigned input codes (1-8).
+    #[arg(long, default_value_t = QuantSpec::default().input_bits)]
+    input_bits: u8,
+    /// Bits of the signed weights (2-8).
+    #[arg(long, default_value_t = QuantSpec::default().weight_bits)]
+    weight_bits: u8,
+    /// Bits of the unsigned hidden activations (1-8).
+    #[arg(long, default_value_t = QuantSpec::default().activation_bits)]
+    activation_bits: u8,
+    /// Name recorded in the model file.
+    #[arg(long, default_value = "digits-mlp")]
+    name: String,
+    /// Print the result as one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct EvalArgs {
+    /// Model file. Without it: `models/digits.json` if that file exists, else the copy
+    /// compiled into this binary.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Print one JSON object (`float_accuracy`, `quantized_accuracy`, ...) instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(a) => train(a),
+        Command::Eval(a) => eval(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn train(a: TrainArgs) -> Result<()> {
+    if a.hidden.is_empty() || a.hidden.contains(&0) || a.hidden.iter().any(|&h| h > 4096) {
+        bail!("--hidden needs one or more widths between 1 and 4096");
+    }
+    if a.epochs == 0 || a.batch_size == 0 {
+        bail!("--epochs and --batch-size must be positive");
+    }
+    let lr_ok = a.learning_rate.is_finite() && a.learning_rate > 0.0;
+    let wd_ok = a.weight_decay.is_finite() && a.weight_decay >= 0.0;
+    if !lr_ok || !wd_ok {
+        bail!("--learning-rate must be positive and --weight-decay non-negative");
+    }
+    if !(1..=8).contains(&a.input_bits)
+        || !(2..=8).contains(&a.weight_bits)
+        || !(1..=8).contains(&a.activation_bits)
+    {
+        bail!("bit widths: --input-bits 1-8, --weight-bits 2-8, --activation-bits 1-8");
+    }
+    let cfg = TrainConfig {
+        hidden: a.hidden.clone(),
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        learning_rate: a.learning_rate,
+        weight_decay: a.weight_decay,
+        seed: a.seed,
+    };
+    let spec = QuantSpec {
+        input_bits: a.input_bits,
+        weight_bits: a.weight_bits,
+        activation_bits: a.activation_bits,
+    };
+    let split = digits_split();
+    let bar = ProgressBar::new(cfg.epochs as u64);
+    bar.set_style(
+        ProgressStyle::with_template("training {bar:30} epoch {pos}/{len} {msg} [{elapsed}]")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    if a.json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let model = veil_nn::train::build_model(&split, &cfg, spec, &a.name, |r| {
+        bar.set_message(format!(
+            "loss {:.4} train acc {:.2}%",
+            r.loss,
+            100.0 * r.train_accuracy
+        ));
+        bar.inc(1);
+    });
+    bar.finish_and_clear();
+    if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    model.save(&a.out)?;
+    let report = Report::of(&model, &a.out.display().to_string());
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("wrote {}", a.out.display());
+        report.print();
+    }
+    Ok(())
+}
+
+fn eval(a: EvalArgs) -> Result<()> {
+    let (model, source) = match a.model {
+        Some(path) => (Model::load(&path)?, path.display().to_string()),
+        None => {
+            let default = Path::new("models/digits.json");
+            if default.exists() {
+                (Model::load(default)?, default.display().to_string())
+            } else {
+                (
+                    veil_nn::bundled_model()?,
+                    "bundled models/digits.json".to_string(),
+                )
+            }
+        }
+    };
+    let report = Report::of(&model, &source);
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        report.print();
+    }
+    Ok(())
+}
+
+/// What `eval` (and `train`) report about a model on the test split.
+#[derive(serde::Serialize)]
+struct Report {
+    model: String,
+    name: String,
+    architecture: Vec<usize>,
+    test_samples: usize,
+    float_accuracy: f64,
+    quantized_accuracy: f64,
+    agreement: f64,
+    input_bits: u8,
+    weight_bits: Vec<u8>,
+    activation_bits: Vec<u8>,
+    accumulator_bits: Vec<u32>,
+    hidden_neurons: usize,
+}
+
+impl Report {
+    fn of(model: &Model, source: &str) -> Report {
+        let test = digits_split().test;
+        let q = &model.quantized;
+        let float_pred: Vec<usize> = test
+            .samples
+            .iter()
+            .map(|s| model.float.predict(&s.pixels))
+            .collect();
+        let quant_pred: Vec<usize> = test.samples.iter().map(|s| q.predict(&s.pixels)).collect();
+        let frac = |n: usize| n as f64 / test.len().max(1) as f64;
+        let correct = |p: &[usize]| {
+            p.iter()
+                .zip(&test.samples)
+                .filter(|(c, s)| **c == usize::from(s.label))
+                .count()
+        };
+        Report {
+            model: source.to_string(),
+            name: model.name.clone(),
+            architecture: q.widths(),
+            test_samples: test.len(),
+            float_accuracy: frac(correct(&float_pred)),
+            quantized_accuracy: frac(correct(&quant_pred)),
+            agreement: frac(
+                float_pred
+                    .iter()
+                    .zip(&quant_pred)
+                    .filter(|(a, b)| a == b)
+                    .count(),
+            ),
+            input_bits: q.input_bits,
+            weight_bits: q.layers.iter().map(|l| l.weight_bits).collect(),
+            activation_bits: q
+                .layers
+                .iter()
+                .filter_map(|l| l.requant.map(|r| r.out_bits))
+                .collect(),
+            accumulator_bits: q.accumulator_bits(),
+            hidden_neurons: q.hidden_neurons(),
+        }
+    }
+
+    fn print(&self) {
+        let arch: Vec<String> = self.architecture.iter().map(|w| w.to_string()).collect();
+        println!("model         {} ({})", self.model, self.name);
+        println!("architecture  {} (ReLU hidden layers)", arch.join("-"));
+        println!(
+            "bit widths    input {} unsigned, weights {:?} signed, activations {:?} unsigned, accumulators {:?} signed",
+            self.input_bits, self.weight_bits, self.activation_bits, self.accumulator_bits
+        );
+        println!(
+            "float         {:.2}% of {} test images",
+            100.0 * self.float_accuracy,
+            self.test_samples
+        );
+        println!("quantized     {:.2}%", 100.0 * self.quantized_accuracy);
+        println!(
+            "agreement     {:.2}% (float and quantized predict the same class)",
+            100.0 * self.agreement
+        );
+    }
+}

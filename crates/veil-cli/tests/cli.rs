@@ -1,0 +1,111 @@
+//! The `veil` binary as a user runs it.
+
+use std::process::Command;
+
+fn veil() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_veil"))
+}
+
+fn tmp_dir(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("veil-cli-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn eval_json_reports_accuracies_of_the_bundled_model() {
+    // Run from an empty directory so the compiled-in copy is used.
+    let dir = tmp_dir("eval");
+    let out = veil()
+        .args(["eval", "--json"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let float = v["float_accuracy"].as_f64().unwrap();
+    let quant = v["quantized_accuracy"].as_f64().unwrap();
+    assert!((0.96..=1.0).contains(&float), "{float}");
+    assert!((0.95..=1.0).contains(&quant), "{quant}");
+    assert_eq!(v["test_samples"], 359);
+    assert_eq!(v["architecture"], serde_json::json!([64, 24, 10]));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn eval_of_a_bad_file_fails_with_a_message() {
+    let dir = tmp_dir("bad");
+    let path = dir.join("cut.json");
+    let text = include_str!("../../../models/digits.json");
+    std::fs::write(&path, &text[..text.len() / 3]).unwrap();
+    let out = veil()
+        .arg("eval")
+        .arg("--model")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("truncated"), "{err}");
+    let out = veil()
+        .args(["eval", "--model", "/nonexistent/m.json"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/m.json"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn train_writes_a_model_that_eval_reads() {
+    let dir = tmp_dir("train");
+    let path = dir.join("small.json");
+    let out = veil()
+        .args(["train", "--epochs", "3", "--hidden", "8", "--json", "--out"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["architecture"], serde_json::json!([64, 8, 10]));
+    let out = veil()
+        .arg("eval")
+        .arg("--model")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("64-8-10"));
+    let bad = veil()
+        .args(["train", "--hidden", "0"])
+        .arg("--out")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["train", "--help"],
+        vec!["eval", "--help"],
+    ] {
+        let out = veil().args(&args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage"),
+            "{args:?}"
+        );
+    }
+}

@@ -1,0 +1,450 @@
+//! [`Channel`]: typed and raw messages between two parties, over TCP or in memory, with
+//! communication counters.
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{de::DeserializeOwned, Serialize};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpStream, ToSocketAddrs};
+
+use crate::codec;
+use crate::transport::{self, MemoryTransport, TcpTransport, Transport, FRAME_HEADER_LEN};
+use crate::{ChannelConfig, NetError, Stats};
+
+/// Scratch buffers larger than this are released after use instead of kept for the next message.
+const RETAIN_SCRATCH: usize = 16 << 20;
+
+/// Runs `fut` under `limit`, turning expiry into [`NetError::Timeout`] for `op`.
+async fn with_timeout<T>(
+    op: &'static str,
+    limit: Duration,
+    fut: impl Future<Output = Result<T, NetError>>,
+) -> Result<T, NetError> {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(result) => result,
+        Err(_) => Err(NetError::Timeout { op, after: limit }),
+    }
+}
+
+/// Keeps `buf` for reuse unless it has grown past [`RETAIN_SCRATCH`].
+fn recycle(mut buf: Vec<u8>) -> Vec<u8> {
+    if buf.capacity() > RETAIN_SCRATCH {
+        Vec::new()
+    } else {
+        buf.clear();
+        buf
+    }
+}
+
+/// Error for a direction that an earlier failure left in an unknown state.
+fn broken(direction: &str, reason: &str) -> NetError {
+    NetError::Io(std::io::Error::new(
+        std::io::ErrorKind::BrokenPipe,
+        format!("{direction} side of the channel is unusable: {reason}"),
+    ))
+}
+
+/// A payload handed to the transport: borrowed from the caller, or already owned (which saves a
+/// copy on the in-memory transport).
+enum Payload<'a> {
+    Borrowed(&'a [u8]),
+    Owned(Vec<u8>),
+}
+
+impl Payload<'_> {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Payload::Borrowed(s) => s,
+            Payload::Owned(v) => v,
+        }
+    }
+
+    fn into_vec(self) -> Vec<u8> {
+        match self {
+            Payload::Borrowed(s) => s.to_vec(),
+            Payload::Owned(v) => v,
+        }
+    }
+}
+
+/// One endpoint of a two-party channel: the only type protocols talk through.
+///
+/// A channel carries *frames*: a 4-byte little-endian payload length followed by the payload.
+/// [`send`](Self::send) / [`recv`](Self::recv) carry one bincode-encoded message per frame;
+/// [`send_bytes`](Self::send_bytes) / [`recv_bytes`](Self::recv_bytes) carry raw payloads for bulk
+/// data. Both transports behave the same way: TCP ([`connect`](Self::connect),
+/// [`from_tcp`](Self::from_tcp), [`tcp_pair`](crate::tcp_pair)) and in-memory
+/// ([`memory_pair`](Self::memory_pair)), down to the byte counts in [`stats`](Self::stats).
+///
+/// # Buffering
+///
+/// Sends on TCP are buffered (64 KiB) and reach the peer when the buffer fills, on
+/// [`flush`](Self::flush), on [`close`](Self::close), or before the next receive, which flushes
+/// pending writes first. A party that sends and then waits on something other than this channel
+/// must flush, and a channel dropped without [`close`](Self::close) or [`flush`](Self::flush) loses
+/// whatever is still buffered. In-memory sends are delivered immediately.
+///
+/// # Timeouts
+///
+/// * A receive must get its whole frame, header and payload, within
+///   [`read_timeout`](ChannelConfig::read_timeout), counted from when pending writes have been
+///   flushed (a single deadline for the frame, not one per read).
+/// * A send must hand its frame to the transport within
+///   [`write_timeout`](ChannelConfig::write_timeout); each flush, and the flush and shutdown in
+///   [`close`](Self::close), get the same allowance. A send waits only when the transport is full:
+///   the socket and its buffers, or 64 queued frames in memory.
+///
+/// A receive that times out before any byte of the next frame arrived can be retried; one that
+/// times out inside a frame, like any other failure in the middle of a frame, leaves that
+/// direction unusable (see [`NetError`]).
+///
+/// # Example
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), veil_net::NetError> {
+/// use veil_net::{Channel, ChannelConfig};
+///
+/// let (mut alice, mut bob) = Channel::memory_pair(ChannelConfig::default());
+/// alice.send(&(1u64, "hello".to_string())).await?;
+/// let (n, s): (u64, String) = bob.recv().await?;
+/// bob.send(&(n + 1)).await?;
+/// assert_eq!(alice.recv::<u64>().await?, 2);
+/// assert_eq!(alice.stats().bytes_sent, bob.stats().bytes_received);
+/// assert_eq!((alice.stats().rounds, bob.stats().rounds), (1, 1));
+/// # let _ = s;
+/// # Ok(())
+/// # }
+/// ```
+pub struct Channel {
+    transport: Transport,
+    config: ChannelConfig,
+    stats: Stats,
+    /// Whether the last completed frame operation was a send (we are inside a flight).
+    in_flight: bool,
+    /// Set when a receive failed with part of a frame consumed.
+    rx_broken: Option<&'static str>,
+    /// Set when a send, flush or shutdown failed with part of the data possibly written.
+    tx_broken: Option<&'static str>,
+    /// Reused encoding buffer (TCP).
+    tx_scratch: Vec<u8>,
+    /// Reused receive buffer for typed messages.
+    rx_scratch: Vec<u8>,
+    /// Set once [`close`](Self::close) has run, to silence the drop check.
+    closed: bool,
+}
+
+impl Channel {
+    fn new(transport: Transport, config: ChannelConfig) -> Self {
+        Self {
+            transport,
+            config,
+            stats: Stats::default(),
+            in_flight: false,
+            rx_broken: None,
+            tx_broken: None,
+            tx_scratch: Vec::new(),
+            rx_scratch: Vec::new(),
+            closed: false,
+        }
+    }
+
+    /// Two connected in-memory endpoints, for tests and single-process runs.
+    ///
+    /// Each direction is a bounded queue of 64 frames; both ends use `config` and enforce its
+    /// frame limit and timeouts. Dropping or closing one end makes the other's receives fail with
+    /// [`NetError::PeerClosed`] once the frames already queued have been read, and its sends fail
+    /// with [`NetError::PeerClosed`] at once.
+    pub fn memory_pair(config: ChannelConfig) -> (Channel, Channel) {
+        let (a, b) = MemoryTransport::pair();
+        (
+            Self::new(Transport::Memory(a), config),
+            Self::new(Transport::Memory(b), config),
+        )
+    }
+
+    /// Connects to `addr` over TCP within [`connect_timeout`](ChannelConfig::connect_timeout),
+    /// with `TCP_NODELAY` set.
+    ///
+    /// # Errors
+    ///
+    /// [`NetError::Timeout`] with `op == "connect"`, or [`NetError::Io`] (connection refused,
+    /// unresolvable address, ...).
+    pub async fn connect(
+        addr: impl ToSocketAddrs,
+        config: ChannelConfig,
+    ) -> Result<Channel, NetError> {
+        let stream = with_timeout("connect", config.connect_timeout, async {
+            Ok(TcpStream::connect(addr).await?)
+        })
+        .await?;
+        Ok(Self::from_tcp(stream, config))
+    }
+
+    /// Wraps an established TCP stream, typically one returned by `TcpListener::accept`, and sets
+    /// `TCP_NODELAY` on it.
+    pub fn from_tcp(stream: TcpStream, config: ChannelConfig) -> Channel {
+        Self::new(Transport::Tcp(TcpTransport::new(stream)), config)
+    }
+
+    /// Sends `msg`, bincode-encoded (standard configuration), as one frame.
+    ///
+    /// On TCP the frame may stay buffered; see [Buffering](Self#buffering).
+    ///
+    /// # Errors
+    ///
+    /// [`NetError::Encode`] if `msg` cannot be encoded, [`NetError::FrameTooLarge`] if its
+    /// encoding exceeds [`max_frame`](ChannelConfig::max_frame) (nothing is sent in either
+    /// case), and the errors of [`send_bytes`](Self::send_bytes).
+    pub async fn send<M: Serialize + ?Sized>(&mut self, msg: &M) -> Result<(), NetError> {
+        if matches!(self.transport, Transport::Memory(_)) {
+            let frame = codec::encode_to_vec(msg)?;
+            return self.send_frame(Payload::Owned(frame)).await;
+        }
+        let mut scratch = std::mem::take(&mut self.tx_scratch);
+        let result = match codec::encode_into(msg, &mut scratch) {
+            Ok(()) => self.send_frame(Payload::Borrowed(&scratch)).await,
+            Err(e) => Err(e),
+        };
+        self.tx_scratch = recycle(scratch);
+        result
+    }
+
+    /// Receives one frame and decodes it as an `M`; the frame must contain exactly one `M`.
+    ///
+    /// Flushes pending writes first.
+    ///
+    /// # Errors
+    ///
+    /// [`NetError::Decode`] if the frame is not a valid `M` or has trailing bytes (the frame is
+    /// consumed and the channel stays usable), and the errors of
+    /// [`recv_bytes`](Self::recv_bytes).
+    pub async fn recv<M: DeserializeOwned>(&mut self) -> Result<M, NetError> {
+        let mut buf = std::mem::take(&mut self.rx_scratch);
+        let result = match self.recv_frame(&mut buf).await {
+            Ok(()) => codec::decode_exact(&buf),
+            Err(e) => Err(e),
+        };
+        self.rx_scratch = recycle(buf);
+        result
+    }
+
+    /// Sends `data` as one raw frame, for bulk data that needs no encoding.
+    ///
+    /// # Errors
+    ///
+    /// [`NetError::FrameTooLarge`] if `data` exceeds [`max_frame`](ChannelConfig::max_frame)
+    /// (checked before anything is written), [`NetError::Timeout`] with `op == "write"`,
+    /// [`NetError::PeerClosed`] if the in-memory peer is gone, [`NetError::Io`] otherwise.
+    pub async fn send_bytes(&mut self, data: &[u8]) -> Result<(), NetError> {
+        self.send_frame(Payload::Borrowed(data)).await
+    }
+
+    /// Receives one raw frame.
+    ///
+    /// Flushes pending writes first.
+    ///
+    /// # Errors
+    ///
+    /// [`NetError::PeerClosed`] at a clean end of stream, [`NetError::Truncated`] if the stream
+    /// ends inside a frame, [`NetError::FrameTooLarge`] if the announced length exceeds
+    /// [`max_frame`](ChannelConfig::max_frame) (nothing of the payload is read or allocated),
+    /// [`NetError::Timeout`] with `op == "read"` (or `"write"` from the flush), [`NetError::Io`]
+    /// otherwise.
+    pub async fn recv_bytes(&mut self) -> Result<Vec<u8>, NetError> {
+        let mut buf = Vec::new();
+        self.recv_frame(&mut buf).await?;
+        Ok(buf)
+    }
+
+    /// Receives one raw frame into `buf`, replacing its contents and reusing its allocation where
+    /// the transport allows (on the in-memory transport the delivered buffer replaces `buf`).
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_bytes`](Self::recv_bytes). On error, the contents of `buf` are unspecified.
+    pub async fn recv_bytes_into(&mut self, buf: &mut Vec<u8>) -> Result<(), NetError> {
+        self.recv_frame(buf).await
+    }
+
+    /// Pushes buffered sends to the peer (a no-op in memory).
+    ///
+    /// # Errors
+    ///
+    /// [`NetError::Timeout`] with `op == "write"`, or [`NetError::Io`]; either leaves the sending
+    /// side unusable.
+    pub async fn flush(&mut self) -> Result<(), NetError> {
+        let Transport::Tcp(tcp) = &mut self.transport else {
+            return Ok(());
+        };
+        if tcp.pending_writes() == 0 {
+            return Ok(());
+        }
+        if let Some(reason) = self.tx_broken {
+            return Err(broken("sending", reason));
+        }
+        let result = with_timeout("write", self.config.write_timeout, async {
+            Ok(tcp.writer.flush().await?)
+        })
+        .await;
+        if result.is_err() {
+            self.tx_broken = Some("a flush failed");
+        }
+        result
+    }
+
+    /// The counters so far; see [`Stats`] for their definitions.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// The configuration this channel was created with.
+    pub fn config(&self) -> &ChannelConfig {
+        &self.config
+    }
+
+    /// The peer's address for TCP channels, `None` in memory.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        match &self.transport {
+            Transport::Tcp(tcp) => tcp.peer,
+            Transport::Memory(_) => None,
+        }
+    }
+
+    /// Flushes pending sends and shuts down the sending direction, so the peer sees a clean end
+    /// of stream ([`NetError::PeerClosed`]) after the last frame.
+    ///
+    /// # Errors
+    ///
+    /// As [`flush`](Self::flush); the connection is released either way.
+    pub async fn close(mut self) -> Result<(), NetError> {
+        self.closed = true;
+        self.flush().await?;
+        if let Transport::Tcp(tcp) = &mut self.transport {
+            with_timeout("write", self.config.write_timeout, async {
+                Ok(tcp.writer.shutdown().await?)
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn send_frame(&mut self, payload: Payload<'_>) -> Result<(), NetError> {
+        let max = self.config.effective_max_frame();
+        let len = payload.as_slice().len();
+        let header = transport::header_for(len, max)?;
+        if let Some(reason) = self.tx_broken {
+            return Err(broken("sending", reason));
+        }
+        let limit = self.config.write_timeout;
+        match &mut self.transport {
+            Transport::Tcp(tcp) => {
+                let result = with_timeout("write", limit, async {
+                    Ok(tcp.write_frame(payload.as_slice(), header).await?)
+                })
+                .await;
+                if result.is_err() {
+                    self.tx_broken = Some("a send failed part-way through a frame");
+                }
+                result?;
+            }
+            Transport::Memory(mem) => {
+                // `Sender::send` either queues the whole frame or nothing, even when cancelled.
+                let frame = payload.into_vec();
+                with_timeout("write", limit, async {
+                    mem.tx.send(frame).await.map_err(|_| NetError::PeerClosed)
+                })
+                .await?;
+            }
+        }
+        tracing::trace!(len, "frame sent");
+        self.stats.bytes_sent += (FRAME_HEADER_LEN + len) as u64;
+        self.stats.messages_sent += 1;
+        if !self.in_flight {
+            self.in_flight = true;
+            self.stats.rounds += 1;
+        }
+        Ok(())
+    }
+
+    async fn recv_frame(&mut self, buf: &mut Vec<u8>) -> Result<(), NetError> {
+        // A sending side that already failed cannot deliver its buffer; the receiving side is
+        // independent of it.
+        if self.tx_broken.is_none() {
+            self.flush().await?;
+        }
+        if let Some(reason) = self.rx_broken {
+            return Err(broken("receiving", reason));
+        }
+        let max = self.config.effective_max_frame();
+        let limit = self.config.read_timeout;
+        match &mut self.transport {
+            Transport::Tcp(tcp) => {
+                let mut consumed = 0usize;
+                let result = with_timeout(
+                    "read",
+                    limit,
+                    transport::read_frame(&mut tcp.reader, max, buf, &mut consumed),
+                )
+                .await;
+                if let Err(e) = result {
+                    if consumed > 0 {
+                        self.rx_broken = Some("an earlier receive failed inside a frame");
+                    }
+                    return Err(e);
+                }
+            }
+            Transport::Memory(mem) => {
+                // `Receiver::recv` is cancel safe: a timeout loses no frame.
+                let frame = with_timeout("read", limit, async {
+                    mem.rx.recv().await.ok_or(NetError::PeerClosed)
+                })
+                .await?;
+                if frame.len() > max {
+                    return Err(NetError::FrameTooLarge {
+                        len: frame.len() as u64,
+                        max,
+                    });
+                }
+                *buf = frame;
+            }
+        }
+        tracing::trace!(len = buf.len(), "frame received");
+        self.stats.bytes_received += (FRAME_HEADER_LEN + buf.len()) as u64;
+        self.stats.messages_received += 1;
+        self.in_flight = false;
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let transport = match &self.transport {
+            Transport::Tcp(_) => "tcp",
+            Transport::Memory(_) => "memory",
+        };
+        f.debug_struct("Channel")
+            .field("transport", &transport)
+            .field("peer_addr", &self.peer_addr())
+            .field("stats", &self.stats)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Channel {
+    fn drop(&mut self) {
+        if let Transport::Tcp(tcp) = &self.transport {
+            let pending = tcp.pending_writes();
+            if pending > 0 && !self.closed && self.tx_broken.is_none() {
+                tracing::warn!(
+                    pending,
+                    "channel dropped with unflushed sends; call flush() or close() first"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,313 @@
+//! The model file: versioned JSON holding the float network, its quantized twin and how both
+//! were made. `FORMAT.md` beside this crate specifies every field.
+//!
+//! Loading checks, in order: that the text is JSON, that it declares `"format": "veil-model"`,
+//! that its `version` is one this build reads, that every field is known and of the right type,
+//! and then the shapes and ranges ([`Model::validate`]). Each failure is a distinct
+//! [`ModelError`].
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::{IMAGE_PIXELS, NUM_CLASSES};
+use crate::float::FloatModel;
+use crate::quant::QuantModel;
+
+/// Value of the `format` field.
+pub const FORMAT_NAME: &str = "veil-model";
+/// The model-file version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// Largest model file read, in bytes.
+pub const MAX_MODEL_BYTES: u64 = 64 << 20;
+
+/// How the model was trained and how well it did; informational, not used by inference.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingInfo {
+    /// The optimizer, `"adam"`.
+    pub optimizer: String,
+    /// Hidden-layer widths.
+    pub hidden: Vec<usize>,
+    /// Passes over the training split.
+    pub epochs: usize,
+    /// Samples per mini-batch.
+    pub batch_size: usize,
+    /// Initial Adam step size.
+    pub learning_rate: f32,
+    /// L2 penalty on the weights.
+    pub weight_decay: f32,
+    /// Seed of the training stream.
+    pub seed: u64,
+    /// Float accuracy on the test split when the model was written.
+    pub float_test_accuracy: f64,
+    /// Quantized accuracy on the test split when the model was written.
+    pub quantized_test_accuracy: f64,
+}
+
+/// A model file's contents.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Model {
+    /// Always [`FORMAT_NAME`].
+    pub format: String,
+    /// Always [`FORMAT_VERSION`] for what this build writes.
+    pub version: u32,
+    /// A name for people.
+    pub name: String,
+    /// The float network.
+    pub float: FloatModel,
+    /// The quantized network the protocols compute.
+    pub quantized: QuantModel,
+    /// Provenance.
+    pub training: TrainingInfo,
+}
+
+/// Why a model could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ModelError {
+    /// The file could not be opened, read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is larger than [`MAX_MODEL_BYTES`].
+    #[error("model file is {size} bytes, more than the {max}-byte limit")]
+    TooLarge {
+        /// Its size.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The text is not JSON (for instance a truncated file).
+    #[error("not a valid model file (malformed or truncated JSON): {0}")]
+    Syntax(String),
+    /// JSON, but not a Veil model.
+    #[error("not a Veil model: the \"format\" field must be \"veil-model\"")]
+    NotAModel,
+    /// A Veil model of a version this build does not read.
+    #[error("unsupported model version {found} (this build reads version {supported})")]
+    UnsupportedVersion {
+        /// Version in the file.
+        found: u64,
+        /// Version this build reads.
+        supported: u32,
+    },
+    /// A field is missing, unknown or of the wrong type.
+    #[error("invalid model: {0}")]
+    Schema(String),
+    /// The layers do not fit together or a value is out of its range.
+    #[error("invalid model shape: {0}")]
+    Shape(String),
+}
+
+fn shape(msg: String) -> Result<(), ModelError> {
+    Err(ModelError::Shape(msg))
+}
+
+impl Model {
+    /// Parses and validates a model from JSON text.
+    pub fn from_json(text: &str) -> Result<Model, ModelError> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| ModelError::Syntax(e.to_string()))?;
+        if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT_NAME) {
+            return Err(ModelError::NotAModel);
+        }
+        match value.get("version").and_then(|v| v.as_u64()) {
+            Some(v) if v == u64::from(FORMAT_VERSION) => {}
+            Some(v) => {
+                return Err(ModelError::UnsupportedVersion {
+                    found: v,
+                    supported: FORMAT_VERSION,
+                })
+            }
+            None => {
+                return Err(ModelError::Schema(
+                    "missing or non-integer \"version\"".into(),
+                ))
+            }
+        }
+        let model: Model =
+            serde_json::from_value(value).map_err(|e| ModelError::Schema(e.to_string()))?;
+        model.validate()?;
+        Ok(model)
+    }
+
+    /// Reads and validates a model file.
+    pub fn load(path: &Path) -> Result<Model, ModelError> {
+        let io = |source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let size = std::fs::metadata(path).map_err(io)?.len();
+        if size > MAX_MODEL_BYTES {
+            return Err(ModelError::TooLarge {
+                size,
+                max: MAX_MODEL_BYTES,
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(io)?;
+        Model::from_json(&text)
+    }
+
+    /// The model as pretty-printed JSON, ending with a newline.
+    pub fn to_json(&self) -> String {
+        // Serializing plain data with finite floats cannot fail.
+        let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+
+    /// Writes the model file (after validating it).
+    pub fn save(&self, path: &Path) -> Result<(), ModelError> {
+        self.validate()?;
+        std::fs::write(path, self.to_json()).map_err(|source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Checks that both networks map 64 pixels to 10 classes through layers that fit
+    /// together, that every value is within its declared width, and that every quantized
+    /// accumulator fits in a signed 32-bit integer.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        if self.format != FORMAT_NAME {
+            return Err(ModelError::NotAModel);
+        }
+        if self.version != FORMAT_VERSION {
+            return Err(ModelError::UnsupportedVersion {
+                found: u64::from(self.version),
+                supported: FORMAT_VERSION,
+            });
+        }
+        self.validate_float()?;
+        self.validate_quantized()?;
+        if self.float.widths() != self.quantized.widths() {
+            return shape(format!(
+                "float widths {:?} differ from quantized widths {:?}",
+                self.float.widths(),
+                self.quantized.widths()
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_float(&self) -> Result<(), ModelError> {
+        let layers = &self.float.layers;
+        if layers.is_empty() {
+            return shape("float network has no layers".into());
+        }
+        let mut width = IMAGE_PIXELS;
+        for (k, l) in layers.iter().enumerate() {
+            if l.inputs != width {
+                return shape(format!(
+                    "float layer {k} takes {} inputs, expected {width}",
+                    l.inputs
+                ));
+            }
+            if l.outputs == 0 || l.outputs > 4096 {
+                return shape(format!("float layer {k} has {} outputs", l.outputs));
+            }
+            if l.weights.len() != l.inputs * l.outputs || l.bias.len() != l.outputs {
+                return shape(format!(
+                    "float layer {k} is {}x{} but holds {} weights and {} biases",
+                    l.outputs,
+                    l.inputs,
+                    l.weights.len(),
+                    l.bias.len()
+                ));
+            }
+            if !l.weights.iter().chain(&l.bias).all(|v| v.is_finite()) {
+                return shape(format!("float layer {k} holds a non-finite value"));
+            }
+            width = l.outputs;
+        }
+        if width != NUM_CLASSES {
+            return shape(format!(
+                "float network ends with {width} outputs, expected {NUM_CLASSES}"
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_quantized(&self) -> Result<(), ModelError> {
+        let q = &self.quantized;
+        if !(1..=8).contains(&q.input_bits) {
+            return shape(format!("input_bits is {}, expected 1..=8", q.input_bits));
+        }
+        if q.layers.is_empty() {
+            return shape("quantized network has no layers".into());
+        }
+        let mut width = IMAGE_PIXELS;
+        let last = q.layers.len() - 1;
+        for (k, l) in q.layers.iter().enumerate() {
+            if l.inputs != width {
+                return shape(format!(
+                    "quantized layer {k} takes {} inputs, expected {width}",
+                    l.inputs
+                ));
+            }
+            if l.outputs == 0 || l.outputs > 4096 {
+                return shape(format!("quantized layer {k} has {} outputs", l.outputs));
+            }
+            if l.weights.len() != l.inputs * l.outputs || l.bias.len() != l.outputs {
+                return shape(format!(
+                    "quantized layer {k} is {}x{} but holds {} weights and {} biases",
+                    l.outputs,
+                    l.inputs,
+                    l.weights.len(),
+                    l.bias.len()
+                ));
+            }
+            if !(2..=8).contains(&l.weight_bits) {
+                return shape(format!(
+                    "quantized layer {k}: weight_bits is {}, expected 2..=8",
+                    l.weight_bits
+                ));
+            }
+            let wmax = (1i16 << (l.weight_bits - 1)) - 1;
+            if let Some(w) = l.weights.iter().find(|w| i16::from(**w).abs() > wmax) {
+                return shape(format!(
+                    "quantized layer {k}: weight {w} does not fit {} signed bits",
+                    l.weight_bits
+                ));
+            }
+            match (k == last, l.requant) {
+                (true, Some(_)) => return shape("the output layer must not requantize".into()),
+                (false, None) => {
+                    return shape(format!("hidden layer {k} lacks its requantization"))
+                }
+                (false, Some(r)) => {
+                    if !(1..=8).contains(&r.out_bits) || r.shift > 31 {
+                        return shape(format!(
+                            "hidden layer {k}: shift {} and out_bits {} (expected shift <= 31, out_bits 1..=8)",
+                            r.shift, r.out_bits
+                        ));
+                    }
+                }
+                (true, None) => {}
+            }
+            width = l.outputs;
+        }
+        if width != NUM_CLASSES {
+            return shape(format!(
+                "quantized network ends with {width} outputs, expected {NUM_CLASSES}"
+            ));
+        }
+        for (k, layer) in q.accumulator_ranges().iter().enumerate() {
+            for (j, r) in layer.iter().enumerate() {
+                if r.min < i64::from(i32::MIN) || r.max > i64::from(i32::MAX) {
+                    return shape(format!(
+                        "accumulator {j} of layer {k} spans {}..={}, beyond 32 bits",
+                        r.min, r.max
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,7 @@
+//! Veil: private machine-learning inference.
+//!
+//! This facade re-exports the layers of the workspace so that a service can depend on one
+//! crate. The README gives the tour of the layers.
+
+pub use veil_net as net;
+pub use veil_nn as nn;
