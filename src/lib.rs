@@ -5,3 +5,4 @@
 
 pub use veil_net as net;
 pub use veil_nn as nn;
+pub use veil_ot as ot;

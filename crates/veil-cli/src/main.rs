@@ -4,6 +4,8 @@
 //! quantized accuracy of a model on the digits test split). Each subcommand's `--help` says
 //! what it does and what every flag means.
 
+mod bench;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -30,6 +32,26 @@ enum Command {
     Train(TrainArgs),
     /// Report a model's float and quantized accuracy on the digits test split.
     Eval(EvalArgs),
+    /// Measure Veil's building blocks and protocols (medians of several runs).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Oblivious transfer: 128 base OTs, IKNP correlated and random OT in memory and over
+    /// loopback TCP, bytes per OT.
+    Ot(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Runs behind each median.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
 }
 
 #[derive(Args, Debug)]
@@ -88,6 +110,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(a) => train(a),
         Command::Eval(a) => eval(a),
+        Command::Bench(BenchCommand::Ot(a)) => bench_ot(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -96,6 +119,20 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn bench_ot(a: BenchArgs) -> Result<()> {
+    let report = bench::ot(a.runs, |what| {
+        if !a.json {
+            eprintln!("measuring {what} ...");
+        }
+    })?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        report.print();
+    }
+    Ok(())
 }
 
 fn train(a: TrainArgs) -> Result<()> {

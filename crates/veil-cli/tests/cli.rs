@@ -109,3 +109,32 @@ fn every_subcommand_has_help() {
         );
     }
 }
+
+#[test]
+fn bench_ot_json_has_the_documented_fields() {
+    let out = veil()
+        .args(["bench", "ot", "--json", "--runs", "1"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in [
+        "base_ot_128_ms",
+        "cot_per_s_memory",
+        "cot_per_s_tcp",
+        "bytes_per_cot",
+    ] {
+        assert!(
+            v[key].as_f64().is_some_and(|x| x > 0.0),
+            "{key}: {}",
+            v[key]
+        );
+    }
+    // 128 columns of one bit per OT, plus a 4-byte frame header per 2^16 OTs.
+    let b = v["bytes_per_cot"].as_f64().unwrap();
+    assert!((16.0..16.001).contains(&b), "{b}");
+}

@@ -1,0 +1,168 @@
+//! A 128-bit block: the unit of OT messages, PRG output, hash input and wire labels.
+//!
+//! A `Block` is a `u128`; its byte form is little-endian, so bit `k` of the integer is bit
+//! `k % 8` of byte `k / 8`. Bit-packed choice vectors use the same order.
+
+use std::fmt;
+use std::ops::{BitAnd, BitAndAssign, BitXor, BitXorAssign};
+
+use rand::Rng;
+
+/// 128 bits.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Block(pub u128);
+
+impl Block {
+    /// All zeros.
+    pub const ZERO: Block = Block(0);
+    /// All ones.
+    pub const ONES: Block = Block(u128::MAX);
+    /// Bytes in a block.
+    pub const BYTES: usize = 16;
+
+    /// A uniformly random block.
+    pub fn random<R: Rng + ?Sized>(rng: &mut R) -> Block {
+        Block(rng.random())
+    }
+
+    /// The least significant bit (the point-and-permute bit of a wire label).
+    pub fn lsb(self) -> bool {
+        self.0 & 1 == 1
+    }
+
+    /// Bit `i` (0 = least significant).
+    pub fn bit(self, i: usize) -> bool {
+        (self.0 >> i) & 1 == 1
+    }
+
+    /// `self` if `b`, else zero: a branch-free select.
+    pub fn and_bit(self, b: bool) -> Block {
+        Block(self.0 & (0u128.wrapping_sub(u128::from(b))))
+    }
+
+    /// Little-endian bytes.
+    pub fn to_bytes(self) -> [u8; 16] {
+        self.0.to_le_bytes()
+    }
+
+    /// From little-endian bytes.
+    pub fn from_bytes(b: [u8; 16]) -> Block {
+        Block(u128::from_le_bytes(b))
+    }
+}
+
+impl fmt::Debug for Block {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Block({:032x})", self.0)
+    }
+}
+
+impl BitXor for Block {
+    type Output = Block;
+    fn bitxor(self, rhs: Block) -> Block {
+        Block(self.0 ^ rhs.0)
+    }
+}
+
+impl BitXorAssign for Block {
+    fn bitxor_assign(&mut self, rhs: Block) {
+        self.0 ^= rhs.0;
+    }
+}
+
+impl BitAnd for Block {
+    type Output = Block;
+    fn bitand(self, rhs: Block) -> Block {
+        Block(self.0 & rhs.0)
+    }
+}
+
+impl BitAndAssign for Block {
+    fn bitand_assign(&mut self, rhs: Block) {
+        self.0 &= rhs.0;
+    }
+}
+
+impl From<u128> for Block {
+    fn from(v: u128) -> Block {
+        Block(v)
+    }
+}
+
+impl zeroize::Zeroize for Block {
+    fn zeroize(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+/// Appends the little-endian bytes of `blocks` to `out`.
+pub fn blocks_to_bytes(blocks: &[Block], out: &mut Vec<u8>) {
+    out.reserve(blocks.len() * Block::BYTES);
+    for b in blocks {
+        out.extend_from_slice(&b.to_bytes());
+    }
+}
+
+/// Reads blocks from bytes; `None` unless the length is a multiple of 16.
+pub fn blocks_from_bytes(bytes: &[u8]) -> Option<Vec<Block>> {
+    if bytes.len() % Block::BYTES != 0 {
+        return None;
+    }
+    Some(
+        bytes
+            .chunks_exact(Block::BYTES)
+            .map(|c| {
+                let mut a = [0u8; 16];
+                a.copy_from_slice(c);
+                Block::from_bytes(a)
+            })
+            .collect(),
+    )
+}
+
+/// Packs booleans into bytes, bit `k` of the vector at bit `k % 8` of byte `k / 8`.
+pub fn pack_bits(bits: &[bool]) -> Vec<u8> {
+    let mut out = vec![0u8; bits.len().div_ceil(8)];
+    for (k, &b) in bits.iter().enumerate() {
+        out[k / 8] |= u8::from(b) << (k % 8);
+    }
+    out
+}
+
+/// Packs booleans into blocks of 128 (the last one zero-padded).
+pub fn pack_bits_blocks(bits: &[bool]) -> Vec<Block> {
+    let mut out = vec![Block::ZERO; bits.len().div_ceil(128)];
+    for (k, &b) in bits.iter().enumerate() {
+        out[k / 128].0 |= u128::from(b) << (k % 128);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_and_bit_order() {
+        let b = Block(1 | (1 << 9) | (1u128 << 127));
+        let bytes = b.to_bytes();
+        assert_eq!(bytes[0], 1);
+        assert_eq!(bytes[1], 2);
+        assert_eq!(bytes[15], 0x80);
+        assert_eq!(Block::from_bytes(bytes), b);
+        assert!(b.bit(9) && b.lsb() && !b.bit(8));
+        let bits: Vec<bool> = (0..130).map(|k| k % 3 == 0).collect();
+        let packed = pack_bits_blocks(&bits);
+        assert_eq!(packed.len(), 2);
+        for (k, &v) in bits.iter().enumerate() {
+            assert_eq!(packed[k / 128].bit(k % 128), v);
+            assert_eq!((pack_bits(&bits)[k / 8] >> (k % 8)) & 1 == 1, v);
+        }
+        assert_eq!(Block(5).and_bit(true), Block(5));
+        assert_eq!(Block(5).and_bit(false), Block::ZERO);
+        let mut v = Vec::new();
+        blocks_to_bytes(&[b, Block(7)], &mut v);
+        assert_eq!(blocks_from_bytes(&v), Some(vec![b, Block(7)]));
+        assert_eq!(blocks_from_bytes(&v[1..]), None);
+    }
+}
