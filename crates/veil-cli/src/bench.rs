@@ -212,3 +212,144 @@ impl OtReport {
         );
     }
 }
+
+/// The garbled-circuit figures.
+#[derive(Debug, Serialize)]
+pub struct GcReport {
+    /// Median AND gates garbled per second on one core, in memory (AES-128 circuits,
+    /// XOR and INV gates included in the time).
+    pub garble_and_per_s: f64,
+    /// Median AND gates evaluated per second on one core, in memory.
+    pub eval_and_per_s: f64,
+    /// Median wall time of one AES-128 evaluation over loopback TCP, OT setup excluded
+    /// (a session's later queries), in milliseconds.
+    pub aes128_ms: f64,
+    /// The same including the session's first OT setup (128 base OTs).
+    pub aes128_first_ms: f64,
+    /// Garbled-table bytes per AND gate.
+    pub bytes_per_and: f64,
+    /// All bytes of one AES-128 evaluation (both directions, after setup).
+    pub aes128_bytes: u64,
+    /// AND gates in the AES-128 circuit.
+    pub aes128_and_gates: usize,
+    /// Runs behind each median.
+    pub runs: usize,
+}
+
+const AES128_BRISTOL: &str = include_str!("../../../circuits/aes_128.txt");
+
+/// The bundled AES-128 Bristol circuit.
+pub fn aes128_circuit() -> Result<veil_circuit::Circuit> {
+    Ok(veil_circuit::parse_bristol(AES128_BRISTOL)?)
+}
+
+/// Runs the garbled-circuit measurements.
+pub fn gc(runs: usize, mut progress: impl FnMut(&str)) -> Result<GcReport> {
+    use veil_gc::garble::{EvalState, GarbleState};
+    use veil_gc::{Evaluator, Garbler, Party, Reveal};
+    use veil_ot::Block;
+
+    let runs = runs.max(1);
+    let c = aes128_circuit()?;
+    let ands = c.stats().and_count;
+    let plan = veil_gc::garble::Plan::new(&c);
+    let mut lrng = rng();
+    let reps = 50;
+
+    progress("garbling and evaluating AES-128 in memory, one core");
+    let zero: Vec<Vec<Block>> = c
+        .inputs
+        .iter()
+        .map(|w| w.iter().map(|_| Block::random(&mut lrng)).collect())
+        .collect();
+    let delta = Block(rand::Rng::random::<u128>(&mut lrng) | 1);
+    let mut tables = Vec::with_capacity(2 * ands);
+    let (mut g_rates, mut e_rates) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let t0 = Instant::now();
+        for _ in 0..reps {
+            tables.clear();
+            let mut g = GarbleState::new(&plan, delta, &zero, 0);
+            g.garble(usize::MAX, &mut tables);
+        }
+        g_rates.push((reps * ands) as f64 / t0.elapsed().as_secs_f64());
+        let t0 = Instant::now();
+        for _ in 0..reps {
+            let mut e = EvalState::new(&plan, &zero, 0);
+            e.eval(&tables);
+        }
+        e_rates.push((reps * ands) as f64 / t0.elapsed().as_secs_f64());
+    }
+    let bytes_per_and = (tables.len() * Block::BYTES) as f64 / ands as f64;
+
+    progress("AES-128 over loopback TCP");
+    let mt = two_threads()?;
+    let owners = [Party::Garbler, Party::Evaluator];
+    let (first, later, bytes) = mt.block_on(async {
+        let (mut a, mut b) = tcp_pair(ChannelConfig::default()).await?;
+        let c2 = c.clone();
+        let n = runs * 3 + 1;
+        let g = tokio::spawn(async move {
+            let mut g = Garbler::new(&mut rng());
+            for _ in 0..n {
+                g.run(&mut a, &c2, &owners, &[vec![true; 128]], Reveal::Evaluator)
+                    .await?;
+            }
+            Ok::<_, veil_gc::GcError>(())
+        });
+        let mut e = Evaluator::new(&mut rng());
+        let mut times = Vec::new();
+        let mut bytes = 0;
+        for _ in 0..n {
+            let before = b.stats();
+            let t0 = Instant::now();
+            e.run(&mut b, &c, &owners, &[vec![false; 128]], Reveal::Evaluator)
+                .await?;
+            times.push(t0.elapsed().as_secs_f64());
+            bytes = b.stats().since(&before).total_bytes();
+        }
+        g.await??;
+        let first = times.remove(0);
+        Ok::<_, anyhow::Error>((first, median(times), bytes))
+    })?;
+    Ok(GcReport {
+        garble_and_per_s: median(g_rates),
+        eval_and_per_s: median(e_rates),
+        aes128_ms: later * 1e3,
+        aes128_first_ms: first * 1e3,
+        bytes_per_and,
+        aes128_bytes: bytes,
+        aes128_and_gates: ands,
+        runs,
+    })
+}
+
+impl GcReport {
+    /// Prints the table.
+    pub fn print(&self) {
+        println!(
+            "garbled circuits, half-gates (medians of {} runs)",
+            self.runs
+        );
+        println!(
+            "  garbling, 1 core, in memory      {:>10.1} M AND/s",
+            self.garble_and_per_s / 1e6
+        );
+        println!(
+            "  evaluation, 1 core, in memory    {:>10.1} M AND/s",
+            self.eval_and_per_s / 1e6
+        );
+        println!(
+            "  AES-128 over loopback TCP        {:>10.2} ms ({:.2} ms with OT setup)",
+            self.aes128_ms, self.aes128_first_ms
+        );
+        println!(
+            "  garbled table per AND gate       {:>10.1} bytes",
+            self.bytes_per_and
+        );
+        println!(
+            "  AES-128 traffic                  {:>10} bytes ({} AND gates)",
+            self.aes128_bytes, self.aes128_and_gates
+        );
+    }
+}

@@ -5,6 +5,7 @@
 //! what it does and what every flag means.
 
 mod bench;
+mod circuit_cmd;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -32,9 +33,45 @@ enum Command {
     Train(TrainArgs),
     /// Report a model's float and quantized accuracy on the digits test split.
     Eval(EvalArgs),
+    /// Boolean circuits in the Bristol Fashion format: statistics and evaluation.
+    #[command(subcommand)]
+    Circuit(CircuitCommand),
     /// Measure Veil's building blocks and protocols (medians of several runs).
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum CircuitCommand {
+    /// Gate counts, AND depth and sizes of a Bristol Fashion circuit.
+    Stats {
+        /// The circuit file.
+        file: PathBuf,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evaluate a circuit and print each output value in hex, one per line.
+    ///
+    /// Each value is an integer whose bit i is the i-th wire of that value (least significant
+    /// bit first), written in hex, most significant digit first. With `--backend yao` both
+    /// parties run in this process over a loopback TCP connection: the garbler supplies the
+    /// first `--garbler-inputs` values, the evaluator the others and learns the outputs.
+    Eval {
+        /// The circuit file (Bristol Fashion).
+        #[arg(long)]
+        bristol: PathBuf,
+        /// Who computes: in the clear, or Yao garbled circuits between two parties.
+        #[arg(long, value_enum, default_value = "plain")]
+        backend: circuit_cmd::Backend,
+        /// One input value in hex, in circuit order; repeat for each input value.
+        #[arg(long = "input", value_name = "HEX")]
+        inputs: Vec<String>,
+        /// How many leading input values the garbler supplies (default: 1 when the circuit
+        /// has two or more input values, else 0).
+        #[arg(long)]
+        garbler_inputs: Option<usize>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -42,6 +79,9 @@ enum BenchCommand {
     /// Oblivious transfer: 128 base OTs, IKNP correlated and random OT in memory and over
     /// loopback TCP, bytes per OT.
     Ot(BenchArgs),
+    /// Garbled circuits: garbling and evaluation throughput on one core, AES-128 end to end
+    /// over loopback TCP, bytes per AND gate.
+    Gc(BenchArgs),
 }
 
 #[derive(Args, Debug)]
@@ -110,7 +150,15 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(a) => train(a),
         Command::Eval(a) => eval(a),
+        Command::Circuit(CircuitCommand::Stats { file, json }) => circuit_cmd::stats(&file, json),
+        Command::Circuit(CircuitCommand::Eval {
+            bristol,
+            backend,
+            inputs,
+            garbler_inputs,
+        }) => circuit_cmd::eval(&bristol, backend, &inputs, garbler_inputs),
         Command::Bench(BenchCommand::Ot(a)) => bench_ot(a),
+        Command::Bench(BenchCommand::Gc(a)) => bench_gc(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -123,6 +171,20 @@ fn main() -> ExitCode {
 
 fn bench_ot(a: BenchArgs) -> Result<()> {
     let report = bench::ot(a.runs, |what| {
+        if !a.json {
+            eprintln!("measuring {what} ...");
+        }
+    })?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        report.print();
+    }
+    Ok(())
+}
+
+fn bench_gc(a: BenchArgs) -> Result<()> {
+    let report = bench::gc(a.runs, |what| {
         if !a.json {
             eprintln!("measuring {what} ...");
         }

@@ -138,3 +138,91 @@ fn bench_ot_json_has_the_documented_fields() {
     let b = v["bytes_per_cot"].as_f64().unwrap();
     assert!((16.0..16.001).contains(&b), "{b}");
 }
+
+fn circuit_path(name: &str) -> String {
+    format!("{}/../../circuits/{name}.txt", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn circuit_eval_aes128_yao_gives_fips197() {
+    for backend in ["plain", "yao"] {
+        let out = veil()
+            .args(["circuit", "eval", "--backend", backend, "--bristol"])
+            .arg(circuit_path("aes_128"))
+            .args(["--input", "000102030405060708090a0b0c0d0e0f"])
+            .args(["--input", "00112233445566778899aabbccddeeff"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "69c4e0d86a7b0430d8cdb78070b4c55a\n",
+            "{backend}"
+        );
+    }
+}
+
+#[test]
+fn circuit_stats_and_bad_input() {
+    let out = veil()
+        .args(["circuit", "stats", "--json"])
+        .arg(circuit_path("aes_128"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["and_gates"], 6400);
+    let out = veil()
+        .args(["circuit", "eval", "--bristol"])
+        .arg(circuit_path("adder64"))
+        .args(["--input", "zz", "--input", "1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let dir = tmp_dir("badcircuit");
+    let bad = dir.join("bad.txt");
+    std::fs::write(&bad, "2 4\n1 2\n1 1\n\n2 1 0 1 3 AND\n2 1 0 9 3 XOR\n").unwrap();
+    let out = veil()
+        .args(["circuit", "stats"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("line"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bench_gc_json_has_the_documented_fields() {
+    let out = veil()
+        .args(["bench", "gc", "--json", "--runs", "1"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in [
+        "garble_and_per_s",
+        "eval_and_per_s",
+        "aes128_ms",
+        "bytes_per_and",
+    ] {
+        assert!(
+            v[key].as_f64().is_some_and(|x| x > 0.0),
+            "{key}: {}",
+            v[key]
+        );
+    }
+    assert_eq!(v["bytes_per_and"].as_f64(), Some(32.0));
+}

@@ -40,6 +40,7 @@ pub fn fixed_key_aes() -> &'static FixedKeyAes {
 }
 
 /// Encrypts `blocks` in place with `cipher`, in batches.
+#[inline]
 pub(crate) fn aes_encrypt_in_place(cipher: &Aes128, blocks: &mut [Block]) {
     let mut buf = [GenericArray::from([0u8; 16]); CHUNK];
     for chunk in blocks.chunks_mut(CHUNK) {
@@ -78,6 +79,7 @@ impl FixedKeyAes {
     }
 
     /// `π` on every block, in place.
+    #[inline]
     pub fn permute_many(&self, xs: &mut [Block]) {
         aes_encrypt_in_place(&self.cipher, xs);
     }
@@ -88,6 +90,7 @@ impl FixedKeyAes {
     }
 
     /// `cr` on every block, in place.
+    #[inline]
     pub fn cr_many(&self, xs: &mut [Block]) {
         let mut buf = [Block::ZERO; CHUNK];
         for chunk in xs.chunks_mut(CHUNK) {
@@ -116,18 +119,25 @@ impl FixedKeyAes {
     }
 
     /// `xs[k] = tccr(tweaks[k], xs[k])` for every `k`; the slices must have equal lengths.
+    #[inline]
     pub fn tccr_many(&self, tweaks: &[Block], xs: &mut [Block]) {
         assert_eq!(tweaks.len(), xs.len(), "one tweak per block");
-        let mut p = [Block::ZERO; CHUNK];
+        let mut buf = [GenericArray::from([0u8; 16]); CHUNK];
+        let mut p = [0u128; CHUNK];
         for (chunk, tw) in xs.chunks_mut(CHUNK).zip(tweaks.chunks(CHUNK)) {
             let n = chunk.len();
-            p[..n].copy_from_slice(chunk);
-            aes_encrypt_in_place(&self.cipher, &mut p[..n]);
-            for k in 0..n {
-                chunk[k] = p[k] ^ tw[k];
+            for (g, x) in buf.iter_mut().zip(chunk.iter()) {
+                *g = GenericArray::from(x.to_bytes());
             }
-            aes_encrypt_in_place(&self.cipher, &mut chunk[..n]);
-            chunk.iter_mut().zip(&p).for_each(|(x, q)| *x ^= *q);
+            self.cipher.encrypt_blocks(&mut buf[..n]);
+            for k in 0..n {
+                p[k] = u128::from_le_bytes(buf[k].into());
+                buf[k] = GenericArray::from((p[k] ^ tw[k].0).to_le_bytes());
+            }
+            self.cipher.encrypt_blocks(&mut buf[..n]);
+            for k in 0..n {
+                chunk[k] = Block(u128::from_le_bytes(buf[k].into()) ^ p[k]);
+            }
         }
     }
 

@@ -26,26 +26,31 @@ impl Block {
     }
 
     /// The least significant bit (the point-and-permute bit of a wire label).
+    #[inline]
     pub fn lsb(self) -> bool {
         self.0 & 1 == 1
     }
 
     /// Bit `i` (0 = least significant).
+    #[inline]
     pub fn bit(self, i: usize) -> bool {
         (self.0 >> i) & 1 == 1
     }
 
     /// `self` if `b`, else zero: a branch-free select.
+    #[inline]
     pub fn and_bit(self, b: bool) -> Block {
         Block(self.0 & (0u128.wrapping_sub(u128::from(b))))
     }
 
     /// Little-endian bytes.
+    #[inline]
     pub fn to_bytes(self) -> [u8; 16] {
         self.0.to_le_bytes()
     }
 
     /// From little-endian bytes.
+    #[inline]
     pub fn from_bytes(b: [u8; 16]) -> Block {
         Block(u128::from_le_bytes(b))
     }
@@ -59,12 +64,14 @@ impl fmt::Debug for Block {
 
 impl BitXor for Block {
     type Output = Block;
+    #[inline]
     fn bitxor(self, rhs: Block) -> Block {
         Block(self.0 ^ rhs.0)
     }
 }
 
 impl BitXorAssign for Block {
+    #[inline]
     fn bitxor_assign(&mut self, rhs: Block) {
         self.0 ^= rhs.0;
     }
@@ -72,12 +79,14 @@ impl BitXorAssign for Block {
 
 impl BitAnd for Block {
     type Output = Block;
+    #[inline]
     fn bitand(self, rhs: Block) -> Block {
         Block(self.0 & rhs.0)
     }
 }
 
 impl BitAndAssign for Block {
+    #[inline]
     fn bitand_assign(&mut self, rhs: Block) {
         self.0 &= rhs.0;
     }

@@ -1,0 +1,435 @@
+//! The two-party Yao protocol (Yao 1986; semi-honest, as in Lindell and Pinkas, "A proof of
+//! security of Yao's protocol for two-party computation", J. Cryptology 2009) over a
+//! [`Channel`], with half-gates garbling ([`crate::garble`]) and IKNP correlated OT.
+//!
+//! Message flow of one evaluation (`G` garbler, `E` evaluator):
+//!
+//! 1. first evaluation of a session only: OT setup, 128 base OTs with `G` as the extension
+//!    sender and its free-XOR offset `Δ` as the correlation;
+//! 2. `G → E`: a header (SHA-256 fingerprint of the circuit, of who owns which input and of who
+//!    learns the output; the first AND index) and the active labels of `G`'s input bits;
+//! 3. `E → G`: correlated OT for `E`'s input bits, 16 bytes per bit: `E` obtains
+//!    `q_j ⊕ x_j·Δ`, and `q_j` is the zero label of that wire, so `E` holds exactly its active
+//!    labels;
+//! 4. `G → E`: the garbled tables, 32 bytes per AND gate, in frames of at most
+//!    [`CHUNK_ANDS`] gates, garbled and evaluated as they stream;
+//! 5. output: `G → E` the permute bits of the output wires when `E` learns the output, and
+//!    `E → G` the permute bits of its active output labels when `G` learns it.
+//!
+//! Roles are types ([`Garbler`], [`Evaluator`]); each keeps its OT state across evaluations on
+//! one channel, so only the first pays for base OTs. Every message from the peer is checked for
+//! its exact size.
+
+use rand::{CryptoRng, Rng, RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use sha2::{Digest, Sha256};
+use veil_circuit::{Circuit, Gate};
+use veil_net::{Channel, NetError};
+use veil_ot::block::{blocks_from_bytes, blocks_to_bytes, pack_bits};
+use veil_ot::{Block, IknpReceiver, IknpSender, OtError};
+use zeroize::Zeroize;
+
+use crate::garble::{decode, EvalState, GarbleState, Plan};
+
+/// AND gates per frame of garbled tables (2 MiB).
+pub const CHUNK_ANDS: usize = 1 << 16;
+
+/// Who supplies an input value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Party {
+    /// The party that garbles.
+    Garbler,
+    /// The party that evaluates.
+    Evaluator,
+}
+
+/// Who learns the outputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reveal {
+    /// Only the evaluator.
+    Evaluator,
+    /// Only the garbler.
+    Garbler,
+    /// Both.
+    Both,
+}
+
+impl Reveal {
+    fn to_garbler(self) -> bool {
+        matches!(self, Reveal::Garbler | Reveal::Both)
+    }
+    fn to_evaluator(self) -> bool {
+        matches!(self, Reveal::Evaluator | Reveal::Both)
+    }
+}
+
+/// Why a garbled-circuit evaluation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GcError {
+    /// The channel failed.
+    #[error("channel: {0}")]
+    Net(#[from] NetError),
+    /// Oblivious transfer failed.
+    #[error("oblivious transfer: {0}")]
+    Ot(#[from] OtError),
+    /// The peer sent something this protocol does not allow.
+    #[error("protocol violation by peer: {0}")]
+    Protocol(String),
+    /// The caller's circuit or inputs do not fit.
+    #[error("invalid input: {0}")]
+    Input(String),
+}
+
+/// SHA-256 over the circuit's structure, the input owners and the reveal choice.
+pub fn fingerprint(circuit: &Circuit, owners: &[Party], reveal: Reveal) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"veil/yao/v1");
+    h.update(circuit.num_wires.to_le_bytes());
+    for (tag, values) in [(0u8, &circuit.inputs), (1u8, &circuit.outputs)] {
+        h.update([tag]);
+        h.update((values.len() as u64).to_le_bytes());
+        for v in values.iter() {
+            h.update((v.len() as u64).to_le_bytes());
+            for w in v {
+                h.update(w.to_le_bytes());
+            }
+        }
+    }
+    h.update((circuit.gates.len() as u64).to_le_bytes());
+    let mut buf = Vec::with_capacity(13 * 1024);
+    for chunk in circuit.gates.chunks(1024) {
+        buf.clear();
+        for g in chunk {
+            let (t, a, b, o) = match *g {
+                Gate::Xor { a, b, out } => (0u8, a, b, out),
+                Gate::And { a, b, out } => (1, a, b, out),
+                Gate::Inv { a, out } => (2, a, 0, out),
+                Gate::Const { value, out } => (3, u32::from(value), 0, out),
+            };
+            buf.push(t);
+            buf.extend_from_slice(&a.to_le_bytes());
+            buf.extend_from_slice(&b.to_le_bytes());
+            buf.extend_from_slice(&o.to_le_bytes());
+        }
+        h.update(&buf);
+    }
+    for o in owners {
+        h.update([u8::from(*o == Party::Evaluator)]);
+    }
+    h.update([reveal as u8]);
+    h.finalize().into()
+}
+
+fn check_inputs(
+    circuit: &Circuit,
+    owners: &[Party],
+    me: Party,
+    inputs: &[Vec<bool>],
+) -> Result<(), GcError> {
+    if owners.len() != circuit.inputs.len() {
+        return Err(GcError::Input(format!(
+            "{} input owners for a circuit with {} input values",
+            owners.len(),
+            circuit.inputs.len()
+        )));
+    }
+    let mine: Vec<usize> = (0..owners.len()).filter(|&v| owners[v] == me).collect();
+    if mine.len() != inputs.len() {
+        return Err(GcError::Input(format!(
+            "{} input values given, {} expected",
+            inputs.len(),
+            mine.len()
+        )));
+    }
+    for (k, &v) in mine.iter().enumerate() {
+        if inputs[k].len() != circuit.inputs[v].len() {
+            return Err(GcError::Input(format!(
+                "input value {v} has {} bits, the circuit expects {}",
+                inputs[k].len(),
+                circuit.inputs[v].len()
+            )));
+        }
+    }
+    if circuit
+        .gates
+        .iter()
+        .filter(|g| matches!(g, Gate::And { .. }))
+        .count()
+        > usize::MAX / 64
+    {
+        return Err(GcError::Input("circuit too large".into()));
+    }
+    Ok(())
+}
+
+const HEADER_LEN: usize = 32 + 8;
+
+/// The garbler's role: its secret `Δ` and its OT state.
+pub struct Garbler {
+    delta: Block,
+    rng: ChaCha20Rng,
+    ot: Option<IknpSender>,
+    next_and: u64,
+}
+
+impl Drop for Garbler {
+    fn drop(&mut self) {
+        self.delta.zeroize();
+    }
+}
+
+impl Garbler {
+    /// A garbler drawing its randomness from `rng` (use [`veil_ot::secure_rng`]).
+    pub fn new<R: RngCore + CryptoRng>(rng: &mut R) -> Garbler {
+        let mut rng = ChaCha20Rng::from_rng(rng);
+        let delta = Block(rng.random::<u128>() | 1);
+        Garbler {
+            delta,
+            rng,
+            ot: None,
+            next_and: 0,
+        }
+    }
+
+    /// Garbles `circuit` and runs it with the evaluator on `ch`. `owners` names who supplies
+    /// each input value; `inputs` holds the garbler's own values, in circuit order. Returns the
+    /// outputs when `reveal` includes the garbler.
+    pub async fn run(
+        &mut self,
+        ch: &mut Channel,
+        circuit: &Circuit,
+        owners: &[Party],
+        inputs: &[Vec<bool>],
+        reveal: Reveal,
+    ) -> Result<Option<Vec<Vec<bool>>>, GcError> {
+        check_inputs(circuit, owners, Party::Garbler, inputs)?;
+        if self.ot.is_none() {
+            self.ot = Some(IknpSender::setup_with_delta(ch, &mut self.rng, self.delta).await?);
+        }
+        let delta = self.delta;
+        // Zero labels of the garbler's inputs are fresh; the evaluator's come from the OT.
+        let mut header = Vec::with_capacity(HEADER_LEN);
+        header.extend_from_slice(&fingerprint(circuit, owners, reveal));
+        header.extend_from_slice(&self.next_and.to_le_bytes());
+        let mut zero: Vec<Vec<Block>> = Vec::with_capacity(owners.len());
+        let mut active = Vec::new();
+        let mut mine = inputs.iter();
+        let mut evaluator_bits = 0usize;
+        for (v, owner) in owners.iter().enumerate() {
+            match owner {
+                Party::Garbler => {
+                    let bits = mine
+                        .next()
+                        .ok_or_else(|| GcError::Input("missing input".into()))?;
+                    let ls: Vec<Block> =
+                        bits.iter().map(|_| Block::random(&mut self.rng)).collect();
+                    active.extend(ls.iter().zip(bits).map(|(l, b)| *l ^ delta.and_bit(*b)));
+                    zero.push(ls);
+                }
+                Party::Evaluator => {
+                    evaluator_bits += circuit.inputs[v].len();
+                    zero.push(Vec::new());
+                }
+            }
+        }
+        ch.send_bytes(&header).await?;
+        let mut bytes = Vec::new();
+        blocks_to_bytes(&active, &mut bytes);
+        active.zeroize();
+        ch.send_bytes(&bytes).await?;
+        ch.flush().await?;
+
+        let ot = self
+            .ot
+            .as_mut()
+            .ok_or_else(|| GcError::Input("OT not set up".into()))?;
+        let q = ot.send_correlated(ch, evaluator_bits).await?;
+        let mut q = q.into_iter();
+        for (v, owner) in owners.iter().enumerate() {
+            if *owner == Party::Evaluator {
+                zero[v] = (&mut q).take(circuit.inputs[v].len()).collect();
+            }
+        }
+
+        let plan = Plan::new(circuit);
+        let mut state = GarbleState::new(&plan, delta, &zero, self.next_and);
+        zero.iter_mut().for_each(|z| z.zeroize());
+        let mut tables = Vec::with_capacity(2 * CHUNK_ANDS);
+        while !state.is_done() {
+            tables.clear();
+            state.garble(CHUNK_ANDS, &mut tables);
+            if !tables.is_empty() {
+                bytes.clear();
+                blocks_to_bytes(&tables, &mut bytes);
+                ch.send_bytes(&bytes).await?;
+            }
+        }
+        self.next_and = state.next_and_index();
+        let decoding = state.decoding_bits();
+        let flat: Vec<bool> = decoding.iter().flatten().copied().collect();
+        if reveal.to_evaluator() {
+            ch.send_bytes(&pack_bits(&flat)).await?;
+        }
+        ch.flush().await?;
+        if reveal.to_garbler() {
+            let got = ch.recv_bytes().await?;
+            if got.len() != flat.len().div_ceil(8) {
+                return Err(GcError::Protocol(format!(
+                    "output bits: {} bytes, expected {}",
+                    got.len(),
+                    flat.len().div_ceil(8)
+                )));
+            }
+            let mut k = 0;
+            let out = decoding
+                .iter()
+                .map(|ds| {
+                    ds.iter()
+                        .map(|d| {
+                            let bit = (got[k / 8] >> (k % 8)) & 1 == 1;
+                            k += 1;
+                            bit ^ d
+                        })
+                        .collect()
+                })
+                .collect();
+            return Ok(Some(out));
+        }
+        Ok(None)
+    }
+}
+
+/// The evaluator's role: its OT state.
+pub struct Evaluator {
+    rng: ChaCha20Rng,
+    ot: Option<IknpReceiver>,
+}
+
+impl Evaluator {
+    /// An evaluator drawing its randomness from `rng` (use [`veil_ot::secure_rng`]).
+    pub fn new<R: RngCore + CryptoRng>(rng: &mut R) -> Evaluator {
+        Evaluator {
+            rng: ChaCha20Rng::from_rng(rng),
+            ot: None,
+        }
+    }
+
+    /// Evaluates the circuit the garbler on `ch` garbles; arguments as [`Garbler::run`], with
+    /// `inputs` the evaluator's own values. Returns the outputs when `reveal` includes the
+    /// evaluator.
+    pub async fn run(
+        &mut self,
+        ch: &mut Channel,
+        circuit: &Circuit,
+        owners: &[Party],
+        inputs: &[Vec<bool>],
+        reveal: Reveal,
+    ) -> Result<Option<Vec<Vec<bool>>>, GcError> {
+        check_inputs(circuit, owners, Party::Evaluator, inputs)?;
+        if self.ot.is_none() {
+            self.ot = Some(IknpReceiver::setup(ch, &mut self.rng).await?);
+        }
+        let header = ch.recv_bytes().await?;
+        if header.len() != HEADER_LEN {
+            return Err(GcError::Protocol(format!(
+                "header of {} bytes",
+                header.len()
+            )));
+        }
+        if header[..32] != fingerprint(circuit, owners, reveal) {
+            return Err(GcError::Protocol(
+                "the garbler runs a different circuit, input split or output choice".into(),
+            ));
+        }
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&header[32..]);
+        let first_and = u64::from_le_bytes(first);
+
+        let garbler_bits: usize = owners
+            .iter()
+            .zip(&circuit.inputs)
+            .filter(|(o, _)| **o == Party::Garbler)
+            .map(|(_, w)| w.len())
+            .sum();
+        let label_bytes = ch.recv_bytes().await?;
+        let garbler_labels = blocks_from_bytes(&label_bytes)
+            .filter(|l| l.len() == garbler_bits)
+            .ok_or_else(|| {
+                GcError::Protocol(format!(
+                    "{} bytes of input labels, expected {}",
+                    label_bytes.len(),
+                    16 * garbler_bits
+                ))
+            })?;
+
+        let choices: Vec<bool> = inputs.iter().flatten().copied().collect();
+        let ot = self
+            .ot
+            .as_mut()
+            .ok_or_else(|| GcError::Input("OT not set up".into()))?;
+        let mine = ot.receive_correlated(ch, &choices).await?;
+
+        let mut g_it = garbler_labels.into_iter();
+        let mut e_it = mine.into_iter();
+        let active: Vec<Vec<Block>> = owners
+            .iter()
+            .zip(&circuit.inputs)
+            .map(|(o, w)| match o {
+                Party::Garbler => (&mut g_it).take(w.len()).collect(),
+                Party::Evaluator => (&mut e_it).take(w.len()).collect(),
+            })
+            .collect();
+
+        let plan = Plan::new(circuit);
+        let mut state = EvalState::new(&plan, &active, first_and);
+        state.eval(&[]);
+        let mut buf = Vec::new();
+        while !state.is_done() {
+            ch.recv_bytes_into(&mut buf).await?;
+            let tables = blocks_from_bytes(&buf)
+                .filter(|t| !t.is_empty() && t.len() <= 2 * CHUNK_ANDS && t.len() % 2 == 0)
+                .ok_or_else(|| {
+                    GcError::Protocol(format!("garbled-table frame of {} bytes", buf.len()))
+                })?;
+            let used = state.eval(&tables);
+            if used != tables.len() {
+                return Err(GcError::Protocol(
+                    "more garbled tables than AND gates".into(),
+                ));
+            }
+        }
+        let labels = state.output_labels();
+        let n_out: usize = labels.iter().map(Vec::len).sum();
+        let mut result = None;
+        if reveal.to_evaluator() {
+            let d = ch.recv_bytes().await?;
+            if d.len() != n_out.div_ceil(8) {
+                return Err(GcError::Protocol(format!(
+                    "decoding bits: {} bytes",
+                    d.len()
+                )));
+            }
+            let mut k = 0;
+            let decoding: Vec<Vec<bool>> = labels
+                .iter()
+                .map(|ls| {
+                    ls.iter()
+                        .map(|_| {
+                            let bit = (d[k / 8] >> (k % 8)) & 1 == 1;
+                            k += 1;
+                            bit
+                        })
+                        .collect()
+                })
+                .collect();
+            result = Some(decode(&labels, &decoding));
+        }
+        if reveal.to_garbler() {
+            let lsbs: Vec<bool> = labels.iter().flatten().map(|l| l.lsb()).collect();
+            ch.send_bytes(&pack_bits(&lsbs)).await?;
+            ch.flush().await?;
+        }
+        Ok(result)
+    }
+}

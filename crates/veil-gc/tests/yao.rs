@@ -1,0 +1,307 @@
+//! Yao over real loopback TCP, the garbler and the evaluator in separate tasks, checked
+//! against the plaintext evaluator and against FIPS-197.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use veil_circuit::bits::{bits_from_hex, bits_to_hex};
+use veil_circuit::{parse_bristol, Circuit};
+use veil_gc::garble::{EvalState, GarbleState, Plan};
+use veil_gc::{Evaluator, Garbler, GcError, Party, Reveal};
+use veil_net::{tcp_pair, Channel, ChannelConfig};
+use veil_ot::Block;
+
+fn circuit(name: &str) -> Circuit {
+    let path = format!("{}/../../circuits/{name}.txt", env!("CARGO_MANIFEST_DIR"));
+    parse_bristol(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Runs `c` with the given owners over TCP; returns (garbler's, evaluator's) outputs.
+async fn yao(
+    c: &Circuit,
+    owners: &[Party],
+    inputs: &[Vec<bool>],
+    reveal: Reveal,
+) -> (Option<Vec<Vec<bool>>>, Option<Vec<Vec<bool>>>) {
+    let (mut a, mut b) = tcp_pair(ChannelConfig::default()).await.unwrap();
+    let split = |p: Party| -> Vec<Vec<bool>> {
+        owners
+            .iter()
+            .zip(inputs)
+            .filter(|(o, _)| **o == p)
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    let (gi, ei) = (split(Party::Garbler), split(Party::Evaluator));
+    let (c2, o2) = (c.clone(), owners.to_vec());
+    let g = tokio::spawn(async move {
+        let mut g = Garbler::new(&mut ChaCha20Rng::seed_from_u64(1));
+        g.run(&mut a, &c2, &o2, &gi, reveal).await.unwrap()
+    });
+    let mut e = Evaluator::new(&mut ChaCha20Rng::seed_from_u64(2));
+    let eo = e.run(&mut b, c, owners, &ei, reveal).await.unwrap();
+    (g.await.unwrap(), eo)
+}
+
+#[tokio::test]
+async fn aes128_gives_the_fips197_ciphertext() {
+    let c = circuit("aes_128");
+    let key = bits_from_hex("000102030405060708090a0b0c0d0e0f", 128).unwrap();
+    let pt = bits_from_hex("00112233445566778899aabbccddeeff", 128).unwrap();
+    let (g, e) = yao(
+        &c,
+        &[Party::Garbler, Party::Evaluator],
+        &[key, pt],
+        Reveal::Both,
+    )
+    .await;
+    let want = "69c4e0d86a7b0430d8cdb78070b4c55a";
+    assert_eq!(bits_to_hex(&e.unwrap()[0]), want);
+    assert_eq!(bits_to_hex(&g.unwrap()[0]), want);
+}
+
+#[tokio::test]
+async fn sample_circuits_match_the_plaintext_evaluator() {
+    let mut rng = ChaCha20Rng::seed_from_u64(3);
+    for name in [
+        "adder64",
+        "sub64",
+        "neg64",
+        "mult64",
+        "zero_equal",
+        "aes_256",
+        "sha256",
+    ] {
+        let c = circuit(name);
+        for round in 0..2 {
+            let inputs: Vec<Vec<bool>> = c
+                .inputs
+                .iter()
+                .map(|w| {
+                    w.iter()
+                        .map(|_| round == 1 && rng.random::<bool>())
+                        .collect()
+                })
+                .collect();
+            let want = c.eval(&inputs).unwrap();
+            // The first input to the evaluator, the rest to the garbler.
+            let owners: Vec<Party> = (0..c.inputs.len())
+                .map(|v| {
+                    if v == 0 {
+                        Party::Evaluator
+                    } else {
+                        Party::Garbler
+                    }
+                })
+                .collect();
+            let (_, e) = yao(&c, &owners, &inputs, Reveal::Evaluator).await;
+            assert_eq!(e.unwrap(), want, "{name} round {round}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn outputs_go_only_where_asked() {
+    let c = circuit("adder64");
+    let inputs = vec![vec![true; 64], vec![true; 64]];
+    let owners = [Party::Garbler, Party::Evaluator];
+    let (g, e) = yao(&c, &owners, &inputs, Reveal::Garbler).await;
+    assert_eq!(g.unwrap(), c.eval(&inputs).unwrap());
+    assert!(e.is_none());
+    let (g, e) = yao(&c, &owners, &inputs, Reveal::Evaluator).await;
+    assert!(g.is_none());
+    assert_eq!(e.unwrap(), c.eval(&inputs).unwrap());
+}
+
+#[test]
+fn exactly_32_bytes_per_and_and_none_per_xor_or_inv() {
+    let mut rng = ChaCha20Rng::seed_from_u64(4);
+    for name in ["aes_128", "neg64", "adder64"] {
+        let c = circuit(name);
+        let stats = c.stats();
+        let zero: Vec<Vec<Block>> = c
+            .inputs
+            .iter()
+            .map(|w| w.iter().map(|_| Block::random(&mut rng)).collect())
+            .collect();
+        let plan = Plan::new(&c);
+        let mut g = GarbleState::new(&plan, Block(rng.random::<u128>() | 1), &zero, 0);
+        let mut tables = Vec::new();
+        g.garble(usize::MAX, &mut tables);
+        assert_eq!(tables.len() * 16, 32 * stats.and_count, "{name}");
+        assert!(stats.xor_count + stats.inv_count > 0);
+    }
+}
+
+#[tokio::test]
+async fn several_evaluations_share_one_ot_setup_and_wire_bytes_add_up() {
+    let c = circuit("aes_128");
+    let and_count = c.stats().and_count as u64;
+    let (mut a, mut b) = Channel::memory_pair(ChannelConfig::default());
+    let owners = [Party::Garbler, Party::Evaluator];
+    let c2 = c.clone();
+    let g = tokio::spawn(async move {
+        let mut g = Garbler::new(&mut ChaCha20Rng::seed_from_u64(5));
+        for k in 0..3u8 {
+            let key = vec![k % 2 == 0; 128];
+            g.run(&mut a, &c2, &owners, &[key], Reveal::Evaluator)
+                .await
+                .unwrap();
+        }
+        a.stats()
+    });
+    let mut e = Evaluator::new(&mut ChaCha20Rng::seed_from_u64(6));
+    let mut per_run = Vec::new();
+    for k in 0..3u8 {
+        let before = b.stats();
+        let pt = vec![k == 1; 128];
+        let key = vec![k % 2 == 0; 128];
+        let out = e
+            .run(
+                &mut b,
+                &c,
+                &owners,
+                std::slice::from_ref(&pt),
+                Reveal::Evaluator,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(out, c.eval(&[key, pt]).unwrap());
+        per_run.push(b.stats().since(&before));
+    }
+    g.await.unwrap();
+    // After the first run (which includes the base OTs), each evaluation receives: the header
+    // (40 bytes), 128 garbler labels, the tables (32 bytes per AND in one frame) and 16
+    // bytes of decoding bits, each frame with a 4-byte header; and sends 16 bytes per input
+    // bit of OT extension.
+    for d in &per_run[1..] {
+        assert_eq!(
+            d.bytes_received,
+            (4 + 40) + (4 + 16 * 128) + (4 + 32 * and_count) + (4 + 16)
+        );
+        assert_eq!(d.bytes_sent, 4 + 16 * 128);
+    }
+}
+
+#[tokio::test]
+async fn mismatched_circuits_are_refused() {
+    let (mut a, mut b) = tcp_pair(ChannelConfig::default()).await.unwrap();
+    let g = tokio::spawn(async move {
+        let c = circuit("adder64");
+        let mut g = Garbler::new(&mut ChaCha20Rng::seed_from_u64(7));
+        g.run(
+            &mut a,
+            &c,
+            &[Party::Garbler, Party::Evaluator],
+            &[vec![false; 64]],
+            Reveal::Evaluator,
+        )
+        .await
+    });
+    let c = circuit("sub64");
+    let mut e = Evaluator::new(&mut ChaCha20Rng::seed_from_u64(8));
+    let err = e
+        .run(
+            &mut b,
+            &c,
+            &[Party::Garbler, Party::Evaluator],
+            &[vec![false; 64]],
+            Reveal::Evaluator,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GcError::Protocol(_)), "{err}");
+    drop(b);
+    assert!(g.await.unwrap().is_err());
+}
+
+#[tokio::test]
+async fn truncated_tables_and_early_close_are_errors() {
+    let c = circuit("aes_128");
+    let (mut a, mut b) = Channel::memory_pair(ChannelConfig::default());
+    let c2 = c.clone();
+    // A garbler that sends everything up to the tables honestly, then half a table and leaves.
+    let g = tokio::spawn(async move {
+        let owners = [Party::Garbler, Party::Evaluator];
+        let mut rng = ChaCha20Rng::seed_from_u64(9);
+        let delta = Block(rng.random::<u128>() | 1);
+        let mut ot = veil_ot::IknpSender::setup_with_delta(&mut a, &mut rng, delta)
+            .await
+            .unwrap();
+        let mut header = veil_gc::protocol::fingerprint(&c2, &owners, Reveal::Evaluator).to_vec();
+        header.extend_from_slice(&0u64.to_le_bytes());
+        a.send_bytes(&header).await.unwrap();
+        a.send_bytes(&[0u8; 16 * 128]).await.unwrap();
+        a.flush().await.unwrap();
+        ot.send_correlated(&mut a, 128).await.unwrap();
+        a.send_bytes(&[0u8; 24]).await.unwrap();
+        a.flush().await.unwrap();
+    });
+    let mut e = Evaluator::new(&mut ChaCha20Rng::seed_from_u64(10));
+    let err = e
+        .run(
+            &mut b,
+            &c,
+            &[Party::Garbler, Party::Evaluator],
+            &[vec![true; 128]],
+            Reveal::Evaluator,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GcError::Protocol(_)), "{err}");
+    g.await.unwrap();
+    let err = e
+        .run(
+            &mut b,
+            &c,
+            &[Party::Garbler, Party::Evaluator],
+            &[vec![true; 128]],
+            Reveal::Evaluator,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, GcError::Net(ref n) if n.is_peer_closed()),
+        "{err}"
+    );
+}
+
+#[test]
+fn evaluation_resumes_across_table_chunks() {
+    let c = circuit("sha256");
+    let mut rng = ChaCha20Rng::seed_from_u64(11);
+    let inputs: Vec<Vec<bool>> = c
+        .inputs
+        .iter()
+        .map(|w| w.iter().map(|_| rng.random()).collect())
+        .collect();
+    let delta = Block(rng.random::<u128>() | 1);
+    let zero: Vec<Vec<Block>> = inputs
+        .iter()
+        .map(|v| v.iter().map(|_| Block::random(&mut rng)).collect())
+        .collect();
+    let active: Vec<Vec<Block>> = zero
+        .iter()
+        .zip(&inputs)
+        .map(|(z, v)| {
+            z.iter()
+                .zip(v)
+                .map(|(l, b)| *l ^ delta.and_bit(*b))
+                .collect()
+        })
+        .collect();
+    let plan = Plan::new(&c);
+    let mut g = GarbleState::new(&plan, delta, &zero, 0);
+    let mut e = EvalState::new(&plan, &active, 0);
+    let mut chunks = 0;
+    while !g.is_done() {
+        let mut t = Vec::new();
+        g.garble(1000, &mut t);
+        assert!(t.len() <= 2000);
+        assert_eq!(e.eval(&t), t.len());
+        chunks += 1;
+    }
+    assert!(e.is_done() && chunks > 20);
+    let out = veil_gc::garble::decode(&e.output_labels(), &g.decoding_bits());
+    assert_eq!(out, c.eval(&inputs).unwrap());
+}
