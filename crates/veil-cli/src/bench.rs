@@ -6,6 +6,7 @@ use std::time::Instant;
 use anyhow::Result;
 use rand_chacha::ChaCha20Rng;
 use serde::Serialize;
+use veil_gmw::{GmwParty, PartyId, Reveal as GmwReveal};
 use veil_net::{tcp_pair, Channel, ChannelConfig};
 use veil_ot::base::{BaseOtReceiver, BaseOtSender};
 use veil_ot::{ChouOrlandi, IknpReceiver, IknpSender};
@@ -350,6 +351,201 @@ impl GcReport {
         println!(
             "  AES-128 traffic                  {:>10} bytes ({} AND gates)",
             self.aes128_bytes, self.aes128_and_gates
+        );
+    }
+}
+
+/// The GMW figures.
+#[derive(Debug, Serialize)]
+pub struct GmwReport {
+    /// Median Beaver triples per second in the offline phase over loopback TCP (2^20 per run).
+    pub triples_per_s: f64,
+    /// The same in memory, both parties on one thread.
+    pub triples_per_s_memory: f64,
+    /// Median AND gates per second in the online phase for a batch of 64 AES-128
+    /// evaluations in memory, both parties on one thread.
+    pub online_and_per_s: f64,
+    /// Median online time of one AES-128 evaluation over loopback TCP, triples made
+    /// beforehand, in milliseconds.
+    pub aes128_ms: f64,
+    /// Median online time of 64 AES-128 evaluations in one batch over loopback TCP.
+    pub aes128_batch64_ms: f64,
+    /// Flights each party sends in the online phase of one AES-128 (AND depth + 2).
+    pub rounds_aes128: u64,
+    /// Bytes on the wire per triple in the offline phase, both directions.
+    pub offline_bytes_per_and: f64,
+    /// Bytes on the wire per AND gate in the online phase of one AES-128, both directions.
+    pub online_bytes_per_and: f64,
+    /// The same per AND gate and evaluation in a batch of 64.
+    pub online_bytes_per_and_batch64: f64,
+    /// Runs behind each median.
+    pub runs: usize,
+}
+
+/// Makes `n` triples between two fresh parties; returns the parties, channels, seconds and
+/// offline bytes (both directions).
+async fn gmw_offline(
+    a: Channel,
+    b: Channel,
+    n: usize,
+) -> Result<(GmwParty, Channel, GmwParty, Channel, f64, u64)> {
+    let mut p0 = GmwParty::new(PartyId::P0, &mut rng());
+    let mut p1 = GmwParty::new(PartyId::P1, &mut rng());
+    let (mut a, mut b) = (a, b);
+    // OT setup first, outside the timing.
+    let t = tokio::spawn(async move { p0.offline(&mut a, 1).await.map(|_| (p0, a)) });
+    p1.offline(&mut b, 1).await?;
+    let (mut p0, mut a) = t.await??;
+    let before = b.stats();
+    let t0 = Instant::now();
+    let t = tokio::spawn(async move { p0.offline(&mut a, n).await.map(|_| (p0, a)) });
+    p1.offline(&mut b, n).await?;
+    let (p0, a) = t.await??;
+    let secs = t0.elapsed().as_secs_f64();
+    let bytes = b.stats().since(&before).total_bytes();
+    Ok((p0, a, p1, b, secs, bytes))
+}
+
+/// One online run (triples already made); returns seconds, party 1's online stats and the
+/// outputs party 1 learns.
+async fn gmw_online(
+    p0: &mut GmwParty,
+    a: &mut Channel,
+    p1: &mut GmwParty,
+    b: &mut Channel,
+    c: &veil_circuit::Circuit,
+    lanes: usize,
+) -> Result<(f64, veil_net::Stats)> {
+    let owners = [PartyId::P0, PartyId::P1];
+    let key = [vec![0x0123_4567_89ab_cdefu64; 128]];
+    let pt = [vec![0xfedc_ba98_7654_3210u64; 128]];
+    let before = b.stats();
+    let t0 = Instant::now();
+    let (r0, r1) = tokio::join!(
+        p0.run_batch(a, c, &owners, &key, lanes, GmwReveal::Both),
+        p1.run_batch(b, c, &owners, &pt, lanes, GmwReveal::Both)
+    );
+    let secs = t0.elapsed().as_secs_f64();
+    r0?;
+    r1?;
+    Ok((secs, b.stats().since(&before)))
+}
+
+/// Runs the GMW measurements.
+pub fn gmw(runs: usize, mut progress: impl FnMut(&str)) -> Result<GmwReport> {
+    let runs = runs.max(1);
+    let c = aes128_circuit()?;
+    let stats = c.stats();
+    let ands = stats.and_count;
+    let mt = two_threads()?;
+    let st = current_thread()?;
+    let n = 1usize << 20;
+
+    progress("2^20 triples over loopback TCP");
+    let mut tcp_rates = Vec::new();
+    let mut offline_bytes = 0;
+    for _ in 0..runs {
+        let (.., secs, bytes) = mt.block_on(async {
+            let (a, b) = tcp_pair(ChannelConfig::default()).await?;
+            gmw_offline(a, b, n).await
+        })?;
+        tcp_rates.push(n as f64 / secs);
+        offline_bytes = bytes;
+    }
+    progress("2^20 triples in memory, one thread");
+    let mut mem_rates = Vec::new();
+    for _ in 0..runs {
+        let (a, b) = Channel::memory_pair(ChannelConfig::default());
+        let (.., secs, _) = st.block_on(gmw_offline(a, b, n))?;
+        mem_rates.push(n as f64 / secs);
+    }
+
+    progress("online phase, 64 AES-128 in one batch, in memory");
+    let (a, b) = Channel::memory_pair(ChannelConfig::default());
+    let (mut p0, mut a, mut p1, mut b, _, _) =
+        st.block_on(gmw_offline(a, b, 64 * ands * (runs + 1)))?;
+    let mut online = Vec::new();
+    let mut batch_bytes = 0;
+    for _ in 0..runs + 1 {
+        let (secs, d) = st.block_on(gmw_online(&mut p0, &mut a, &mut p1, &mut b, &c, 64))?;
+        online.push((64 * ands) as f64 / secs);
+        batch_bytes = d.total_bytes();
+    }
+    online.remove(0);
+
+    progress("online phase of AES-128 over loopback TCP");
+    let (single, batch, rounds, single_bytes) = mt.block_on(async {
+        let (a, b) = tcp_pair(ChannelConfig::default()).await?;
+        let need = (runs * 3 + 1) * ands * 65;
+        let (mut p0, mut a, mut p1, mut b, _, _) = gmw_offline(a, b, need).await?;
+        let (mut single, mut batch) = (Vec::new(), Vec::new());
+        let (mut rounds, mut bytes) = (0, 0);
+        for k in 0..runs * 3 + 1 {
+            let (s1, d) = gmw_online(&mut p0, &mut a, &mut p1, &mut b, &c, 1).await?;
+            let (s64, _) = gmw_online(&mut p0, &mut a, &mut p1, &mut b, &c, 64).await?;
+            if k > 0 {
+                single.push(s1);
+                batch.push(s64);
+            }
+            rounds = d.rounds;
+            bytes = d.total_bytes();
+        }
+        Ok::<_, anyhow::Error>((median(single), median(batch), rounds, bytes))
+    })?;
+
+    Ok(GmwReport {
+        triples_per_s: median(tcp_rates),
+        triples_per_s_memory: median(mem_rates),
+        online_and_per_s: median(online),
+        aes128_ms: single * 1e3,
+        aes128_batch64_ms: batch * 1e3,
+        rounds_aes128: rounds,
+        offline_bytes_per_and: offline_bytes as f64 / n as f64,
+        online_bytes_per_and: single_bytes as f64 / ands as f64,
+        online_bytes_per_and_batch64: batch_bytes as f64 / (64 * ands) as f64,
+        runs,
+    })
+}
+
+impl GmwReport {
+    /// Prints the table.
+    pub fn print(&self) {
+        println!("GMW (medians of {} runs)", self.runs);
+        println!(
+            "  offline triples, loopback TCP            {:>10.2} M/s",
+            self.triples_per_s / 1e6
+        );
+        println!(
+            "  offline triples, memory, 1 thread        {:>10.2} M/s",
+            self.triples_per_s_memory / 1e6
+        );
+        println!(
+            "  online AND gates, 64 AES-128, memory     {:>10.1} M/s",
+            self.online_and_per_s / 1e6
+        );
+        println!(
+            "  online AES-128, loopback TCP             {:>10.2} ms",
+            self.aes128_ms
+        );
+        println!(
+            "  online 64 AES-128 batched, loopback TCP  {:>10.2} ms",
+            self.aes128_batch64_ms
+        );
+        println!(
+            "  online rounds per party, AES-128         {:>10}",
+            self.rounds_aes128
+        );
+        println!(
+            "  bytes per AND offline (both ways)        {:>10.2}",
+            self.offline_bytes_per_and
+        );
+        println!(
+            "  bytes per AND online, single (both ways) {:>10.3}",
+            self.online_bytes_per_and
+        );
+        println!(
+            "  bytes per AND online, batch of 64        {:>10.3}",
+            self.online_bytes_per_and_batch64
         );
     }
 }

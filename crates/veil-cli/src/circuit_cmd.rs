@@ -57,6 +57,8 @@ pub enum Backend {
     Plain,
     /// Yao garbled circuits, garbler and evaluator over loopback TCP.
     Yao,
+    /// GMW with Beaver triples, two parties over loopback TCP.
+    Gmw,
 }
 
 /// Evaluates a circuit on hex inputs and prints each output value in hex, one per line.
@@ -64,7 +66,7 @@ pub fn eval(
     path: &Path,
     backend: Backend,
     inputs: &[String],
-    garbler_inputs: Option<usize>,
+    first_inputs: Option<usize>,
 ) -> Result<()> {
     let c = load(path)?;
     if inputs.len() != c.inputs.len() {
@@ -85,15 +87,19 @@ pub fn eval(
         .collect::<Result<Vec<_>>>()?;
     let outputs = match backend {
         Backend::Plain => c.eval(&values)?,
-        Backend::Yao => {
-            let g = garbler_inputs.unwrap_or(usize::from(c.inputs.len() >= 2));
+        Backend::Yao | Backend::Gmw => {
+            let g = first_inputs.unwrap_or(usize::from(c.inputs.len() >= 2));
             if g > c.inputs.len() {
                 bail!(
-                    "--garbler-inputs {g} exceeds the circuit's {} input values",
+                    "--first-party-inputs {g} exceeds the circuit's {} input values",
                     c.inputs.len()
                 );
             }
-            run_yao(&c, &values, g)?
+            if backend == Backend::Yao {
+                run_yao(&c, &values, g)?
+            } else {
+                run_gmw(&c, &values, g)?
+            }
         }
     };
     for o in outputs {
@@ -132,5 +138,34 @@ fn run_yao(c: &Circuit, values: &[Vec<bool>], g: usize) -> Result<Vec<Vec<bool>>
             .await?;
         garbler.await??;
         out.context("the evaluator received no output")
+    })
+}
+
+/// Party 0 supplies input values `0..g`, party 1 the rest; both learn the outputs. Both run in
+/// this process, on two threads, over a loopback TCP connection.
+fn run_gmw(c: &Circuit, values: &[Vec<bool>], g: usize) -> Result<Vec<Vec<bool>>> {
+    use veil_gmw::{GmwParty, PartyId, Reveal as GmwReveal};
+    let owners: Vec<PartyId> = (0..values.len())
+        .map(|v| if v < g { PartyId::P0 } else { PartyId::P1 })
+        .collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let (mut a, mut b) = tcp_pair(ChannelConfig::default()).await?;
+        let (c2, o2) = (c.clone(), owners.clone());
+        let mine: Vec<Vec<bool>> = values[..g].to_vec();
+        let p0 = tokio::spawn(async move {
+            let mut p = GmwParty::new(PartyId::P0, &mut veil_ot::secure_rng());
+            p.run(&mut a, &c2, &o2, &mine, GmwReveal::Both).await
+        });
+        let mut p1 = GmwParty::new(PartyId::P1, &mut veil_ot::secure_rng());
+        let out = p1
+            .run(&mut b, c, &owners, &values[g..], GmwReveal::Both)
+            .await?;
+        let out0 = p0.await??;
+        anyhow::ensure!(out0 == out, "the parties disagree on the output");
+        out.context("no output")
     })
 }

@@ -54,23 +54,25 @@ enum CircuitCommand {
     /// Evaluate a circuit and print each output value in hex, one per line.
     ///
     /// Each value is an integer whose bit i is the i-th wire of that value (least significant
-    /// bit first), written in hex, most significant digit first. With `--backend yao` both
-    /// parties run in this process over a loopback TCP connection: the garbler supplies the
-    /// first `--garbler-inputs` values, the evaluator the others and learns the outputs.
+    /// bit first), written in hex, most significant digit first. With `--backend yao` or
+    /// `--backend gmw` both parties run in this process over a loopback TCP connection: the
+    /// first party (the garbler, or GMW's party 0) supplies the first `--first-party-inputs`
+    /// values and the second party the others; the evaluator (Yao) or both parties (GMW)
+    /// learn the outputs.
     Eval {
         /// The circuit file (Bristol Fashion).
         #[arg(long)]
         bristol: PathBuf,
-        /// Who computes: in the clear, or Yao garbled circuits between two parties.
+        /// Who computes: in the clear, or two parties by Yao or GMW.
         #[arg(long, value_enum, default_value = "plain")]
         backend: circuit_cmd::Backend,
         /// One input value in hex, in circuit order; repeat for each input value.
         #[arg(long = "input", value_name = "HEX")]
         inputs: Vec<String>,
-        /// How many leading input values the garbler supplies (default: 1 when the circuit
-        /// has two or more input values, else 0).
+        /// How many leading input values the first party supplies (default: 1 when the
+        /// circuit has two or more input values, else 0).
         #[arg(long)]
-        garbler_inputs: Option<usize>,
+        first_party_inputs: Option<usize>,
     },
 }
 
@@ -82,6 +84,9 @@ enum BenchCommand {
     /// Garbled circuits: garbling and evaluation throughput on one core, AES-128 end to end
     /// over loopback TCP, bytes per AND gate.
     Gc(BenchArgs),
+    /// GMW: offline triples per second, online AND gates per second for 64 batched AES-128,
+    /// AES-128 online latency and rounds over loopback TCP, bytes per AND.
+    Gmw(BenchArgs),
 }
 
 #[derive(Args, Debug)]
@@ -155,10 +160,13 @@ fn main() -> ExitCode {
             bristol,
             backend,
             inputs,
-            garbler_inputs,
-        }) => circuit_cmd::eval(&bristol, backend, &inputs, garbler_inputs),
+            first_party_inputs,
+        }) => circuit_cmd::eval(&bristol, backend, &inputs, first_party_inputs),
         Command::Bench(BenchCommand::Ot(a)) => bench_ot(a),
         Command::Bench(BenchCommand::Gc(a)) => bench_gc(a),
+        Command::Bench(BenchCommand::Gmw(a)) => {
+            bench_report(a, |r, p| bench::gmw(r, p), bench::GmwReport::print)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -179,6 +187,26 @@ fn bench_ot(a: BenchArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         report.print();
+    }
+    Ok(())
+}
+
+fn bench_report<R: serde::Serialize>(
+    a: BenchArgs,
+    measure: impl FnOnce(usize, &mut dyn FnMut(&str)) -> Result<R>,
+    print: impl FnOnce(&R),
+) -> Result<()> {
+    let json = a.json;
+    let mut progress = |what: &str| {
+        if !json {
+            eprintln!("measuring {what} ...");
+        }
+    };
+    let report = measure(a.runs, &mut progress)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print(&report);
     }
     Ok(())
 }

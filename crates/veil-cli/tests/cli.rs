@@ -144,8 +144,8 @@ fn circuit_path(name: &str) -> String {
 }
 
 #[test]
-fn circuit_eval_aes128_yao_gives_fips197() {
-    for backend in ["plain", "yao"] {
+fn circuit_eval_aes128_gives_fips197_on_every_backend() {
+    for backend in ["plain", "yao", "gmw"] {
         let out = veil()
             .args(["circuit", "eval", "--backend", backend, "--bristol"])
             .arg(circuit_path("aes_128"))
@@ -225,4 +225,35 @@ fn bench_gc_json_has_the_documented_fields() {
         );
     }
     assert_eq!(v["bytes_per_and"].as_f64(), Some(32.0));
+}
+
+#[test]
+fn bench_gmw_json_has_the_documented_fields() {
+    let out = veil()
+        .args(["bench", "gmw", "--json", "--runs", "1"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in [
+        "triples_per_s",
+        "online_and_per_s",
+        "aes128_ms",
+        "rounds_aes128",
+    ] {
+        assert!(
+            v[key].as_f64().is_some_and(|x| x > 0.0),
+            "{key}: {}",
+            v[key]
+        );
+    }
+    assert_eq!(v["rounds_aes128"], 62);
+    assert_eq!(
+        v["offline_bytes_per_and"].as_f64().map(|b| b.round()),
+        Some(32.0)
+    );
 }

@@ -1,0 +1,13 @@
+//! `veil-gmw`: two-party boolean GMW over veil-circuit's circuits.
+//!
+//! - [`triples`]: the offline phase, Beaver triples from two random OTs each (IKNP).
+//! - [`party`]: the online phase, one round per AND layer with all of a layer's AND gates
+//!   batched and bit-packed; single evaluations and batches of up to 64 evaluations at the
+//!   rounds of one.
+//! - [`bits`]: the packed bit vectors both phases exchange.
+
+pub mod bits;
+pub mod party;
+pub mod triples;
+
+pub use party::{GmwError, GmwParty, PartyId, Reveal};

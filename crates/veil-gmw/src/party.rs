@@ -1,0 +1,452 @@
+//! The two GMW parties: the offline phase (triples) and the online phase (Goldreich, Micali
+//! and Wigderson, STOC 1987; the two-party boolean form of ABY, NDSS 2015, section III-B).
+//!
+//! Wire values are XOR-shared between the parties. Each wire holds a `u64` word whose bit `k`
+//! is the wire's share in instance `k`: one evaluation uses bit 0 only; a batch of up to 64
+//! evaluations of one circuit on different inputs uses 64 lanes at the cost of the rounds of
+//! one. XOR is local (`z_i = x_i ⊕ y_i`), INV flips party 0's share, a constant is party 0's.
+//! An AND with triple `(a, b, c)` opens `d = x ⊕ a` and `e = y ⊕ b`, then
+//! `z_i = c_i ⊕ d·b_i ⊕ e·a_i ⊕ [i = 0]·d·e`.
+//!
+//! Online message flow, party 0 sending first in every exchange (so that no exchange can
+//! deadlock on full socket buffers, whatever its size):
+//!
+//! 1. input sharing: each party sends a header (circuit fingerprint, lanes) and, for each of
+//!    its input bits, a random mask that becomes the peer's share;
+//! 2. one exchange per AND layer of the circuit ([`veil_circuit::Circuit::layers`]): the
+//!    `(d_i, e_i)` bits of every AND gate and lane of the layer, packed;
+//! 3. output opening: the shares of the output wires go to the party or parties that learn
+//!    them.
+//!
+//! So each party sends `AND depth + 2` flights when both learn the output. Triples come from
+//! the offline phase ([`crate::triples`]), which can run before the inputs exist; a run that
+//! lacks triples makes the missing ones first.
+
+use rand::{CryptoRng, Rng, RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use sha2::{Digest, Sha256};
+use veil_circuit::{Circuit, Gate};
+use veil_net::{Channel, NetError};
+use veil_ot::{IknpReceiver, IknpSender, OtError};
+
+use crate::bits::BitVec;
+use crate::triples::{combine, TripleStore};
+
+/// Which of the two parties this is. Party 0 sends first in every exchange.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PartyId {
+    /// The first party (for instance the model owner).
+    P0,
+    /// The second party.
+    P1,
+}
+
+/// Who learns the outputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reveal {
+    /// Party 0 only.
+    P0,
+    /// Party 1 only.
+    P1,
+    /// Both.
+    Both,
+}
+
+impl Reveal {
+    fn to(self, p: PartyId) -> bool {
+        matches!(
+            (self, p),
+            (Reveal::Both, _) | (Reveal::P0, PartyId::P0) | (Reveal::P1, PartyId::P1)
+        )
+    }
+}
+
+/// Why a GMW run failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GmwError {
+    /// The channel failed.
+    #[error("channel: {0}")]
+    Net(#[from] NetError),
+    /// Oblivious transfer failed.
+    #[error("oblivious transfer: {0}")]
+    Ot(#[from] OtError),
+    /// The peer sent something this protocol does not allow.
+    #[error("protocol violation by peer: {0}")]
+    Protocol(String),
+    /// The caller's circuit or inputs do not fit.
+    #[error("invalid input: {0}")]
+    Input(String),
+}
+
+/// OTs per offline exchange (one 1 MiB frame each way).
+pub const OFFLINE_CHUNK: usize = 1 << 16;
+/// Fewest triples a run makes when it finds too few.
+pub const MIN_REFILL: usize = 1 << 14;
+/// Largest number of triples one call may ask for.
+pub const MAX_TRIPLES: usize = 1 << 34;
+
+/// One GMW party: its role, OT state and triples.
+pub struct GmwParty {
+    id: PartyId,
+    rng: ChaCha20Rng,
+    ot_send: Option<IknpSender>,
+    ot_recv: Option<IknpReceiver>,
+    triples: TripleStore,
+}
+
+/// SHA-256 over the circuit's structure, the owners, the reveal choice and the lanes.
+pub fn fingerprint(
+    circuit: &Circuit,
+    owners: &[PartyId],
+    reveal: Reveal,
+    lanes: usize,
+) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"veil/gmw/v1");
+    h.update(circuit.num_wires.to_le_bytes());
+    for values in [&circuit.inputs, &circuit.outputs] {
+        h.update((values.len() as u64).to_le_bytes());
+        for v in values.iter() {
+            h.update((v.len() as u64).to_le_bytes());
+            for w in v {
+                h.update(w.to_le_bytes());
+            }
+        }
+    }
+    h.update((circuit.gates.len() as u64).to_le_bytes());
+    let mut buf = Vec::with_capacity(13 * 1024);
+    for chunk in circuit.gates.chunks(1024) {
+        buf.clear();
+        for g in chunk {
+            let (t, a, b, o) = match *g {
+                Gate::Xor { a, b, out } => (0u8, a, b, out),
+                Gate::And { a, b, out } => (1, a, b, out),
+                Gate::Inv { a, out } => (2, a, 0, out),
+                Gate::Const { value, out } => (3, u32::from(value), 0, out),
+            };
+            buf.push(t);
+            buf.extend_from_slice(&a.to_le_bytes());
+            buf.extend_from_slice(&b.to_le_bytes());
+            buf.extend_from_slice(&o.to_le_bytes());
+        }
+        h.update(&buf);
+    }
+    for o in owners {
+        h.update([u8::from(*o == PartyId::P1)]);
+    }
+    h.update([reveal as u8, lanes as u8]);
+    h.finalize().into()
+}
+
+fn lane_mask(lanes: usize) -> u64 {
+    if lanes == 64 {
+        u64::MAX
+    } else {
+        (1u64 << lanes) - 1
+    }
+}
+
+impl GmwParty {
+    /// Party `id`, drawing randomness from `rng` (use [`veil_ot::secure_rng`]).
+    pub fn new<R: RngCore + CryptoRng>(id: PartyId, rng: &mut R) -> GmwParty {
+        GmwParty {
+            id,
+            rng: ChaCha20Rng::from_rng(rng),
+            ot_send: None,
+            ot_recv: None,
+            triples: TripleStore::default(),
+        }
+    }
+
+    /// This party's role.
+    pub fn id(&self) -> PartyId {
+        self.id
+    }
+
+    /// Triples made and not yet used.
+    pub fn triples_available(&self) -> usize {
+        self.triples.available()
+    }
+
+    async fn setup_ot(&mut self, ch: &mut Channel) -> Result<(), GmwError> {
+        if self.ot_send.is_some() && self.ot_recv.is_some() {
+            return Ok(());
+        }
+        // Party 0 is the extension sender first, then the receiver; party 1 the reverse.
+        match self.id {
+            PartyId::P0 => {
+                self.ot_send = Some(IknpSender::setup(ch, &mut self.rng).await?);
+                self.ot_recv = Some(IknpReceiver::setup(ch, &mut self.rng).await?);
+            }
+            PartyId::P1 => {
+                self.ot_recv = Some(IknpReceiver::setup(ch, &mut self.rng).await?);
+                self.ot_send = Some(IknpSender::setup(ch, &mut self.rng).await?);
+            }
+        }
+        Ok(())
+    }
+
+    /// The offline phase: makes `n` more triples with the peer on `ch` (which must call this
+    /// with the same `n`). Needs no input; a server can run it before any client arrives.
+    pub async fn offline(&mut self, ch: &mut Channel, n: usize) -> Result<(), GmwError> {
+        if n > MAX_TRIPLES {
+            return Err(GmwError::Input(format!(
+                "{n} triples at once (at most {MAX_TRIPLES})"
+            )));
+        }
+        self.setup_ot(ch).await?;
+        let mut done = 0;
+        while done < n {
+            let m = (n - done).min(OFFLINE_CHUNK);
+            let choices: Vec<bool> = (0..m).map(|_| self.rng.random()).collect();
+            let (snd, rcv) = match (self.ot_send.as_mut(), self.ot_recv.as_mut()) {
+                (Some(s), Some(r)) => (s, r),
+                _ => return Err(GmwError::Input("OT not set up".into())),
+            };
+            // Party 0 streams its OT matrix first and ends the exchange receiving, so the
+            // online phase, which party 0 opens, starts a new flight on both sides.
+            let (pairs, received) = match self.id {
+                PartyId::P0 => {
+                    let r = rcv.receive_random(ch, &choices).await?;
+                    let p = snd.send_random(ch, m).await?;
+                    (p, r)
+                }
+                PartyId::P1 => {
+                    let p = snd.send_random(ch, m).await?;
+                    let r = rcv.receive_random(ch, &choices).await?;
+                    (p, r)
+                }
+            };
+            let pairs: Vec<(bool, bool)> = pairs.iter().map(|[x, y]| (x.lsb(), y.lsb())).collect();
+            let received: Vec<bool> = received.iter().map(|x| x.lsb()).collect();
+            let (a, b, c) = combine(&choices, &received, &pairs);
+            self.triples.append(&a, &b, &c);
+            done += m;
+        }
+        Ok(())
+    }
+
+    /// Sends first (party 0) or receives first (party 1): one exchange of one frame each way.
+    async fn exchange(&self, ch: &mut Channel, mine: &[u8]) -> Result<Vec<u8>, GmwError> {
+        match self.id {
+            PartyId::P0 => {
+                ch.send_bytes(mine).await?;
+                ch.flush().await?;
+                Ok(ch.recv_bytes().await?)
+            }
+            PartyId::P1 => {
+                let theirs = ch.recv_bytes().await?;
+                ch.send_bytes(mine).await?;
+                ch.flush().await?;
+                Ok(theirs)
+            }
+        }
+    }
+
+    /// Evaluates `circuit` once with the peer; `inputs` are this party's input values in
+    /// circuit order (those whose owner is this party). Returns the outputs if `reveal`
+    /// includes this party.
+    pub async fn run(
+        &mut self,
+        ch: &mut Channel,
+        circuit: &Circuit,
+        owners: &[PartyId],
+        inputs: &[Vec<bool>],
+        reveal: Reveal,
+    ) -> Result<Option<Vec<Vec<bool>>>, GmwError> {
+        let words: Vec<Vec<u64>> = inputs
+            .iter()
+            .map(|v| v.iter().map(|&b| u64::from(b)).collect())
+            .collect();
+        let out = self
+            .run_batch(ch, circuit, owners, &words, 1, reveal)
+            .await?;
+        Ok(out.map(|o| {
+            o.iter()
+                .map(|v| v.iter().map(|w| w & 1 == 1).collect())
+                .collect()
+        }))
+    }
+
+    /// Evaluates `circuit` on `lanes` (1 to 64) inputs at once: `inputs[v][i]` holds, in bit
+    /// `k`, bit `i` of this party's `v`-th input value in instance `k`. Outputs come back in
+    /// the same layout. The rounds are those of one evaluation.
+    pub async fn run_batch(
+        &mut self,
+        ch: &mut Channel,
+        circuit: &Circuit,
+        owners: &[PartyId],
+        inputs: &[Vec<u64>],
+        lanes: usize,
+        reveal: Reveal,
+    ) -> Result<Option<Vec<Vec<u64>>>, GmwError> {
+        if !(1..=64).contains(&lanes) {
+            return Err(GmwError::Input(format!("{lanes} lanes (1 to 64)")));
+        }
+        if owners.len() != circuit.inputs.len() {
+            return Err(GmwError::Input(format!(
+                "{} input owners for {} input values",
+                owners.len(),
+                circuit.inputs.len()
+            )));
+        }
+        let mine: Vec<usize> = (0..owners.len())
+            .filter(|&v| owners[v] == self.id)
+            .collect();
+        if mine.len() != inputs.len()
+            || mine
+                .iter()
+                .zip(inputs)
+                .any(|(&v, x)| x.len() != circuit.inputs[v].len())
+        {
+            return Err(GmwError::Input(
+                "input values do not match the circuit's widths".into(),
+            ));
+        }
+        let layers = circuit.layers();
+        let needed = circuit.gates.iter().filter(|g| g.is_and()).count() * lanes;
+        if self.triples.available() < needed {
+            // Both parties compute the same deficit from the circuit, so they agree on it.
+            // Small deficits are rounded up so that a stream of small circuits does not pay
+            // an OT exchange each.
+            let missing = (needed - self.triples.available()).max(MIN_REFILL);
+            self.offline(ch, missing).await?;
+        }
+        let mask = lane_mask(lanes);
+        let me0 = self.id == PartyId::P0;
+
+        // 1. Input sharing.
+        let mut shares = vec![0u64; circuit.num_wires as usize];
+        let mut msg = fingerprint(circuit, owners, reveal, lanes).to_vec();
+        let mut masks = BitVec::default();
+        for (&v, value) in mine.iter().zip(inputs) {
+            for (&w, &x) in circuit.inputs[v].iter().zip(value) {
+                let r = self.rng.random::<u64>() & mask;
+                shares[w as usize] = (x & mask) ^ r;
+                masks.push_bits(r, lanes);
+            }
+        }
+        msg.extend_from_slice(&masks.to_bytes());
+        let theirs = self.exchange(ch, &msg).await?;
+        if theirs.len() < 32 || theirs[..32] != msg[..32] {
+            return Err(GmwError::Protocol(
+                "the peer runs a different circuit, input split, output choice or batch size"
+                    .into(),
+            ));
+        }
+        let their_bits: usize = owners
+            .iter()
+            .zip(&circuit.inputs)
+            .filter(|(o, _)| **o != self.id)
+            .map(|(_, w)| w.len() * lanes)
+            .sum();
+        let peer_masks = BitVec::from_bytes(&theirs[32..], their_bits).ok_or_else(|| {
+            GmwError::Protocol(format!("input shares of {} bytes", theirs.len() - 32))
+        })?;
+        let mut at = 0;
+        for (v, o) in owners.iter().enumerate() {
+            if *o != self.id {
+                for &w in &circuit.inputs[v] {
+                    shares[w as usize] = peer_masks.get_bits(at, lanes).unwrap_or(0);
+                    at += lanes;
+                }
+            }
+        }
+
+        // 2. Layer by layer.
+        let mut de = BitVec::default();
+        let mut tri: Vec<(u64, u64, u64)> = Vec::new();
+        for layer in &layers {
+            if !layer.and_gates.is_empty() {
+                de.clear();
+                tri.clear();
+                for &g in &layer.and_gates {
+                    if let Gate::And { a, b, .. } = circuit.gates[g] {
+                        let t = self
+                            .triples
+                            .take(lanes)
+                            .ok_or_else(|| GmwError::Input("ran out of triples".into()))?;
+                        de.push_bits(shares[a as usize] ^ t.0, lanes);
+                        de.push_bits(shares[b as usize] ^ t.1, lanes);
+                        tri.push(t);
+                    }
+                }
+                let theirs = self.exchange(ch, &de.to_bytes()).await?;
+                let peer = BitVec::from_bytes(&theirs, de.len()).ok_or_else(|| {
+                    GmwError::Protocol(format!("AND layer message of {} bytes", theirs.len()))
+                })?;
+                for (k, &g) in layer.and_gates.iter().enumerate() {
+                    let out = circuit.gates[g].output();
+                    let at = 2 * k * lanes;
+                    let d =
+                        de.get_bits(at, lanes).unwrap_or(0) ^ peer.get_bits(at, lanes).unwrap_or(0);
+                    let e = de.get_bits(at + lanes, lanes).unwrap_or(0)
+                        ^ peer.get_bits(at + lanes, lanes).unwrap_or(0);
+                    let (ta, tb, tc) = tri[k];
+                    let mut z = tc ^ (d & tb) ^ (e & ta);
+                    if me0 {
+                        z ^= d & e;
+                    }
+                    shares[out as usize] = z;
+                }
+            }
+            for &g in &layer.free_gates {
+                match circuit.gates[g] {
+                    Gate::Xor { a, b, out } => {
+                        shares[out as usize] = shares[a as usize] ^ shares[b as usize]
+                    }
+                    Gate::Inv { a, out } => {
+                        shares[out as usize] = shares[a as usize] ^ if me0 { mask } else { 0 }
+                    }
+                    Gate::Const { value, out } => {
+                        shares[out as usize] = if me0 && value { mask } else { 0 }
+                    }
+                    Gate::And { .. } => {}
+                }
+            }
+        }
+
+        // 3. Output opening.
+        let mut mine_out = BitVec::default();
+        for ws in &circuit.outputs {
+            for &w in ws {
+                mine_out.push_bits(shares[w as usize], lanes);
+            }
+        }
+        let peer_id = if me0 { PartyId::P1 } else { PartyId::P0 };
+        let (i_learn, peer_learns) = (reveal.to(self.id), reveal.to(peer_id));
+        let peer_out = match (i_learn, peer_learns) {
+            (true, true) => Some(self.exchange(ch, &mine_out.to_bytes()).await?),
+            (true, false) => Some(ch.recv_bytes().await?),
+            (false, true) => {
+                ch.send_bytes(&mine_out.to_bytes()).await?;
+                ch.flush().await?;
+                None
+            }
+            (false, false) => None,
+        };
+        let Some(peer_out) = peer_out else {
+            return Ok(None);
+        };
+        let peer = BitVec::from_bytes(&peer_out, mine_out.len()).ok_or_else(|| {
+            GmwError::Protocol(format!("output shares of {} bytes", peer_out.len()))
+        })?;
+        let mut at = 0;
+        let out = circuit
+            .outputs
+            .iter()
+            .map(|ws| {
+                ws.iter()
+                    .map(|_| {
+                        let v = mine_out.get_bits(at, lanes).unwrap_or(0)
+                            ^ peer.get_bits(at, lanes).unwrap_or(0);
+                        at += lanes;
+                        v
+                    })
+                    .collect()
+            })
+            .collect();
+        Ok(Some(out))
+    }
+}

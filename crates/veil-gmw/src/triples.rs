@@ -1,0 +1,96 @@
+//! Beaver multiplication triples over GF(2) from random oblivious transfer: the offline phase
+//! of GMW (Beaver, CRYPTO 1991; the two-OT construction of Asharov, Lindell, Schneider and
+//! Zohner, "More efficient oblivious transfer and extensions for faster secure computation",
+//! CCS 2013, section 5, as used by ABY, Demmler, Schneider and Zohner, NDSS 2015).
+//!
+//! A triple is `(a, b, c)` with `c = a ∧ b`, each XOR-shared: `a = a_0 ⊕ a_1` and so on.
+//! Expanding `c = a_0 b_0 ⊕ a_0 b_1 ⊕ a_1 b_0 ⊕ a_1 b_1`, each party computes its own product
+//! and the two cross terms come from one random OT each: in a random OT the sender gets two
+//! random bits `(s_0, s_1)` and the receiver, with random choice `a`, gets `s_a`. Setting
+//! `b = s_0 ⊕ s_1` and `x = s_0` gives `s_a = x ⊕ a·b`: an XOR sharing of `a·b` between the
+//! receiver (holding `a`) and the sender (holding `b`). Party `i` is the receiver (with its
+//! `a_i`) in one OT and the sender (defining its `b_i`) in the other, so
+//!
+//! ```text
+//! c_i = a_i b_i ⊕ r_i ⊕ x_i
+//! ```
+//!
+//! with `r_i` its receiver output and `x_i` its sender bit. The random OTs are IKNP
+//! correlated OTs hashed to one bit with `lsb(tccr(j, ·))`, 16 bytes per OT on the wire, so
+//! 32 bytes per triple in total (16 each way).
+
+use crate::bits::BitVec;
+
+/// XOR shares of triples, bit-packed, with a cursor marking how many are used.
+#[derive(Clone, Debug, Default)]
+pub struct TripleStore {
+    a: BitVec,
+    b: BitVec,
+    c: BitVec,
+    used: usize,
+}
+
+impl TripleStore {
+    /// Triples not yet used.
+    pub fn available(&self) -> usize {
+        self.a.len() - self.used
+    }
+
+    /// Adds triples (bit `k` of each vector is triple `k`).
+    pub fn append(&mut self, a: &BitVec, b: &BitVec, c: &BitVec) {
+        debug_assert!(a.len() == b.len() && b.len() == c.len());
+        if self.used > 0 && self.used == self.a.len() {
+            self.a.clear();
+            self.b.clear();
+            self.c.clear();
+            self.used = 0;
+        }
+        self.a.extend(a);
+        self.b.extend(b);
+        self.c.extend(c);
+    }
+
+    /// Takes the next `n` triples (`n <= 64`) as three words; `None` when too few remain.
+    #[inline]
+    pub fn take(&mut self, n: usize) -> Option<(u64, u64, u64)> {
+        let a = self.a.get_bits(self.used, n)?;
+        let b = self.b.get_bits(self.used, n)?;
+        let c = self.c.get_bits(self.used, n)?;
+        self.used += n;
+        Some((a, b, c))
+    }
+}
+
+/// Combines one party's OT outputs into its triple shares: `choices` are its receiver choice
+/// bits (its `a`), `received` its receiver outputs, `pairs` its sender outputs `(s_0, s_1)`.
+pub fn combine(
+    choices: &[bool],
+    received: &[bool],
+    pairs: &[(bool, bool)],
+) -> (BitVec, BitVec, BitVec) {
+    let n = choices.len();
+    let (mut a, mut b, mut c) = (
+        BitVec::with_capacity(n),
+        BitVec::with_capacity(n),
+        BitVec::with_capacity(n),
+    );
+    let mut k = 0;
+    while k < n {
+        let m = (n - k).min(64);
+        let (mut wa, mut wb, mut wc) = (0u64, 0u64, 0u64);
+        for i in 0..m {
+            let ai = choices[k + i];
+            let (s0, s1) = pairs[k + i];
+            let bi = s0 ^ s1;
+            let ci = (ai & bi) ^ received[k + i] ^ s0;
+            wa |= u64::from(ai) << i;
+            wb |= u64::from(bi) << i;
+            wc |= u64::from(ci) << i;
+        }
+        a.push_bits(wa, m);
+        b.push_bits(wb, m);
+        c.push_bits(wc, m);
+        k += m;
+    }
+    (a, b, c)
+}
