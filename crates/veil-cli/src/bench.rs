@@ -549,3 +549,202 @@ impl GmwReport {
         );
     }
 }
+
+/// One protocol's row of `veil bench`.
+#[derive(Debug, Serialize)]
+pub struct ProtocolRow {
+    /// `he`, `yao` or `gmw`.
+    pub protocol: String,
+    /// Test digits measured.
+    pub digits: usize,
+    /// How the digits were sent: one per query, or all in one batch.
+    pub mode: String,
+    /// Median online latency per digit, in milliseconds (for a batch: batch time / digits).
+    pub online_ms_median: f64,
+    /// 95th percentile of the per-query online latency (for a batch: the batch time).
+    pub online_ms_p95: f64,
+    /// Online time of the whole run.
+    pub online_ms_total: f64,
+    /// Session setup (offline): HE key generation and upload, OT setup, GMW's first triples.
+    pub offline_ms: f64,
+    /// Bytes of the setup, both directions.
+    pub offline_bytes: u64,
+    /// Bytes per digit after setup, client to server.
+    pub bytes_to_server: f64,
+    /// Bytes per digit after setup, server to client.
+    pub bytes_to_client: f64,
+    /// Bytes per digit after setup, both directions.
+    pub bytes_total: f64,
+    /// Flights the client sends per query after setup.
+    pub rounds: f64,
+    /// Accuracy on the digits.
+    pub accuracy: f64,
+    /// Agreement with the plaintext integer model.
+    pub agreement: f64,
+}
+
+/// Runs every protocol against an in-process server on loopback TCP.
+pub fn protocols(
+    model: &veil_nn::Model,
+    digits: usize,
+    progress: bool,
+) -> Result<Vec<ProtocolRow>> {
+    use veil_protocols::{Protocol, Served, ServerConfig};
+    let test = veil_nn::data::digits_split().test;
+    let digits = digits.clamp(1, test.len());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let served = std::sync::Arc::new(Served::new(ServerConfig::new(model.quantized.clone()))?);
+    let addr = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(veil_protocols::serve(listener, served));
+        Ok::<_, anyhow::Error>(addr.to_string())
+    })?;
+    let mut rows = Vec::new();
+    for (p, n, batch) in [
+        (Protocol::Yao, digits, false),
+        (Protocol::Gmw, digits, true),
+        (Protocol::He, (digits / 20).max(3), false),
+    ] {
+        if progress {
+            eprintln!("measuring {p} on {n} digits ...");
+        }
+        let images: Vec<_> = test.samples.iter().take(n).cloned().collect();
+        let r = rt.block_on(crate::net_cmd::infer_session(
+            &addr,
+            p,
+            false,
+            &images,
+            batch,
+            Some(&model.quantized),
+            true,
+        ))?;
+        rows.push(ProtocolRow {
+            protocol: r.protocol.clone(),
+            digits: n,
+            mode: if batch {
+                "one batch".into()
+            } else {
+                "one query per digit".into()
+            },
+            online_ms_median: r.online_ms_median.unwrap_or(r.online_ms_per_input),
+            online_ms_p95: r.online_ms_p95.unwrap_or(r.online_ms),
+            online_ms_total: r.online_ms,
+            offline_ms: r.setup_ms,
+            offline_bytes: r.setup_bytes,
+            bytes_to_server: r.online_bytes_sent as f64 / n as f64,
+            bytes_to_client: r.online_bytes_received as f64 / n as f64,
+            bytes_total: r.bytes_per_input,
+            rounds: r.rounds_per_query,
+            accuracy: r.accuracy.unwrap_or(0.0),
+            agreement: r.agreement.unwrap_or(0.0),
+        });
+    }
+    Ok(rows)
+}
+
+/// Prints the comparison table.
+pub fn print_protocols(rows: &[ProtocolRow]) {
+    println!(
+        "{:<5} {:>6} {:>21} {:>12} {:>11} {:>12} {:>13} {:>13} {:>8} {:>9}",
+        "",
+        "digits",
+        "mode",
+        "online ms",
+        "p95 ms",
+        "offline ms",
+        "KiB/digit up",
+        "KiB/digit dn",
+        "flights",
+        "agreement"
+    );
+    for r in rows {
+        println!(
+            "{:<5} {:>6} {:>21} {:>12.2} {:>11.2} {:>12.1} {:>13.1} {:>13.1} {:>8.1} {:>8.1}%",
+            r.protocol,
+            r.digits,
+            r.mode,
+            r.online_ms_median,
+            r.online_ms_p95,
+            r.offline_ms,
+            r.bytes_to_server / 1024.0,
+            r.bytes_to_client / 1024.0,
+            r.rounds,
+            100.0 * r.agreement
+        );
+    }
+    println!("(online ms: median per digit; for the GMW batch, batch time divided by the digits)");
+}
+
+/// A chart series: its name, how to read it from a row, its colour.
+type Metric = (&'static str, fn(&ProtocolRow) -> f64, &'static str);
+
+/// An SVG chart: online milliseconds and kilobytes per digit for each protocol, log scale.
+pub fn svg_chart(rows: &[ProtocolRow]) -> String {
+    let (w, h, left, top, bottom) = (720.0, 360.0, 70.0, 40.0, 60.0);
+    let plot_h = h - top - bottom;
+    let metrics: [Metric; 2] = [
+        ("online ms per digit", |r| r.online_ms_median, "#3b6fb6"),
+        ("KiB per digit", |r| r.bytes_total / 1024.0, "#d9822b"),
+    ];
+    let max_v = rows
+        .iter()
+        .flat_map(|r| metrics.iter().map(move |(_, f, _)| f(r)))
+        .fold(1.0f64, f64::max);
+    let decades = max_v.log10().ceil().max(1.0);
+    let y = |v: f64| top + plot_h * (1.0 - (v.max(0.01).log10() + 2.0) / (decades + 2.0));
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"{left}\" y=\"22\" font-size=\"15\">Veil: private inference of one digit, by protocol (log scale)</text>\n"
+    );
+    for d in -2..=(decades as i32) {
+        let v = 10f64.powi(d);
+        let yy = y(v);
+        s += &format!(
+            "<line x1=\"{left}\" x2=\"{}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\n",
+            w - 20.0,
+            left - 6.0,
+            yy + 4.0,
+            if v < 1.0 { format!("{v}") } else { format!("{}", v as u64) }
+        );
+    }
+    let group = (w - left - 20.0) / rows.len().max(1) as f64;
+    for (i, r) in rows.iter().enumerate() {
+        let x0 = left + group * i as f64 + group * 0.2;
+        let bw = group * 0.6 / metrics.len() as f64;
+        for (k, (_, f, color)) in metrics.iter().enumerate() {
+            let v = f(r);
+            let (yy, base) = (y(v), y(0.01));
+            s += &format!(
+                "<rect x=\"{:.1}\" y=\"{yy:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{color}\"><title>{v:.2}</title></rect>\n\
+                 <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"10\">{v:.1}</text>\n",
+                x0 + bw * k as f64,
+                bw - 2.0,
+                (base - yy).max(0.0),
+                x0 + bw * k as f64 + bw / 2.0,
+                yy - 3.0
+            );
+        }
+        s += &format!(
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"13\">{} ({:.0}% agree)</text>\n",
+            x0 + group * 0.3,
+            h - bottom + 20.0,
+            r.protocol.to_uppercase(),
+            100.0 * r.agreement
+        );
+    }
+    for (k, (name, _, color)) in metrics.iter().enumerate() {
+        let x = left + 200.0 * k as f64;
+        s += &format!(
+            "<rect x=\"{x}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{color}\"/><text x=\"{}\" y=\"{}\">{name}</text>\n",
+            h - 25.0,
+            x + 18.0,
+            h - 15.0
+        );
+    }
+    s += "</svg>\n";
+    s
+}

@@ -6,6 +6,8 @@
 
 mod bench;
 mod circuit_cmd;
+mod fhe_cmd;
+mod net_cmd;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -33,12 +35,88 @@ enum Command {
     Train(TrainArgs),
     /// Report a model's float and quantized accuracy on the digits test split.
     Eval(EvalArgs),
+    /// Serve a model privately to clients over TCP (HE, Yao and GMW), one task per client.
+    Serve {
+        /// Model file. Without it: `models/digits.json` if that file exists, else the copy
+        /// compiled into this binary.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Protocols offered, comma separated.
+        #[arg(long, default_value = "he,yao,gmw")]
+        protocol: String,
+        /// Address to listen on (port 0 picks a free port; the first line printed names it).
+        #[arg(long, default_value = "127.0.0.1:7878")]
+        listen: String,
+        /// Never reveal logits, only classes (Yao and GMW; HE clients always decrypt logits).
+        #[arg(long)]
+        no_logits: bool,
+        /// Longest a client session may last, in seconds.
+        #[arg(long, default_value_t = 600)]
+        session_timeout: u64,
+    },
+    /// Classify images privately with a `veil serve` server.
+    Infer {
+        /// Protocol: he, yao or gmw.
+        #[arg(long)]
+        protocol: veil_protocols::Protocol,
+        /// The server's address.
+        #[arg(long)]
+        connect: String,
+        /// Images to classify: a CSV file of 64 pixels (0-16) per line, optionally a label.
+        #[arg(long, conflicts_with = "digits_test")]
+        input: Option<PathBuf>,
+        /// Images from the digits test split: `7`, `0..10` (end excluded) or `0-9`.
+        #[arg(long)]
+        digits_test: Option<String>,
+        /// Ask for the logits too (if the server allows).
+        #[arg(long)]
+        logits: bool,
+        /// Send all images in one query (GMW evaluates 64 per batch at the rounds of one).
+        #[arg(long)]
+        batch: bool,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start a server in a child process and classify a few test digits with every protocol,
+    /// side by side.
+    Demo {
+        /// Model file (default: `models/digits.json` or the bundled copy).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// How many test digits.
+        #[arg(long, default_value_t = 4)]
+        digits: usize,
+    },
+    /// Encrypted inference with TFHE.
+    #[command(subcommand)]
+    Fhe(FheCommand),
     /// Boolean circuits in the Bristol Fashion format: statistics and evaluation.
     #[command(subcommand)]
     Circuit(CircuitCommand),
-    /// Measure Veil's building blocks and protocols (medians of several runs).
-    #[command(subcommand)]
-    Bench(BenchCommand),
+    /// Measure Veil's protocols side by side (HE, Yao, GMW on the bundled model), or one
+    /// building block with a subcommand (medians of several runs).
+    Bench(BenchAll),
+}
+
+#[derive(Subcommand, Debug)]
+enum FheCommand {
+    /// Run the client and the server of encrypted inference in one process over the digits
+    /// test split: accuracy, agreement with the plaintext integer model, server time per
+    /// sample, bootstraps and their failures, key sizes.
+    Eval {
+        /// Model file. Without it: `models/digits.json` if that file exists, else the copy
+        /// compiled into this binary.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// How many test images, from the first (default: all 359).
+        #[arg(long)]
+        samples: Option<usize>,
+        /// Print one JSON object (`accuracy`, `agreement`, `server_ms_median`,
+        /// `pbs_per_sample`, `server_key_bytes`, ...) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -74,6 +152,24 @@ enum CircuitCommand {
         #[arg(long)]
         first_party_inputs: Option<usize>,
     },
+}
+
+#[derive(Args, Debug)]
+struct BenchAll {
+    #[command(subcommand)]
+    part: Option<BenchCommand>,
+    /// Print a JSON list of objects (one per protocol) instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Also write an SVG chart of the comparison to this file.
+    #[arg(long)]
+    svg: Option<PathBuf>,
+    /// Model file (default: `models/digits.json` or the bundled copy).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Test digits for Yao (one query each) and for the GMW batch; HE uses a fifth of them.
+    #[arg(long, default_value_t = 100)]
+    digits: usize,
 }
 
 #[derive(Subcommand, Debug)]
@@ -155,6 +251,36 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(a) => train(a),
         Command::Eval(a) => eval(a),
+        Command::Serve {
+            model,
+            protocol,
+            listen,
+            no_logits,
+            session_timeout,
+        } => serve_cmd(model, &protocol, &listen, !no_logits, session_timeout),
+        Command::Infer {
+            protocol,
+            connect,
+            input,
+            digits_test,
+            logits,
+            batch,
+            json,
+        } => net_cmd::infer(
+            protocol,
+            &connect,
+            input.as_deref(),
+            digits_test.as_deref(),
+            logits,
+            batch,
+            json,
+        ),
+        Command::Demo { model, digits } => demo_cmd(model, digits),
+        Command::Fhe(FheCommand::Eval {
+            model,
+            samples,
+            json,
+        }) => fhe_eval(model, samples, json),
         Command::Circuit(CircuitCommand::Stats { file, json }) => circuit_cmd::stats(&file, json),
         Command::Circuit(CircuitCommand::Eval {
             bristol,
@@ -162,11 +288,25 @@ fn main() -> ExitCode {
             inputs,
             first_party_inputs,
         }) => circuit_cmd::eval(&bristol, backend, &inputs, first_party_inputs),
-        Command::Bench(BenchCommand::Ot(a)) => bench_ot(a),
-        Command::Bench(BenchCommand::Gc(a)) => bench_gc(a),
-        Command::Bench(BenchCommand::Gmw(a)) => {
-            bench_report(a, |r, p| bench::gmw(r, p), bench::GmwReport::print)
-        }
+        Command::Bench(BenchAll {
+            part: None,
+            json,
+            svg,
+            model,
+            digits,
+        }) => bench_all(model, digits, json, svg),
+        Command::Bench(BenchAll {
+            part: Some(BenchCommand::Ot(a)),
+            ..
+        }) => bench_ot(a),
+        Command::Bench(BenchAll {
+            part: Some(BenchCommand::Gc(a)),
+            ..
+        }) => bench_gc(a),
+        Command::Bench(BenchAll {
+            part: Some(BenchCommand::Gmw(a)),
+            ..
+        }) => bench_report(a, |r, p| bench::gmw(r, p), bench::GmwReport::print),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -288,8 +428,10 @@ fn train(a: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn eval(a: EvalArgs) -> Result<()> {
-    let (model, source) = match a.model {
+/// Loads `--model`, or `models/digits.json` when it exists, or the bundled copy; returns the
+/// model and a description of where it came from.
+fn load_model(path: Option<PathBuf>) -> Result<(Model, String)> {
+    Ok(match path {
         Some(path) => (Model::load(&path)?, path.display().to_string()),
         None => {
             let default = Path::new("models/digits.json");
@@ -302,7 +444,73 @@ fn eval(a: EvalArgs) -> Result<()> {
                 )
             }
         }
-    };
+    })
+}
+
+fn bench_all(
+    model: Option<PathBuf>,
+    digits: usize,
+    json: bool,
+    svg: Option<PathBuf>,
+) -> Result<()> {
+    let (m, _) = load_model(model)?;
+    let rows = bench::protocols(&m, digits, !json)?;
+    if let Some(path) = svg {
+        std::fs::write(&path, bench::svg_chart(&rows))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        bench::print_protocols(&rows);
+    }
+    Ok(())
+}
+
+fn demo_cmd(model: Option<PathBuf>, digits: usize) -> Result<()> {
+    let path = model.clone();
+    let (m, _) = load_model(model)?;
+    net_cmd::demo(&m, path.as_deref(), digits)
+}
+
+fn serve_cmd(
+    model: Option<PathBuf>,
+    protocols: &str,
+    listen: &str,
+    logits: bool,
+    timeout: u64,
+) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let (m, source) = load_model(model)?;
+    tracing::info!(model = %source, "serving");
+    net_cmd::serve(
+        &m,
+        net_cmd::parse_protocols(protocols)?,
+        listen,
+        logits,
+        timeout,
+    )
+}
+
+fn fhe_eval(model: Option<PathBuf>, samples: Option<usize>, json: bool) -> Result<()> {
+    let (model, _) = load_model(model)?;
+    let report = fhe_cmd::eval(&model, samples, !json)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        report.print();
+    }
+    Ok(())
+}
+
+fn eval(a: EvalArgs) -> Result<()> {
+    let (model, source) = load_model(a.model)?;
     let report = Report::of(&model, &source);
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -9,6 +9,7 @@
 //!   that the private protocols reproduce bit for bit (specified in `QUANTIZATION.md`).
 //! - [`format`]: the versioned model file (specified in `FORMAT.md`).
 
+pub mod compile;
 pub mod data;
 pub mod float;
 pub mod format;

@@ -1,0 +1,258 @@
+//! `veil fhe eval`: the client and server roles of encrypted inference in one process, over
+//! the digits test split, with accuracy, agreement with the plaintext integer model, timings,
+//! bootstrap counts and failure rate, and key sizes.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use veil_fhe::{FheClient, FheServer};
+use veil_nn::data::digits_split;
+use veil_nn::quant::argmax_i64;
+use veil_nn::Model;
+
+use crate::bench::median;
+
+/// What `veil fhe eval` reports.
+#[derive(Debug, Serialize)]
+pub struct FheReport {
+    /// Test images evaluated.
+    pub samples: usize,
+    /// Fraction classified correctly under encryption.
+    pub accuracy: f64,
+    /// Fraction whose encrypted prediction equals the plaintext integer model's.
+    pub agreement: f64,
+    /// Accuracy of the plaintext integer model on the same images.
+    pub plaintext_accuracy: f64,
+    /// Median server evaluation time per sample, in milliseconds.
+    pub server_ms_median: f64,
+    /// 95th percentile of the same.
+    pub server_ms_p95: f64,
+    /// Median client encryption time per sample.
+    pub encrypt_ms_median: f64,
+    /// Median client decryption time per sample.
+    pub decrypt_ms_median: f64,
+    /// Median time of one bare keyswitch and bootstrap on this machine.
+    pub bare_pbs_ms_median: f64,
+    /// Bootstraps per sample (one per hidden neuron).
+    pub pbs_per_sample: usize,
+    /// Hidden activations that differ from the plaintext ones, over all bootstraps.
+    pub pbs_failures: usize,
+    /// `pbs_failures` over all bootstraps run.
+    pub pbs_failure_rate: f64,
+    /// Logits that differ from the plaintext ones, over all logits.
+    pub logit_mismatch_rate: f64,
+    /// Largest difference between an encrypted and a plaintext logit.
+    pub logit_max_abs_error: i64,
+    /// Key generation time (client and evaluation key), in milliseconds.
+    pub keygen_ms: f64,
+    /// Serialized evaluation key (what the server needs), in bytes.
+    pub server_key_bytes: usize,
+    /// Serialized compressed (seeded) evaluation key, in bytes.
+    pub server_key_compressed_bytes: usize,
+    /// Serialized encrypted query, in bytes.
+    pub query_bytes: usize,
+    /// Serialized encrypted answer, in bytes.
+    pub answer_bytes: usize,
+}
+
+fn size_of<T: Serialize>(v: &T) -> usize {
+    bincode::serde::encode_to_vec(v, bincode::config::standard())
+        .map(|b| b.len())
+        .unwrap_or(0)
+}
+
+/// Runs the evaluation on the first `samples` test images (all if `None`).
+pub fn eval(model: &Model, samples: Option<usize>, show_progress: bool) -> Result<FheReport> {
+    let q = &model.quantized;
+    let test = digits_split().test;
+    let n = samples.unwrap_or(test.len()).min(test.len());
+    let input_max = q.input_max() as u8;
+
+    let spinner = |msg: &str| {
+        let pb = ProgressBar::new_spinner();
+        if show_progress {
+            pb.set_message(msg.to_string());
+            pb.enable_steady_tick(std::time::Duration::from_millis(120));
+        } else {
+            pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
+        pb
+    };
+
+    let sp = spinner("generating keys (tfhe 128-bit parameters)");
+    let t0 = Instant::now();
+    let shape = veil_fhe::FhePlan::new(q, veil_fhe::polynomial_size())?.public_shape(input_max);
+    let (client, server_key) = FheClient::generate(shape);
+    let keygen_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let server_key_bytes = size_of(&server_key);
+    sp.finish_and_clear();
+
+    let sp = spinner("measuring the compressed evaluation key");
+    let compressed = tfhe::shortint::CompressedServerKey::new(client_key_ref(&client));
+    let server_key_compressed_bytes = size_of(&compressed);
+    drop(compressed);
+    sp.finish_and_clear();
+
+    let server = FheServer::new(q, server_key)?;
+    let pbs = server.bootstraps_per_query();
+
+    // One bare keyswitch + bootstrap, for the overhead comparison.
+    let probe = client.encrypt(&vec![0u8; shape.inputs])?;
+    let mut bare = Vec::new();
+    for k in 0..12 {
+        let t = Instant::now();
+        let _ = std::hint::black_box(server.bare_bootstrap(&probe.cts[0]));
+        // The first two warm the FFT plans and caches up.
+        if k >= 2 {
+            bare.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+
+    let bar = ProgressBar::new(n as u64);
+    if show_progress {
+        bar.set_style(
+            ProgressStyle::with_template(
+                "encrypted inference {bar:30} {pos}/{len} {msg} [{elapsed}<{eta}]",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+    } else {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let (mut enc_ms, mut srv_ms, mut dec_ms) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut correct, mut agree, mut plain_correct) = (0, 0, 0);
+    let (mut failures, mut logit_mismatch, mut logit_max_err) = (0usize, 0usize, 0i64);
+    let (mut query_bytes, mut answer_bytes) = (0, 0);
+    for (i, s) in test.samples.iter().take(n).enumerate() {
+        let codes = q.quantize_input(&s.pixels);
+        let accs = q.accumulators(&codes);
+        let t = Instant::now();
+        let input = client.encrypt(&codes)?;
+        enc_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        if i == 0 {
+            query_bytes = size_of(&input);
+        }
+        let t = Instant::now();
+        let hidden = server.eval_hidden(&input)?;
+        let out = server.eval_output(&hidden)?;
+        srv_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        if i == 0 {
+            answer_bytes = size_of(&out);
+        }
+        let t = Instant::now();
+        let logits = client.decrypt(&out)?;
+        dec_ms.push(t.elapsed().as_secs_f64() * 1e3);
+
+        // Diagnostics with the client key: each bootstrap's output against the plaintext.
+        let r = q.layers[0]
+            .requant
+            .ok_or_else(|| anyhow::anyhow!("no hidden requantization"))?;
+        for (ct, acc) in hidden.iter().zip(&accs[0]) {
+            let y = veil_fhe::decode_logit(client.phase(ct), server.plan().output_bits);
+            if y != r.apply(*acc) {
+                failures += 1;
+            }
+        }
+        let plain = &accs[accs.len() - 1];
+        for (a, b) in logits.iter().zip(plain) {
+            if a != b {
+                logit_mismatch += 1;
+            }
+            logit_max_err = logit_max_err.max((a - b).abs());
+        }
+        let (enc_pred, plain_pred) = (argmax_i64(&logits), argmax_i64(plain));
+        correct += usize::from(enc_pred == usize::from(s.label));
+        plain_correct += usize::from(plain_pred == usize::from(s.label));
+        agree += usize::from(enc_pred == plain_pred);
+        bar.set_message(format!("agreement {agree}/{}", i + 1));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let p95 = {
+        let mut v = srv_ms.clone();
+        v.sort_by(f64::total_cmp);
+        v.get(((v.len() as f64) * 0.95) as usize)
+            .or(v.last())
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    let nf = n.max(1) as f64;
+    Ok(FheReport {
+        samples: n,
+        accuracy: correct as f64 / nf,
+        agreement: agree as f64 / nf,
+        plaintext_accuracy: plain_correct as f64 / nf,
+        server_ms_median: median(srv_ms),
+        server_ms_p95: p95,
+        encrypt_ms_median: median(enc_ms),
+        decrypt_ms_median: median(dec_ms),
+        bare_pbs_ms_median: median(bare),
+        pbs_per_sample: pbs,
+        pbs_failures: failures,
+        pbs_failure_rate: failures as f64 / (n * pbs).max(1) as f64,
+        logit_mismatch_rate: logit_mismatch as f64 / (n * shape.outputs).max(1) as f64,
+        logit_max_abs_error: logit_max_err,
+        keygen_ms,
+        server_key_bytes,
+        server_key_compressed_bytes,
+        query_bytes,
+        answer_bytes,
+    })
+}
+
+fn client_key_ref(c: &FheClient) -> &tfhe::shortint::ClientKey {
+    c.key()
+}
+
+impl FheReport {
+    /// Prints the table.
+    pub fn print(&self) {
+        let mb = |b: usize| b as f64 / (1 << 20) as f64;
+        println!("encrypted inference, TFHE ({} test images)", self.samples);
+        println!(
+            "  accuracy                 {:>9.2}%  (plaintext integer model {:.2}%)",
+            100.0 * self.accuracy,
+            100.0 * self.plaintext_accuracy
+        );
+        println!(
+            "  agreement with plaintext {:>9.2}%",
+            100.0 * self.agreement
+        );
+        println!(
+            "  server per sample        {:>9.1} ms median, {:.1} ms p95",
+            self.server_ms_median, self.server_ms_p95
+        );
+        println!(
+            "  bare keyswitch+bootstrap {:>9.1} ms median",
+            self.bare_pbs_ms_median
+        );
+        println!("  bootstraps per sample    {:>9}", self.pbs_per_sample);
+        println!(
+            "  bootstrap failures       {:>9}  ({:.4}% of bootstraps)",
+            self.pbs_failures,
+            100.0 * self.pbs_failure_rate
+        );
+        println!(
+            "  logits off by rounding   {:>9.2}%  (largest error {})",
+            100.0 * self.logit_mismatch_rate,
+            self.logit_max_abs_error
+        );
+        println!(
+            "  client encrypt / decrypt {:>9.1} ms / {:.2} ms",
+            self.encrypt_ms_median, self.decrypt_ms_median
+        );
+        println!("  key generation           {:>9.0} ms", self.keygen_ms);
+        println!(
+            "  evaluation key           {:>9.1} MiB ({:.1} MiB compressed)",
+            mb(self.server_key_bytes),
+            mb(self.server_key_compressed_bytes)
+        );
+        println!(
+            "  query / answer           {:>9.2} MiB / {:.3} MiB",
+            mb(self.query_bytes),
+            mb(self.answer_bytes)
+        );
+    }
+}

@@ -1,0 +1,436 @@
+//! `veil serve`, `veil infer` and `veil demo`: private inference between processes.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use veil_net::ChannelConfig;
+use veil_nn::data::{digits_split, Dataset, Sample, IMAGE_PIXELS};
+use veil_nn::Model;
+use veil_protocols::{Client, ClientOptions, Protocol, Served, ServerConfig};
+
+use crate::bench::median;
+
+/// Parses `he,yao,gmw`.
+pub fn parse_protocols(list: &str) -> Result<Vec<Protocol>> {
+    list.split(',')
+        .map(|p| p.trim().parse::<Protocol>().map_err(anyhow::Error::msg))
+        .collect()
+}
+
+/// `veil serve`: serves until killed.
+pub fn serve(
+    model: &Model,
+    protocols: Vec<Protocol>,
+    listen: &str,
+    allow_logits: bool,
+    session_timeout: u64,
+) -> Result<()> {
+    let mut config = ServerConfig::new(model.quantized.clone());
+    config.protocols = protocols;
+    config.allow_logits = allow_logits;
+    config.session_timeout = Duration::from_secs(session_timeout.max(1));
+    let served = Arc::new(Served::new(config)?);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        let addr = listener.local_addr()?;
+        // The first line of standard output names the address, for scripts and `veil demo`.
+        println!("listening on {addr}");
+        std::io::stdout().flush()?;
+        veil_protocols::serve(listener, served).await?;
+        Ok(())
+    })
+}
+
+/// Parses a range of test images: `7`, `0..10` (end excluded) or `0-9` (end included).
+pub fn parse_range(s: &str, len: usize) -> Result<std::ops::Range<usize>> {
+    let num = |t: &str| {
+        t.trim()
+            .parse::<usize>()
+            .with_context(|| format!("bad range {s:?}"))
+    };
+    let r = if let Some((a, b)) = s.split_once("..") {
+        num(a)?..num(b)?
+    } else if let Some((a, b)) = s.split_once('-') {
+        num(a)?..num(b)? + 1
+    } else {
+        let a = num(s)?;
+        a..a + 1
+    };
+    if r.start >= r.end || r.end > len {
+        bail!("range {s:?} is empty or beyond the {len} test images");
+    }
+    Ok(r)
+}
+
+/// Reads images from a file: one per line, 64 comma-separated pixels 0..=16, optionally a
+/// label as a 65th field; a header line starting with `p0` is skipped.
+pub fn read_images(path: &Path) -> Result<Vec<(Sample, bool)>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || (n == 0 && line.starts_with("p0")) {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(',').collect();
+        let labelled = fields.len() == IMAGE_PIXELS + 1;
+        if !labelled && fields.len() != IMAGE_PIXELS {
+            bail!(
+                "{}: line {}: {} fields, expected 64 pixels (and an optional label)",
+                path.display(),
+                n + 1,
+                fields.len()
+            );
+        }
+        let row = if labelled {
+            line.to_string()
+        } else {
+            format!("{line},0")
+        };
+        let ds = Dataset::parse_csv(&row)
+            .map_err(|e| anyhow::anyhow!("{}: line {}: {}", path.display(), n + 1, e.reason))?;
+        if let Some(s) = ds.samples.into_iter().next() {
+            out.push((s, labelled));
+        }
+    }
+    if out.is_empty() {
+        bail!("{}: no images", path.display());
+    }
+    Ok(out)
+}
+
+/// One protocol's results on a set of images.
+#[derive(Debug, Serialize)]
+pub struct InferReport {
+    /// The protocol.
+    pub protocol: String,
+    /// Predicted classes.
+    pub predictions: Vec<usize>,
+    /// Logits, when revealed.
+    pub logits: Option<Vec<Vec<i64>>>,
+    /// Labels, when known.
+    pub labels: Option<Vec<u8>>,
+    /// Fraction of labelled images classified correctly.
+    pub accuracy: Option<f64>,
+    /// Fraction equal to the plaintext integer model's prediction (when the model is known
+    /// locally, as in `veil demo` and `veil bench`).
+    pub agreement: Option<f64>,
+    /// Session setup: handshake, keys or OT setup, first triples.
+    pub setup_ms: f64,
+    /// Online time for all images.
+    pub online_ms: f64,
+    /// Online time per image.
+    pub online_ms_per_input: f64,
+    /// Median online time of one query, when images were sent one per query.
+    pub online_ms_median: Option<f64>,
+    /// 95th percentile of the same.
+    pub online_ms_p95: Option<f64>,
+    /// Bytes the client sent, setup included.
+    pub bytes_sent: u64,
+    /// Bytes the client received, setup included.
+    pub bytes_received: u64,
+    /// Bytes of the setup alone, both directions.
+    pub setup_bytes: u64,
+    /// Bytes per image after setup, both directions.
+    pub bytes_per_input: f64,
+    /// Bytes the client sent after setup.
+    pub online_bytes_sent: u64,
+    /// Bytes the client received after setup.
+    pub online_bytes_received: u64,
+    /// Flights the client sent, setup included.
+    pub rounds: u64,
+    /// Flights per query after setup.
+    pub rounds_per_query: f64,
+}
+
+/// Runs `images` through a session with the server at `addr`, one query per image (or one
+/// batched query for GMW when `batch` is set).
+pub async fn infer_session(
+    addr: &str,
+    protocol: Protocol,
+    want_logits: bool,
+    images: &[Sample],
+    batch: bool,
+    reference: Option<&veil_nn::QuantModel>,
+    labelled: bool,
+) -> Result<InferReport> {
+    let t0 = Instant::now();
+    let mut opts = ClientOptions::new(protocol);
+    opts.want_logits = want_logits;
+    opts.channel = ChannelConfig::default();
+    let mut client = Client::connect(addr, opts).await?;
+    let setup_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let setup = client.stats();
+    let input_bits = client.architecture().input_bits;
+    let codes: Vec<Vec<u8>> = images
+        .iter()
+        .map(|s| veil_nn::quant::quantize_pixels(&s.pixels, input_bits))
+        .collect();
+    let mut preds = Vec::new();
+    let mut per_query = Vec::new();
+    let t1 = Instant::now();
+    let queries: Vec<&[Vec<u8>]> = if batch {
+        vec![&codes[..]]
+    } else {
+        codes.chunks(1).collect()
+    };
+    let nq = queries.len();
+    for q in queries {
+        let t = Instant::now();
+        preds.extend(client.classify(q).await?);
+        per_query.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let online_ms = t1.elapsed().as_secs_f64() * 1e3;
+    let stats = client.stats();
+    client.close().await?;
+    let classes: Vec<usize> = preds
+        .iter()
+        .map(|p| p.class.unwrap_or(usize::MAX))
+        .collect();
+    let logits: Option<Vec<Vec<i64>>> = preds.iter().map(|p| p.logits.clone()).collect();
+    let n = images.len().max(1) as f64;
+    let accuracy = labelled.then(|| {
+        classes
+            .iter()
+            .zip(images)
+            .filter(|(c, s)| **c == usize::from(s.label))
+            .count() as f64
+            / n
+    });
+    let agreement = reference.map(|m| {
+        classes
+            .iter()
+            .zip(&codes)
+            .filter(|(c, x)| **c == m.predict_codes(x))
+            .count() as f64
+            / n
+    });
+    let after = stats.since(&setup);
+    let (med, p95) = if batch {
+        (None, None)
+    } else {
+        let mut v = per_query.clone();
+        v.sort_by(f64::total_cmp);
+        let p95 = v
+            .get(((v.len() as f64) * 0.95) as usize)
+            .or(v.last())
+            .copied();
+        (Some(median(per_query)), p95)
+    };
+    Ok(InferReport {
+        protocol: protocol.to_string(),
+        predictions: classes,
+        logits,
+        labels: labelled.then(|| images.iter().map(|s| s.label).collect()),
+        accuracy,
+        agreement,
+        setup_ms,
+        online_ms,
+        online_ms_per_input: online_ms / n,
+        online_ms_median: med,
+        online_ms_p95: p95,
+        bytes_sent: stats.bytes_sent,
+        bytes_received: stats.bytes_received,
+        setup_bytes: setup.total_bytes(),
+        bytes_per_input: after.total_bytes() as f64 / n,
+        online_bytes_sent: after.bytes_sent,
+        online_bytes_received: after.bytes_received,
+        rounds: stats.rounds,
+        rounds_per_query: after.rounds as f64 / nq.max(1) as f64,
+    })
+}
+
+/// `veil infer`.
+pub fn infer(
+    protocol: Protocol,
+    connect: &str,
+    input: Option<&Path>,
+    digits: Option<&str>,
+    logits: bool,
+    batch: bool,
+    json: bool,
+) -> Result<()> {
+    let (images, labelled): (Vec<Sample>, bool) = match (input, digits) {
+        (Some(path), None) => {
+            let rows = read_images(path)?;
+            let labelled = rows.iter().all(|(_, l)| *l);
+            (rows.into_iter().map(|(s, _)| s).collect(), labelled)
+        }
+        (None, Some(r)) => {
+            let test = digits_split().test;
+            let range = parse_range(r, test.len())?;
+            (test.samples[range].to_vec(), true)
+        }
+        _ => bail!("give exactly one of --input FILE and --digits-test RANGE"),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let report = rt.block_on(infer_session(
+        connect, protocol, logits, &images, batch, None, labelled,
+    ))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "protocol {} via {connect}: {} images",
+            report.protocol,
+            images.len()
+        );
+        for (i, p) in report.predictions.iter().enumerate() {
+            let label = report
+                .labels
+                .as_ref()
+                .map(|l| format!("  label {}", l[i]))
+                .unwrap_or_default();
+            let lg = report
+                .logits
+                .as_ref()
+                .map(|l| format!("  logits {:?}", l[i]))
+                .unwrap_or_default();
+            println!("  image {i:>3}: class {p}{label}{lg}");
+        }
+        if let Some(a) = report.accuracy {
+            println!("accuracy    {:.2}%", 100.0 * a);
+        }
+        println!(
+            "setup       {:.1} ms, {} bytes",
+            report.setup_ms, report.setup_bytes
+        );
+        println!(
+            "online      {:.1} ms in all, {:.2} ms per image",
+            report.online_ms, report.online_ms_per_input
+        );
+        println!(
+            "traffic     {} bytes sent, {} received ({:.0} bytes per image after setup)",
+            report.bytes_sent, report.bytes_received, report.bytes_per_input
+        );
+        println!(
+            "rounds      {} flights sent ({:.1} per query after setup)",
+            report.rounds, report.rounds_per_query
+        );
+    }
+    Ok(())
+}
+
+/// A `veil serve` child process on a free loopback port.
+pub struct ChildServer {
+    child: std::process::Child,
+    /// Its address.
+    pub addr: String,
+}
+
+impl ChildServer {
+    /// Starts `veil serve` (this executable) with the given model file, or the bundled model.
+    pub fn start(model: Option<&Path>) -> Result<ChildServer> {
+        let exe = std::env::current_exe()?;
+        let mut cmd = std::process::Command::new(exe);
+        cmd.args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--protocol",
+            "he,yao,gmw",
+        ]);
+        if let Some(m) = model {
+            cmd.arg("--model").arg(m);
+        }
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("starting `veil serve`")?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .map(str::to_string)
+            .with_context(|| format!("unexpected first line from the server: {line:?}"))?;
+        Ok(ChildServer { child, addr })
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `veil demo`: a server in a child process, a client per protocol, a table side by side.
+pub fn demo(model: &Model, model_path: Option<&Path>, digits: usize) -> Result<()> {
+    let test = digits_split().test;
+    let images: Vec<Sample> = test
+        .samples
+        .iter()
+        .take(digits.clamp(1, test.len()))
+        .cloned()
+        .collect();
+    println!(
+        "Veil demo: one server process, one client per protocol, {} test digits",
+        images.len()
+    );
+    let server = ChildServer::start(model_path)?;
+    println!(
+        "server: `veil serve` in child process, listening on {}",
+        server.addr
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let q = &model.quantized;
+    let plain: Vec<usize> = images.iter().map(|s| q.predict(&s.pixels)).collect();
+    let mut rows = Vec::new();
+    for p in Protocol::ALL {
+        eprintln!("running {p} ...");
+        let r = rt.block_on(infer_session(
+            &server.addr,
+            p,
+            false,
+            &images,
+            p == Protocol::Gmw,
+            Some(q),
+            true,
+        ))?;
+        rows.push(r);
+    }
+    println!();
+    println!(
+        "labels      {:?}",
+        images.iter().map(|s| s.label).collect::<Vec<_>>()
+    );
+    println!("plaintext   {plain:?}");
+    for r in &rows {
+        println!("{:<11} {:?}", r.protocol, r.predictions);
+    }
+    println!();
+    println!(
+        "{:<9} {:>10} {:>12} {:>14} {:>14} {:>10}",
+        "protocol", "agreement", "setup ms", "online ms/img", "bytes/img", "flights/q"
+    );
+    for r in &rows {
+        println!(
+            "{:<9} {:>9.0}% {:>12.1} {:>14.2} {:>14.0} {:>10.1}",
+            r.protocol,
+            100.0 * r.agreement.unwrap_or(0.0),
+            r.setup_ms,
+            r.online_ms_per_input,
+            r.bytes_per_input,
+            r.rounds_per_query
+        );
+    }
+    println!("\n(setup: HE key generation and upload; Yao base OTs; GMW OT setup and triples for 64 digits. GMW classifies all digits in one batch.)");
+    Ok(())
+}

@@ -1,0 +1,80 @@
+//! Encrypted inference against the plaintext integer inference, on a few test images. (The
+//! whole test split, the failure rate and the timings are `veil fhe eval`'s job.)
+
+use std::sync::OnceLock;
+
+use veil_fhe::{FheClient, FheServer};
+use veil_nn::data::digits_split;
+use veil_nn::quant::argmax_i64;
+
+/// Keys are generated once for the whole test binary.
+fn fixture() -> &'static (FheClient, FheServer) {
+    static KEYS: OnceLock<(FheClient, FheServer)> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let model = veil_nn::bundled_model().unwrap().quantized;
+        let plan = veil_fhe::FhePlan::new(&model, veil_fhe::polynomial_size()).unwrap();
+        let (client, key) = FheClient::generate(plan.public_shape(model.input_max() as u8));
+        (client, FheServer::new(&model, key).unwrap())
+    })
+}
+
+#[test]
+fn encrypted_inference_matches_the_plaintext_integers() {
+    let model = veil_nn::bundled_model().unwrap().quantized;
+    let (client, server) = fixture();
+    assert_eq!(server.bootstraps_per_query(), 24);
+    let r = model.layers[0].requant.unwrap();
+    let mut checked = 0;
+    for s in digits_split().test.samples.iter() {
+        let codes = model.quantize_input(&s.pixels);
+        let accs = model.accumulators(&codes);
+        let logits = &accs[1];
+        // Images whose top two logits are far apart, so one rare bootstrap failure (which moves
+        // an activation by one step) cannot change the class.
+        let mut sorted = logits.clone();
+        sorted.sort_unstable();
+        if sorted[9] - sorted[8] < 40 {
+            continue;
+        }
+        let input = client.encrypt(&codes).unwrap();
+        let hidden = server.eval_hidden(&input).unwrap();
+        let mut off = 0;
+        for (ct, acc) in hidden.iter().zip(&accs[0]) {
+            let y = veil_fhe::decode_logit(client.phase(ct), server.plan().output_bits);
+            // A bootstrap either returns the exact activation or, rarely, a neighbour.
+            assert!(
+                (y - r.apply(*acc)).abs() <= 1,
+                "hidden {y} vs {}",
+                r.apply(*acc)
+            );
+            off += usize::from(y != r.apply(*acc));
+        }
+        assert!(off <= 2, "{off} of 24 bootstraps failed on one image");
+        let got = client
+            .decrypt(&server.eval_output(&hidden).unwrap())
+            .unwrap();
+        assert_eq!(argmax_i64(&got), argmax_i64(logits));
+        for (a, b) in got.iter().zip(logits) {
+            assert!(
+                (a - b).abs() <= 8 * i64::from(off as u32 + 1),
+                "logit {a} vs {b}"
+            );
+        }
+        checked += 1;
+        if checked == 2 {
+            break;
+        }
+    }
+    assert_eq!(checked, 2);
+}
+
+#[test]
+fn malformed_queries_are_errors_not_panics() {
+    let (client, server) = fixture();
+    assert!(client.encrypt(&[1, 2, 3]).is_err());
+    assert!(client.encrypt(&[16; 64]).is_err());
+    let mut q = client.encrypt(&[0; 64]).unwrap();
+    q.cts.pop();
+    assert!(server.eval(&q).is_err());
+    assert!(server.eval_output(&[]).is_err());
+}

@@ -1,0 +1,211 @@
+//! The client: connects, shakes hands, sets its protocol up, and classifies inputs.
+
+use veil_fhe::{FheClient, FhePlan};
+use veil_gc::Evaluator;
+use veil_gmw::{GmwParty, PartyId};
+use veil_net::{Channel, ChannelConfig, Stats};
+use veil_nn::compile::{compile_architecture, Architecture, CompiledModel, Outputs};
+use veil_nn::quant::{QLayer, QuantModel};
+
+pub use veil_nn::compile::Prediction;
+
+use crate::wire::{Hello, Protocol, Request, Welcome, MAX_QUERY, WIRE_VERSION};
+use crate::{gmw, he, yao, SessionError};
+
+/// How a client connects.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientOptions {
+    /// The protocol.
+    pub protocol: Protocol,
+    /// Ask for the logits too (Yao and GMW; HE always yields them).
+    pub want_logits: bool,
+    /// Channel limits and timeouts.
+    pub channel: ChannelConfig,
+}
+
+impl ClientOptions {
+    /// Defaults for `protocol`.
+    pub fn new(protocol: Protocol) -> ClientOptions {
+        ClientOptions {
+            protocol,
+            want_logits: false,
+            channel: ChannelConfig::default(),
+        }
+    }
+}
+
+enum State {
+    He(Box<FheClient>),
+    Yao(Box<Evaluator>, CompiledModel),
+    Gmw(Box<GmwParty>, CompiledModel),
+}
+
+/// A connected client session.
+pub struct Client {
+    ch: Channel,
+    protocol: Protocol,
+    architecture: Architecture,
+    logits: bool,
+    state: State,
+    setup_stats: Stats,
+}
+
+/// A model with the architecture's shape and zero weights: what a client knows of the model.
+fn shape_only(arch: &Architecture) -> QuantModel {
+    QuantModel {
+        input_bits: arch.input_bits,
+        layers: arch
+            .layers
+            .iter()
+            .map(|l| QLayer {
+                inputs: l.inputs,
+                outputs: l.outputs,
+                weight_bits: l.weight_bits,
+                weights: vec![0; l.inputs * l.outputs],
+                bias: vec![0; l.outputs],
+                requant: l.requant,
+            })
+            .collect(),
+    }
+}
+
+impl Client {
+    /// Connects to `addr` and sets the session up: for HE, key generation and key upload;
+    /// for GMW, the first triples.
+    pub async fn connect(addr: &str, options: ClientOptions) -> Result<Client, SessionError> {
+        let ch = Channel::connect(addr, options.channel).await?;
+        Client::start(ch, options).await
+    }
+
+    /// Sets a session up on an open channel (for instance an in-memory one).
+    pub async fn start(mut ch: Channel, options: ClientOptions) -> Result<Client, SessionError> {
+        ch.send(&Hello {
+            version: WIRE_VERSION,
+            protocol: options.protocol,
+            want_logits: options.want_logits,
+        })
+        .await?;
+        ch.flush().await?;
+        let (architecture, logits) = match ch.recv::<Welcome>().await? {
+            Welcome::Accepted {
+                architecture,
+                logits,
+            } => (architecture, logits),
+            Welcome::Refused(why) => return Err(SessionError::Refused(why)),
+        };
+        architecture.validate()?;
+        let outputs = if logits && options.protocol != Protocol::He {
+            Outputs::ClassAndLogits
+        } else {
+            Outputs::Class
+        };
+        let mut rng = veil_ot::secure_rng();
+        let state = match options.protocol {
+            Protocol::He => {
+                // The model's shape is checked against the encrypted evaluator's needs; the
+                // logit width is the architecture's (the server plans with the same width).
+                FhePlan::new(&shape_only(&architecture), veil_fhe::polynomial_size())
+                    .map_err(veil_fhe::FheError::from)?;
+                let shape = veil_fhe::PublicShape {
+                    inputs: architecture.input_count(),
+                    input_max: ((1u16 << architecture.input_bits) - 1) as u8,
+                    outputs: architecture.classes(),
+                    output_bits: architecture.layers.last().map(|l| l.acc_bits).unwrap_or(1),
+                };
+                let client = tokio::task::spawn_blocking(move || FheClient::new(shape))
+                    .await
+                    .map_err(|e| SessionError::Invalid(format!("key generation: {e}")))?;
+                he::send_key(&mut ch, &client).await?;
+                State::He(Box::new(client))
+            }
+            Protocol::Yao => State::Yao(
+                Box::new(Evaluator::new(&mut rng)),
+                compile_architecture(&architecture, outputs)?,
+            ),
+            Protocol::Gmw => {
+                let compiled = compile_architecture(&architecture, outputs)?;
+                let mut party = GmwParty::new(PartyId::P1, &mut rng);
+                party
+                    .offline(&mut ch, gmw::triples_for(&compiled, gmw::LANES))
+                    .await?;
+                State::Gmw(Box::new(party), compiled)
+            }
+        };
+        let setup_stats = ch.stats();
+        Ok(Client {
+            ch,
+            protocol: options.protocol,
+            architecture,
+            logits,
+            state,
+            setup_stats,
+        })
+    }
+
+    /// The protocol of this session.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// The model's public architecture.
+    pub fn architecture(&self) -> &Architecture {
+        &self.architecture
+    }
+
+    /// Whether predictions carry logits.
+    pub fn reveals_logits(&self) -> bool {
+        self.logits || self.protocol == Protocol::He
+    }
+
+    /// Channel counters so far.
+    pub fn stats(&self) -> Stats {
+        self.ch.stats()
+    }
+
+    /// Channel counters of the setup (handshake, keys, OT setup, first triples).
+    pub fn setup_stats(&self) -> Stats {
+        self.setup_stats
+    }
+
+    /// Classifies input codes (each `inputs` codes of the architecture's width): one query.
+    pub async fn classify(&mut self, inputs: &[Vec<u8>]) -> Result<Vec<Prediction>, SessionError> {
+        if inputs.is_empty() || inputs.len() > MAX_QUERY as usize {
+            return Err(SessionError::Invalid(format!(
+                "{} inputs in one query",
+                inputs.len()
+            )));
+        }
+        self.ch
+            .send(&Request::Query {
+                count: inputs.len() as u32,
+            })
+            .await?;
+        let mut out = Vec::with_capacity(inputs.len());
+        match &mut self.state {
+            State::He(client) => {
+                for codes in inputs {
+                    out.push(he::query_one(&mut self.ch, client, codes).await?);
+                }
+            }
+            State::Yao(ev, compiled) => {
+                for codes in inputs {
+                    out.push(yao::query_one(&mut self.ch, ev, compiled, codes).await?);
+                }
+            }
+            State::Gmw(party, compiled) => {
+                for batch in inputs.chunks(gmw::LANES) {
+                    out.extend(gmw::query_batch(&mut self.ch, party, compiled, batch).await?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Ends the session; returns the channel counters.
+    pub async fn close(mut self) -> Result<Stats, SessionError> {
+        self.ch.send(&Request::Bye).await?;
+        let stats = self.ch.stats();
+        self.ch.close().await?;
+        Ok(stats)
+    }
+}

@@ -1,0 +1,135 @@
+//! One in-process server on loopback: eight concurrent clients of mixed protocols, a client
+//! that vanishes mid-protocol and one that sends garbage, and the server keeps serving.
+
+use std::sync::Arc;
+
+use veil_net::{Channel, ChannelConfig};
+use veil_nn::data::digits_split;
+use veil_protocols::{Client, ClientOptions, Protocol, Served, ServerConfig};
+
+async fn start() -> String {
+    let model = veil_nn::bundled_model().unwrap().quantized;
+    let served = Arc::new(Served::new(ServerConfig::new(model)).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(veil_protocols::serve(listener, served));
+    addr
+}
+
+async fn classify(
+    addr: String,
+    protocol: Protocol,
+    from: usize,
+    n: usize,
+    logits: bool,
+) -> (Vec<usize>, Vec<Option<Vec<i64>>>) {
+    let mut opts = ClientOptions::new(protocol);
+    opts.want_logits = logits;
+    let mut c = Client::connect(&addr, opts).await.unwrap();
+    let test = digits_split().test;
+    let codes: Vec<Vec<u8>> = test.samples[from..from + n]
+        .iter()
+        .map(|s| veil_nn::quant::quantize_pixels(&s.pixels, c.architecture().input_bits))
+        .collect();
+    let preds = c.classify(&codes).await.unwrap();
+    c.close().await.unwrap();
+    (
+        preds.iter().map(|p| p.class.unwrap()).collect(),
+        preds.into_iter().map(|p| p.logits).collect(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_mixed_clients_and_a_broken_one() {
+    let addr = start().await;
+    let model = veil_nn::bundled_model().unwrap().quantized;
+    let test = digits_split().test;
+
+    // A client that starts a Yao session and disappears in the middle of its first query.
+    let broken = {
+        let addr = addr.clone();
+        tokio::spawn(async move {
+            let mut ch = Channel::connect(addr.as_str(), ChannelConfig::default())
+                .await
+                .unwrap();
+            ch.send(&veil_protocols::wire::Hello {
+                version: veil_protocols::wire::WIRE_VERSION,
+                protocol: Protocol::Yao,
+                want_logits: false,
+            })
+            .await
+            .unwrap();
+            let _welcome: veil_protocols::wire::Welcome = ch.recv().await.unwrap();
+            ch.send(&veil_protocols::wire::Request::Query { count: 1 })
+                .await
+                .unwrap();
+            ch.flush().await.unwrap();
+            let _ = ch.recv_bytes().await;
+            drop(ch);
+        })
+    };
+    // And one that sends garbage instead of a hello.
+    let garbage = {
+        let addr = addr.clone();
+        tokio::spawn(async move {
+            let mut ch = Channel::connect(addr.as_str(), ChannelConfig::default())
+                .await
+                .unwrap();
+            ch.send_bytes(&[0xff; 100]).await.unwrap();
+            ch.flush().await.unwrap();
+            assert!(ch.recv_bytes().await.is_err());
+        })
+    };
+
+    let jobs = vec![
+        (Protocol::Yao, 0, 3, false),
+        (Protocol::Yao, 10, 3, true),
+        (Protocol::Yao, 20, 2, false),
+        (Protocol::Gmw, 0, 5, false),
+        (Protocol::Gmw, 30, 3, true),
+        (Protocol::Gmw, 40, 2, false),
+        (Protocol::He, 0, 1, false),
+        (Protocol::He, 50, 1, false),
+    ];
+    let handles: Vec<_> = jobs
+        .iter()
+        .map(|&(p, from, n, logits)| tokio::spawn(classify(addr.clone(), p, from, n, logits)))
+        .collect();
+    for ((p, from, n, logits), h) in jobs.into_iter().zip(handles) {
+        let (classes, lg) = h.await.unwrap();
+        let want: Vec<usize> = test.samples[from..from + n]
+            .iter()
+            .map(|s| model.predict(&s.pixels))
+            .collect();
+        assert_eq!(classes, want, "{p} from {from}");
+        if logits {
+            for (l, s) in lg.iter().zip(&test.samples[from..from + n]) {
+                assert_eq!(
+                    l.as_ref().unwrap(),
+                    &model.logits(&model.quantize_input(&s.pixels))
+                );
+            }
+        }
+    }
+    broken.await.unwrap();
+    garbage.await.unwrap();
+    // Still serving.
+    let (classes, _) = classify(addr.clone(), Protocol::Yao, 60, 1, false).await;
+    assert_eq!(classes[0], model.predict(&test.samples[60].pixels));
+}
+
+#[tokio::test]
+async fn unknown_version_and_unoffered_protocol_are_refused() {
+    let model = veil_nn::bundled_model().unwrap().quantized;
+    let mut config = ServerConfig::new(model);
+    config.protocols = vec![Protocol::Yao];
+    let served = Arc::new(Served::new(config).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(veil_protocols::serve(listener, served));
+    let e = Client::connect(&addr, ClientOptions::new(Protocol::Gmw))
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(e, veil_protocols::SessionError::Refused(_)), "{e}");
+}
