@@ -332,6 +332,41 @@ impl Circuit {
             .collect()
     }
 
+    /// Feeds a canonical byte encoding of the circuit (wire count, input and output wires,
+    /// every gate) to `sink`, in pieces: two parties that hash it (each protocol with its own
+    /// domain tag) agree on the digest exactly when they hold the same circuit.
+    pub fn canonical_bytes(&self, mut sink: impl FnMut(&[u8])) {
+        sink(&self.num_wires.to_le_bytes());
+        for (tag, values) in [(0u8, &self.inputs), (1u8, &self.outputs)] {
+            sink(&[tag]);
+            sink(&(values.len() as u64).to_le_bytes());
+            for v in values.iter() {
+                sink(&(v.len() as u64).to_le_bytes());
+                for w in v {
+                    sink(&w.to_le_bytes());
+                }
+            }
+        }
+        sink(&(self.gates.len() as u64).to_le_bytes());
+        let mut buf = Vec::with_capacity(13 * 1024);
+        for chunk in self.gates.chunks(1024) {
+            buf.clear();
+            for g in chunk {
+                let (t, a, b, o) = match *g {
+                    Gate::Xor { a, b, out } => (0u8, a, b, out),
+                    Gate::And { a, b, out } => (1, a, b, out),
+                    Gate::Inv { a, out } => (2, a, 0, out),
+                    Gate::Const { value, out } => (3, u32::from(value), 0, out),
+                };
+                buf.push(t);
+                buf.extend_from_slice(&a.to_le_bytes());
+                buf.extend_from_slice(&b.to_le_bytes());
+                buf.extend_from_slice(&o.to_le_bytes());
+            }
+            sink(&buf);
+        }
+    }
+
     /// The gates grouped by AND depth into `and_depth + 1` [`Layer`]s; see [`Layer`] for the
     /// evaluation order.
     pub fn layers(&self) -> Vec<Layer> {

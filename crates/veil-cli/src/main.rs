@@ -298,11 +298,11 @@ fn main() -> ExitCode {
         Command::Bench(BenchAll {
             part: Some(BenchCommand::Ot(a)),
             ..
-        }) => bench_ot(a),
+        }) => bench_report(a, |r, p| bench::ot(r, p), bench::OtReport::print),
         Command::Bench(BenchAll {
             part: Some(BenchCommand::Gc(a)),
             ..
-        }) => bench_gc(a),
+        }) => bench_report(a, |r, p| bench::gc(r, p), bench::GcReport::print),
         Command::Bench(BenchAll {
             part: Some(BenchCommand::Gmw(a)),
             ..
@@ -315,20 +315,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn bench_ot(a: BenchArgs) -> Result<()> {
-    let report = bench::ot(a.runs, |what| {
-        if !a.json {
-            eprintln!("measuring {what} ...");
-        }
-    })?;
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        report.print();
-    }
-    Ok(())
 }
 
 fn bench_report<R: serde::Serialize>(
@@ -347,20 +333,6 @@ fn bench_report<R: serde::Serialize>(
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print(&report);
-    }
-    Ok(())
-}
-
-fn bench_gc(a: BenchArgs) -> Result<()> {
-    let report = bench::gc(a.runs, |what| {
-        if !a.json {
-            eprintln!("measuring {what} ...");
-        }
-    })?;
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        report.print();
     }
     Ok(())
 }

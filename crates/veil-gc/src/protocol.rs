@@ -85,35 +85,7 @@ pub enum GcError {
 pub fn fingerprint(circuit: &Circuit, owners: &[Party], reveal: Reveal) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(b"veil/yao/v1");
-    h.update(circuit.num_wires.to_le_bytes());
-    for (tag, values) in [(0u8, &circuit.inputs), (1u8, &circuit.outputs)] {
-        h.update([tag]);
-        h.update((values.len() as u64).to_le_bytes());
-        for v in values.iter() {
-            h.update((v.len() as u64).to_le_bytes());
-            for w in v {
-                h.update(w.to_le_bytes());
-            }
-        }
-    }
-    h.update((circuit.gates.len() as u64).to_le_bytes());
-    let mut buf = Vec::with_capacity(13 * 1024);
-    for chunk in circuit.gates.chunks(1024) {
-        buf.clear();
-        for g in chunk {
-            let (t, a, b, o) = match *g {
-                Gate::Xor { a, b, out } => (0u8, a, b, out),
-                Gate::And { a, b, out } => (1, a, b, out),
-                Gate::Inv { a, out } => (2, a, 0, out),
-                Gate::Const { value, out } => (3, u32::from(value), 0, out),
-            };
-            buf.push(t);
-            buf.extend_from_slice(&a.to_le_bytes());
-            buf.extend_from_slice(&b.to_le_bytes());
-            buf.extend_from_slice(&o.to_le_bytes());
-        }
-        h.update(&buf);
-    }
+    circuit.canonical_bytes(|b| h.update(b));
     for o in owners {
         h.update([u8::from(*o == Party::Evaluator)]);
     }
