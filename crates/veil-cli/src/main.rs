@@ -6,6 +6,7 @@
 
 mod bench;
 mod circuit_cmd;
+mod dp_cmd;
 mod fhe_cmd;
 mod net_cmd;
 
@@ -91,12 +92,81 @@ enum Command {
     /// Encrypted inference with TFHE.
     #[command(subcommand)]
     Fhe(FheCommand),
+    /// Differential-privacy accounting of DP-SGD (RDP or PLD).
+    #[command(subcommand)]
+    Dp(DpCommand),
     /// Boolean circuits in the Bristol Fashion format: statistics and evaluation.
     #[command(subcommand)]
     Circuit(CircuitCommand),
     /// Measure Veil's protocols side by side (HE, Yao, GMW on the bundled model), or one
     /// building block with a subcommand (medians of several runs).
     Bench(BenchAll),
+}
+
+#[derive(Args, Debug)]
+struct DpSgdArgs {
+    /// Noise multiplier (Gaussian standard deviation over the clipping norm).
+    #[arg(long)]
+    noise: f64,
+    /// Poisson sampling rate of each step (batch size over dataset size).
+    #[arg(long)]
+    sample_rate: f64,
+    /// Number of steps.
+    #[arg(long)]
+    steps: u64,
+}
+
+#[derive(Subcommand, Debug)]
+enum DpCommand {
+    /// The epsilon of DP-SGD at a given delta.
+    Epsilon {
+        #[command(flatten)]
+        sgd: DpSgdArgs,
+        /// Target delta.
+        #[arg(long)]
+        delta: f64,
+        /// Accountant.
+        #[arg(long, value_enum, default_value = "rdp")]
+        accountant: dp_cmd::Accountant,
+        /// Print one JSON object (`epsilon`, `delta`, ...).
+        #[arg(long)]
+        json: bool,
+    },
+    /// The delta of DP-SGD at a given epsilon.
+    Delta {
+        #[command(flatten)]
+        sgd: DpSgdArgs,
+        /// Target epsilon.
+        #[arg(long)]
+        epsilon: f64,
+        /// Accountant.
+        #[arg(long, value_enum, default_value = "rdp")]
+        accountant: dp_cmd::Accountant,
+        /// Print one JSON object (`delta`, ...).
+        #[arg(long)]
+        json: bool,
+    },
+    /// The smallest noise multiplier for a target (epsilon, delta).
+    Noise {
+        /// Target epsilon.
+        #[arg(long)]
+        epsilon: f64,
+        /// Target delta.
+        #[arg(long)]
+        delta: f64,
+        /// Poisson sampling rate of each step.
+        #[arg(long)]
+        sample_rate: f64,
+        /// Number of steps.
+        #[arg(long)]
+        steps: u64,
+        /// Accountant.
+        #[arg(long, value_enum, default_value = "rdp")]
+        accountant: dp_cmd::Accountant,
+        /// Print one JSON object (`noise`, ...).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -276,6 +346,40 @@ fn main() -> ExitCode {
             json,
         ),
         Command::Demo { model, digits } => demo_cmd(model, digits),
+        Command::Dp(DpCommand::Epsilon {
+            sgd,
+            delta,
+            accountant,
+            json,
+        }) => dp_cmd::epsilon(
+            sgd.noise,
+            sgd.sample_rate,
+            sgd.steps,
+            delta,
+            accountant,
+            json,
+        ),
+        Command::Dp(DpCommand::Delta {
+            sgd,
+            epsilon,
+            accountant,
+            json,
+        }) => dp_cmd::delta(
+            epsilon,
+            sgd.noise,
+            sgd.sample_rate,
+            sgd.steps,
+            accountant,
+            json,
+        ),
+        Command::Dp(DpCommand::Noise {
+            epsilon,
+            delta,
+            sample_rate,
+            steps,
+            accountant,
+            json,
+        }) => dp_cmd::noise(epsilon, delta, sample_rate, steps, accountant, json),
         Command::Fhe(FheCommand::Eval {
             model,
             samples,

@@ -257,3 +257,51 @@ fn bench_gmw_json_has_the_documented_fields() {
         Some(32.0)
     );
 }
+
+#[test]
+fn dp_epsilon_reproduces_tf_privacy() {
+    // TF Privacy's compute_dp_sgd_privacy: n = 60000, batch 150, sigma 1.3, 15 epochs.
+    let out = veil()
+        .args(["dp", "epsilon", "--noise", "1.3", "--sample-rate", "0.0025"])
+        .args(["--steps", "6000", "--delta", "1e-5", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let eps = v["epsilon"].as_f64().unwrap();
+    assert!((eps - 0.7242234026).abs() < 1e-8, "{eps}");
+    assert_eq!(v["order"].as_f64(), Some(19.0));
+    let out = veil()
+        .args([
+            "dp",
+            "noise",
+            "--epsilon",
+            "0.7242234026",
+            "--delta",
+            "1e-5",
+        ])
+        .args(["--sample-rate", "0.0025", "--steps", "6000", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let noise = v["noise"].as_f64().unwrap();
+    assert!((noise - 1.3).abs() < 1e-3, "{noise}");
+    let bad = veil()
+        .args([
+            "dp",
+            "epsilon",
+            "--noise=-1",
+            "--sample-rate",
+            "0.1",
+            "--steps",
+            "10",
+        ])
+        .args(["--delta", "1e-5"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+}

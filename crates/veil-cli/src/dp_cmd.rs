@@ -1,0 +1,140 @@
+//! `veil dp`: privacy accounting of DP-SGD (Poisson-subsampled Gaussian, composed over the
+//! steps) with veil-dp's RDP or PLD accountant.
+
+use anyhow::Result;
+use serde::Serialize;
+use veil_dp::{
+    calibrate_noise, AccountantKind, Delta, DpEvent, Epsilon, NoiseMultiplier, PldAccountant,
+    RdpAccountant, SamplingRate,
+};
+
+/// Which accountant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Accountant {
+    /// Rényi DP over dp_accounting's default orders, improved conversion.
+    Rdp,
+    /// Privacy-loss distributions composed by FFT (pessimistic, interval 1e-4).
+    Pld,
+}
+
+impl Accountant {
+    fn kind(self) -> AccountantKind {
+        match self {
+            Accountant::Rdp => AccountantKind::Rdp,
+            Accountant::Pld => AccountantKind::Pld(Default::default()),
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Accountant::Rdp => "rdp",
+            Accountant::Pld => "pld",
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Answer {
+    accountant: &'static str,
+    noise: f64,
+    sample_rate: f64,
+    steps: u64,
+    epsilon: f64,
+    delta: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    order: Option<f64>,
+}
+
+fn print(a: &Answer, json: bool, what: &str) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(a)?);
+    } else {
+        let order = a
+            .order
+            .map(|o| format!(" (RDP order {o})"))
+            .unwrap_or_default();
+        println!(
+            "{what}: epsilon {:.6}, delta {:.3e}{order}\n  noise multiplier {:.6}, sample rate {}, {} steps, {} accountant",
+            a.epsilon, a.delta, a.noise, a.sample_rate, a.steps, a.accountant
+        );
+    }
+    Ok(())
+}
+
+/// `veil dp epsilon`.
+pub fn epsilon(
+    noise: f64,
+    q: f64,
+    steps: u64,
+    delta: f64,
+    acc: Accountant,
+    json: bool,
+) -> Result<()> {
+    let event = DpEvent::dp_sgd(noise, q, steps)?;
+    let r = acc.kind().report(&event, Delta::new(delta)?)?;
+    print(
+        &Answer {
+            accountant: acc.name(),
+            noise,
+            sample_rate: q,
+            steps,
+            epsilon: r.epsilon,
+            delta,
+            order: r.order,
+        },
+        json,
+        "epsilon",
+    )
+}
+
+/// `veil dp delta`.
+pub fn delta(eps: f64, noise: f64, q: f64, steps: u64, acc: Accountant, json: bool) -> Result<()> {
+    let event = DpEvent::dp_sgd(noise, q, steps)?;
+    let e = Epsilon::new(eps)?;
+    let (d, order) = match acc {
+        Accountant::Rdp => {
+            let mut a = RdpAccountant::default();
+            a.compose(&event)?;
+            let r = a.delta(e)?;
+            (r.delta, Some(r.order))
+        }
+        Accountant::Pld => {
+            let mut a = PldAccountant::default();
+            a.compose(&event)?;
+            (a.delta(e), None)
+        }
+    };
+    print(
+        &Answer {
+            accountant: acc.name(),
+            noise,
+            sample_rate: q,
+            steps,
+            epsilon: eps,
+            delta: d,
+            order,
+        },
+        json,
+        "delta",
+    )
+}
+
+/// `veil dp noise`: the smallest noise multiplier meeting the target.
+pub fn noise(eps: f64, delta: f64, q: f64, steps: u64, acc: Accountant, json: bool) -> Result<()> {
+    let n: NoiseMultiplier = calibrate_noise(
+        Epsilon::new(eps)?,
+        Delta::new(delta)?,
+        SamplingRate::new(q)?,
+        steps,
+        &acc.kind(),
+    )?;
+    let a = Answer {
+        accountant: acc.name(),
+        noise: n.get(),
+        sample_rate: q,
+        steps,
+        epsilon: eps,
+        delta,
+        order: None,
+    };
+    print(&a, json, "noise")
+}
