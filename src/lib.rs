@@ -4,6 +4,7 @@
 //! crate. The README gives the tour of the layers.
 
 pub use veil_circuit as circuit;
+pub use veil_dp as dp;
 pub use veil_fhe as fhe;
 pub use veil_gc as gc;
 pub use veil_gmw as gmw;
