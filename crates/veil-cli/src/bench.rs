@@ -111,7 +111,8 @@ fn current_thread() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-fn two_threads() -> Result<tokio::runtime::Runtime> {
+/// A runtime with two worker threads, one per party.
+pub(crate) fn two_threads() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

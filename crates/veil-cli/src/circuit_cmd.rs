@@ -120,10 +120,7 @@ fn run_yao(c: &Circuit, values: &[Vec<bool>], g: usize) -> Result<Vec<Vec<bool>>
             }
         })
         .collect();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = crate::bench::two_threads()?;
     rt.block_on(async {
         let (mut a, mut b) = tcp_pair(ChannelConfig::default()).await?;
         let (c2, o2) = (c.clone(), owners.clone());
@@ -148,10 +145,7 @@ fn run_gmw(c: &Circuit, values: &[Vec<bool>], g: usize) -> Result<Vec<Vec<bool>>
     let owners: Vec<PartyId> = (0..values.len())
         .map(|v| if v < g { PartyId::P0 } else { PartyId::P1 })
         .collect();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = crate::bench::two_threads()?;
     rt.block_on(async {
         let (mut a, mut b) = tcp_pair(ChannelConfig::default()).await?;
         let (c2, o2) = (c.clone(), owners.clone());

@@ -110,10 +110,11 @@ fn every_subcommand_has_help() {
     }
 }
 
-#[test]
-fn bench_ot_json_has_the_documented_fields() {
+/// Runs `veil bench PART --json --runs 1`, checks that it succeeds and that every key holds a
+/// positive number, and returns the JSON object.
+fn bench_json(part: &str, keys: &[&str]) -> serde_json::Value {
     let out = veil()
-        .args(["bench", "ot", "--json", "--runs", "1"])
+        .args(["bench", part, "--json", "--runs", "1"])
         .output()
         .unwrap();
     assert!(
@@ -122,18 +123,27 @@ fn bench_ot_json_has_the_documented_fields() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    for key in [
-        "base_ot_128_ms",
-        "cot_per_s_memory",
-        "cot_per_s_tcp",
-        "bytes_per_cot",
-    ] {
+    for key in keys {
         assert!(
-            v[key].as_f64().is_some_and(|x| x > 0.0),
+            v[*key].as_f64().is_some_and(|x| x > 0.0),
             "{key}: {}",
-            v[key]
+            v[*key]
         );
     }
+    v
+}
+
+#[test]
+fn bench_ot_json_has_the_documented_fields() {
+    let v = bench_json(
+        "ot",
+        &[
+            "base_ot_128_ms",
+            "cot_per_s_memory",
+            "cot_per_s_tcp",
+            "bytes_per_cot",
+        ],
+    );
     // 128 columns of one bit per OT, plus a 4-byte frame header per 2^16 OTs.
     let b = v["bytes_per_cot"].as_f64().unwrap();
     assert!((16.0..16.001).contains(&b), "{b}");
@@ -202,55 +212,29 @@ fn circuit_stats_and_bad_input() {
 
 #[test]
 fn bench_gc_json_has_the_documented_fields() {
-    let out = veil()
-        .args(["bench", "gc", "--json", "--runs", "1"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let v = bench_json(
+        "gc",
+        &[
+            "garble_and_per_s",
+            "eval_and_per_s",
+            "aes128_ms",
+            "bytes_per_and",
+        ],
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    for key in [
-        "garble_and_per_s",
-        "eval_and_per_s",
-        "aes128_ms",
-        "bytes_per_and",
-    ] {
-        assert!(
-            v[key].as_f64().is_some_and(|x| x > 0.0),
-            "{key}: {}",
-            v[key]
-        );
-    }
     assert_eq!(v["bytes_per_and"].as_f64(), Some(32.0));
 }
 
 #[test]
 fn bench_gmw_json_has_the_documented_fields() {
-    let out = veil()
-        .args(["bench", "gmw", "--json", "--runs", "1"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let v = bench_json(
+        "gmw",
+        &[
+            "triples_per_s",
+            "online_and_per_s",
+            "aes128_ms",
+            "rounds_aes128",
+        ],
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    for key in [
-        "triples_per_s",
-        "online_and_per_s",
-        "aes128_ms",
-        "rounds_aes128",
-    ] {
-        assert!(
-            v[key].as_f64().is_some_and(|x| x > 0.0),
-            "{key}: {}",
-            v[key]
-        );
-    }
     assert_eq!(v["rounds_aes128"], 62);
     assert_eq!(
         v["offline_bytes_per_and"].as_f64().map(|b| b.round()),

@@ -137,6 +137,24 @@ fn check_inputs(
 
 const HEADER_LEN: usize = 32 + 8;
 
+/// Splits packed bits (bit `k` at bit `k % 8` of byte `k / 8`) into vectors shaped like
+/// `shape`; the caller has checked that there are enough bytes.
+fn unpack_like<T>(bytes: &[u8], shape: &[Vec<T>]) -> Vec<Vec<bool>> {
+    let mut k = 0;
+    shape
+        .iter()
+        .map(|v| {
+            v.iter()
+                .map(|_| {
+                    let bit = (bytes[k / 8] >> (k % 8)) & 1 == 1;
+                    k += 1;
+                    bit
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// The garbler's role: its secret `Δ` and its OT state.
 pub struct Garbler {
     delta: Block,
@@ -253,18 +271,10 @@ impl Garbler {
                     flat.len().div_ceil(8)
                 )));
             }
-            let mut k = 0;
-            let out = decoding
+            let out = unpack_like(&got, &decoding)
                 .iter()
-                .map(|ds| {
-                    ds.iter()
-                        .map(|d| {
-                            let bit = (got[k / 8] >> (k % 8)) & 1 == 1;
-                            k += 1;
-                            bit ^ d
-                        })
-                        .collect()
-                })
+                .zip(&decoding)
+                .map(|(bits, ds)| bits.iter().zip(ds).map(|(b, d)| b ^ d).collect())
                 .collect();
             return Ok(Some(out));
         }
@@ -382,19 +392,7 @@ impl Evaluator {
                     d.len()
                 )));
             }
-            let mut k = 0;
-            let decoding: Vec<Vec<bool>> = labels
-                .iter()
-                .map(|ls| {
-                    ls.iter()
-                        .map(|_| {
-                            let bit = (d[k / 8] >> (k % 8)) & 1 == 1;
-                            k += 1;
-                            bit
-                        })
-                        .collect()
-                })
-                .collect();
+            let decoding = unpack_like(&d, &labels);
             result = Some(decode(&labels, &decoding));
         }
         if reveal.to_garbler() {
