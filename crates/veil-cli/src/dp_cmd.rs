@@ -18,7 +18,8 @@ pub enum Accountant {
 }
 
 impl Accountant {
-    fn kind(self) -> AccountantKind {
+    /// The library's accountant.
+    pub fn kind(self) -> AccountantKind {
         match self {
             Accountant::Rdp => AccountantKind::Rdp,
             Accountant::Pld => AccountantKind::Pld(Default::default()),

@@ -1,8 +1,9 @@
 //! The `veil` command: the entry point a newcomer meets first.
 //!
-//! Subcommands today: `train` (fit, quantize and write a model) and `eval` (float and
-//! quantized accuracy of a model on the digits test split). Each subcommand's `--help` says
-//! what it does and what every flag means.
+//! Subcommands: `train` (fit, with DP-SGD under `--dp`, quantize and write a model), `eval`
+//! (accuracy and recorded privacy of a model on the digits test split), `serve`, `infer`,
+//! `demo` and `bench` (private inference), `fhe`, `circuit` and `dp` (the building blocks).
+//! Each subcommand's `--help` says what it does and what every flag means.
 
 mod bench;
 mod circuit_cmd;
@@ -273,18 +274,37 @@ struct TrainArgs {
     /// Hidden-layer widths, comma separated (e.g. `24` or `48,24`).
     #[arg(long, value_delimiter = ',', default_value = "24")]
     hidden: Vec<usize>,
-    /// Passes over the training split.
-    #[arg(long, default_value_t = TrainConfig::default().epochs)]
-    epochs: usize,
-    /// Samples per mini-batch.
-    #[arg(long, default_value_t = TrainConfig::default().batch_size)]
-    batch_size: usize,
-    /// Initial Adam step size (decays linearly to a tenth).
-    #[arg(long, default_value_t = TrainConfig::default().learning_rate)]
-    learning_rate: f32,
-    /// L2 penalty on the weights.
-    #[arg(long, default_value_t = TrainConfig::default().weight_decay)]
-    weight_decay: f32,
+    /// Passes over the training split [default: 150, or 60 with --dp].
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Samples per mini-batch; with --dp, the expected size of the Poisson-sampled batch
+    /// [default: 32, or 256 with --dp].
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Initial Adam step size, decaying linearly to a tenth [default: 0.005, or 0.02 with
+    /// --dp].
+    #[arg(long)]
+    learning_rate: Option<f32>,
+    /// L2 penalty on the weights [default: 0.001, or 0 with --dp].
+    #[arg(long)]
+    weight_decay: Option<f32>,
+    /// Train with DP-SGD: Poisson sampling, per-example clipping and Gaussian noise, with
+    /// the noise calibrated to --epsilon and --delta. Sampling and noise draw from the
+    /// operating system's randomness.
+    #[arg(long, requires = "epsilon")]
+    dp: bool,
+    /// Target epsilon of the DP-SGD run (with --dp).
+    #[arg(long, requires = "dp")]
+    epsilon: Option<f64>,
+    /// Target delta of the DP-SGD run (with --dp); well below 1/(training examples).
+    #[arg(long, default_value_t = 1e-5, requires = "dp")]
+    delta: f64,
+    /// Largest L2 norm of one example's gradient (with --dp).
+    #[arg(long, default_value_t = 1.0, requires = "dp")]
+    clip_norm: f32,
+    /// Accountant that calibrates the noise and reports epsilon (with --dp).
+    #[arg(long, value_enum, default_value_t = dp_cmd::Accountant::Rdp, requires = "dp")]
+    accountant: dp_cmd::Accountant,
     /// Seed of the training randomness (initialization and batch order).
     #[arg(long, default_value_t = TrainConfig::default().seed)]
     seed: u64,
@@ -445,11 +465,26 @@ fn train(a: TrainArgs) -> Result<()> {
     if a.hidden.is_empty() || a.hidden.contains(&0) || a.hidden.iter().any(|&h| h > 4096) {
         bail!("--hidden needs one or more widths between 1 and 4096");
     }
-    if a.epochs == 0 || a.batch_size == 0 {
+    let base = TrainConfig::default();
+    let cfg = TrainConfig {
+        hidden: a.hidden.clone(),
+        epochs: a.epochs.unwrap_or(if a.dp { 60 } else { base.epochs }),
+        batch_size: a
+            .batch_size
+            .unwrap_or(if a.dp { 256 } else { base.batch_size }),
+        learning_rate: a
+            .learning_rate
+            .unwrap_or(if a.dp { 0.02 } else { base.learning_rate }),
+        weight_decay: a
+            .weight_decay
+            .unwrap_or(if a.dp { 0.0 } else { base.weight_decay }),
+        seed: a.seed,
+    };
+    if cfg.epochs == 0 || cfg.batch_size == 0 {
         bail!("--epochs and --batch-size must be positive");
     }
-    let lr_ok = a.learning_rate.is_finite() && a.learning_rate > 0.0;
-    let wd_ok = a.weight_decay.is_finite() && a.weight_decay >= 0.0;
+    let lr_ok = cfg.learning_rate.is_finite() && cfg.learning_rate > 0.0;
+    let wd_ok = cfg.weight_decay.is_finite() && cfg.weight_decay >= 0.0;
     if !lr_ok || !wd_ok {
         bail!("--learning-rate must be positive and --weight-decay non-negative");
     }
@@ -459,14 +494,6 @@ fn train(a: TrainArgs) -> Result<()> {
     {
         bail!("bit widths: --input-bits 1-8, --weight-bits 2-8, --activation-bits 1-8");
     }
-    let cfg = TrainConfig {
-        hidden: a.hidden.clone(),
-        epochs: a.epochs,
-        batch_size: a.batch_size,
-        learning_rate: a.learning_rate,
-        weight_decay: a.weight_decay,
-        seed: a.seed,
-    };
     let spec = QuantSpec {
         input_bits: a.input_bits,
         weight_bits: a.weight_bits,
@@ -481,14 +508,28 @@ fn train(a: TrainArgs) -> Result<()> {
     if a.json {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let model = veil_nn::train::build_model(&split, &cfg, spec, &a.name, |r| {
+    let on_epoch = |r: veil_nn::train::EpochReport| {
         bar.set_message(format!(
             "loss {:.4} train acc {:.2}%",
             r.loss,
             100.0 * r.train_accuracy
         ));
         bar.inc(1);
-    });
+    };
+    let model = match a.epsilon {
+        Some(epsilon) if a.dp => {
+            let target = veil_nn::PrivacyTarget {
+                epsilon,
+                delta: a.delta,
+                clip_norm: a.clip_norm,
+                accountant: a.accountant.kind(),
+                noise_seed: None,
+            };
+            veil_nn::train::build_private_model(&split, &cfg, &target, spec, &a.name, on_epoch)
+                .context("DP-SGD")?
+        }
+        _ => veil_nn::train::build_model(&split, &cfg, spec, &a.name, on_epoch),
+    };
     bar.finish_and_clear();
     if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -611,6 +652,8 @@ struct Report {
     activation_bits: Vec<u8>,
     accumulator_bits: Vec<u32>,
     hidden_neurons: usize,
+    /// The DP-SGD guarantee recorded in the file, or null.
+    privacy: Option<veil_nn::PrivacyInfo>,
 }
 
 impl Report {
@@ -653,6 +696,7 @@ impl Report {
                 .collect(),
             accumulator_bits: q.accumulator_bits(),
             hidden_neurons: q.hidden_neurons(),
+            privacy: model.training.privacy.clone(),
         }
     }
 
@@ -674,5 +718,21 @@ impl Report {
             "agreement     {:.2}% (float and quantized predict the same class)",
             100.0 * self.agreement
         );
+        match &self.privacy {
+            Some(p) => println!(
+                "privacy       ({:.4}, {:e})-DP by {} ({} accountant; noise multiplier {:.4}, \
+                 clip norm {}, sample rate {:.4}, {} steps; target epsilon {})",
+                p.epsilon,
+                p.delta,
+                p.mechanism,
+                p.accountant,
+                p.noise_multiplier,
+                p.clip_norm,
+                p.sample_rate,
+                p.steps,
+                p.target_epsilon
+            ),
+            None => println!("privacy       none recorded (trained without differential privacy)"),
+        }
     }
 }

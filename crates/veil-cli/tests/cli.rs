@@ -95,6 +95,85 @@ fn train_writes_a_model_that_eval_reads() {
 }
 
 #[test]
+fn dp_training_records_its_guarantee_and_eval_prints_it() {
+    let dir = tmp_dir("train-dp");
+    let path = dir.join("private.json");
+    let out = veil()
+        .args([
+            "train",
+            "--dp",
+            "--epsilon",
+            "8",
+            "--delta",
+            "1e-5",
+            "--json",
+            "--out",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let p = &v["privacy"];
+    let eps = p["epsilon"].as_f64().unwrap();
+    assert!((7.99..=8.0).contains(&eps), "{eps}");
+    assert_eq!(p["delta"].as_f64(), Some(1e-5));
+    assert_eq!(p["accountant"], "rdp");
+    assert_eq!(p["mechanism"], "dp-sgd");
+    assert!(p["noise_multiplier"].as_f64().unwrap() > 1.0);
+    // The noise comes from the operating system, so the accuracy varies from run to run
+    // (93 to 96% float at this budget); the bound leaves room for that.
+    let float = v["float_accuracy"].as_f64().unwrap();
+    assert!(float >= 0.85, "{float}");
+
+    let out = veil()
+        .arg("eval")
+        .arg("--model")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("-DP by dp-sgd (rdp accountant"),
+        "eval does not print the guarantee:\n{text}"
+    );
+    let out = veil()
+        .args(["eval", "--json"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["privacy"].is_null(),
+        "the bundled model records no privacy"
+    );
+
+    for bad in [
+        vec!["--dp", "--epsilon", "8", "--delta", "1.5"],
+        vec!["--dp", "--epsilon", "-1"],
+        vec!["--epsilon", "8"],
+        vec!["--dp"],
+    ] {
+        let out = veil()
+            .arg("train")
+            .args(&bad)
+            .arg("--out")
+            .arg(dir.join("never.json"))
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{bad:?} was accepted");
+        assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
+    }
+    assert!(!dir.join("never.json").exists());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn every_subcommand_has_help() {
     for args in [
         vec!["--help"],

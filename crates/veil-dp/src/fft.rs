@@ -1,91 +1,46 @@
-//! A small iterative radix-2 complex FFT (Cooley and Tukey 1965, "An Algorithm for the
-//! Machine Calculation of Complex Fourier Series"; decimation in time with bit-reversed input
-//! order, as in Press et al., "Numerical Recipes", 3rd ed., Section 12.2).
+//! Real-input FFT convolution for the privacy-loss-distribution accountant (Koskela, Jalko
+//! and Honkela 2020, "Computing Tight Differential Privacy Guarantees Using FFT"): the
+//! linear convolution of two probability mass functions, and the `n`-fold self-convolution
+//! by one transform, a pointwise `n`-th power and one inverse transform.
 //!
-//! Used by the privacy-loss-distribution accountant to convolve probability mass functions
-//! (Koskela, Jalko and Honkela 2020, "Computing Tight Differential Privacy Guarantees Using
-//! FFT"). Twiddle factors are computed directly with `sin`/`cos` for every index (no
-//! recurrence), so the round-off stays near `1e-16 * log2(n)`.
+//! The transforms are `realfft`'s real-to-complex FFTs (over `rustfft`), which hold only
+//! the `n/2 + 1` non-redundant outputs of a real signal.
 
-/// A complex vector in split (real, imaginary) form whose length is a power of two.
-#[derive(Debug, Clone)]
-pub(crate) struct ComplexVec {
-    pub re: Vec<f64>,
-    pub im: Vec<f64>,
+use realfft::num_complex::Complex64;
+use realfft::RealFftPlanner;
+
+/// Sequences shorter than this are convolved directly.
+const DIRECT_LIMIT: usize = 32;
+
+/// The forward transform of `values` zero-padded to `n` (even), and the planner that made it.
+fn forward(values: &[f64], n: usize, planner: &mut RealFftPlanner<f64>) -> Vec<Complex64> {
+    debug_assert!(n >= values.len() && n % 2 == 0);
+    let fft = planner.plan_fft_forward(n);
+    let mut input = vec![0.0; n];
+    input[..values.len()].copy_from_slice(values);
+    let mut spectrum = fft.make_output_vec();
+    // The lengths come from the plan itself, so the transform cannot fail.
+    fft.process(&mut input, &mut spectrum)
+        .expect("buffer lengths come from the plan");
+    spectrum
 }
 
-impl ComplexVec {
-    /// The real vector `values` zero-padded to length `n` (a power of two, `>= values.len()`).
-    pub fn from_real_padded(values: &[f64], n: usize) -> Self {
-        debug_assert!(n.is_power_of_two() && n >= values.len());
-        let mut re = vec![0.0; n];
-        re[..values.len()].copy_from_slice(values);
-        ComplexVec {
-            re,
-            im: vec![0.0; n],
-        }
+/// The inverse transform of `spectrum` (from a length-`n` forward transform), including the
+/// `1/n` factor.
+fn inverse(mut spectrum: Vec<Complex64>, n: usize, planner: &mut RealFftPlanner<f64>) -> Vec<f64> {
+    let fft = planner.plan_fft_inverse(n);
+    // A real signal's spectrum is real at 0 and n/2; rounding may leave a residue there,
+    // which the inverse transform refuses.
+    spectrum[0].im = 0.0;
+    if let Some(last) = spectrum.last_mut() {
+        last.im = 0.0;
     }
-
-    /// Forward transform in place: `X_k = sum_j x_j e^{-2 pi i jk/n}`.
-    pub fn fft(&mut self) {
-        transform(&mut self.re, &mut self.im, false);
-    }
-
-    /// Inverse transform in place, including the `1/n` factor.
-    pub fn ifft(&mut self) {
-        transform(&mut self.re, &mut self.im, true);
-        let scale = 1.0 / self.re.len() as f64;
-        for (r, i) in self.re.iter_mut().zip(self.im.iter_mut()) {
-            *r *= scale;
-            *i *= scale;
-        }
-    }
-}
-
-fn transform(re: &mut [f64], im: &mut [f64], inverse: bool) {
-    let n = re.len();
-    if n <= 1 {
-        return;
-    }
-    debug_assert!(n.is_power_of_two() && im.len() == n);
-    // Bit-reversal permutation.
-    let bits = n.trailing_zeros();
-    for i in 0..n {
-        let j = i.reverse_bits() >> (usize::BITS - bits);
-        if j > i {
-            re.swap(i, j);
-            im.swap(i, j);
-        }
-    }
-    // Twiddles w_k = e^{-+2 pi i k / n}, k < n/2.
-    let half = n / 2;
-    let sign = if inverse { 1.0 } else { -1.0 };
-    let mut wr = Vec::with_capacity(half);
-    let mut wi = Vec::with_capacity(half);
-    for k in 0..half {
-        let angle = 2.0 * std::f64::consts::PI * k as f64 / n as f64;
-        wr.push(angle.cos());
-        wi.push(sign * angle.sin());
-    }
-    let mut len = 2;
-    while len <= n {
-        let half_len = len / 2;
-        let stride = n / len;
-        for start in (0..n).step_by(len) {
-            for k in 0..half_len {
-                let (c, s) = (wr[k * stride], wi[k * stride]);
-                let a = start + k;
-                let b = a + half_len;
-                let tr = re[b] * c - im[b] * s;
-                let ti = re[b] * s + im[b] * c;
-                re[b] = re[a] - tr;
-                im[b] = im[a] - ti;
-                re[a] += tr;
-                im[a] += ti;
-            }
-        }
-        len *= 2;
-    }
+    let mut out = fft.make_output_vec();
+    fft.process(&mut spectrum, &mut out)
+        .expect("buffer lengths come from the plan");
+    let scale = 1.0 / n as f64;
+    out.iter_mut().for_each(|v| *v *= scale);
+    out
 }
 
 /// The linear convolution of two real sequences (length `a.len() + b.len() - 1`), directly
@@ -95,7 +50,7 @@ pub(crate) fn convolve(a: &[f64], b: &[f64]) -> Vec<f64> {
         return Vec::new();
     }
     let out_len = a.len() + b.len() - 1;
-    if a.len().min(b.len()) <= 32 {
+    if a.len().min(b.len()) <= DIRECT_LIMIT {
         let mut out = vec![0.0; out_len];
         for (i, &x) in a.iter().enumerate() {
             if x == 0.0 {
@@ -108,43 +63,53 @@ pub(crate) fn convolve(a: &[f64], b: &[f64]) -> Vec<f64> {
         return out;
     }
     let n = out_len.next_power_of_two();
-    // Pack a in the real part and b in the imaginary part: one forward FFT gives both.
-    let mut z = ComplexVec::from_real_padded(a, n);
-    z.im[..b.len()].copy_from_slice(b);
-    z.fft();
-    let mut prod = ComplexVec {
-        re: vec![0.0; n],
-        im: vec![0.0; n],
-    };
-    for k in 0..n {
-        let nk = (n - k) % n;
-        // A_k = (Z_k + conj(Z_{n-k}))/2, B_k = (Z_k - conj(Z_{n-k}))/(2i).
-        let (ar, ai) = (0.5 * (z.re[k] + z.re[nk]), 0.5 * (z.im[k] - z.im[nk]));
-        let (br, bi) = (0.5 * (z.im[k] + z.im[nk]), -0.5 * (z.re[k] - z.re[nk]));
-        prod.re[k] = ar * br - ai * bi;
-        prod.im[k] = ar * bi + ai * br;
+    let mut planner = RealFftPlanner::new();
+    let mut fa = forward(a, n, &mut planner);
+    let fb = forward(b, n, &mut planner);
+    fa.iter_mut().zip(&fb).for_each(|(x, y)| *x *= y);
+    let mut out = inverse(fa, n, &mut planner);
+    out.truncate(out_len);
+    out
+}
+
+/// The circular `power`-fold self-convolution of `values` zero-padded to `n` (a power of
+/// two, at least 2): entry `j` holds the linear result's entries `j (mod n)`.
+///
+/// The `power`-th power of each Fourier coefficient is taken by repeated squaring (at most
+/// 64 complex products, relative error about `power * 2^-52`), or as `exp(power * ln z)`
+/// for powers beyond `u32`.
+pub(crate) fn self_convolve_circular(values: &[f64], n: usize, power: u64) -> Vec<f64> {
+    let mut planner = RealFftPlanner::new();
+    let mut spectrum = forward(values, n, &mut planner);
+    match u32::try_from(power) {
+        Ok(k) => spectrum.iter_mut().for_each(|z| *z = z.powu(k)),
+        Err(_) => {
+            let p = power as f64;
+            for z in spectrum.iter_mut() {
+                let r = z.norm();
+                *z = if r == 0.0 {
+                    Complex64::new(0.0, 0.0)
+                } else {
+                    Complex64::from_polar((p * r.ln()).exp(), p * z.arg())
+                };
+            }
+        }
     }
-    prod.ifft();
-    prod.re.truncate(out_len);
-    prod.re
+    inverse(spectrum, n, &mut planner)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn round_trip_and_known_transform() {
-        let x = [1.0, 2.0, 3.0, 4.0, 0.0, 0.0, 0.0, 0.0];
-        let mut v = ComplexVec::from_real_padded(&x, 8);
-        v.fft();
-        // X_0 = 10, X_4 = 1 - 2 + 3 - 4 = -2.
-        assert!((v.re[0] - 10.0).abs() < 1e-12 && v.im[0].abs() < 1e-12);
-        assert!((v.re[4] + 2.0).abs() < 1e-12 && v.im[4].abs() < 1e-12);
-        v.ifft();
-        for (a, b) in v.re.iter().zip(x) {
-            assert!((a - b).abs() < 1e-12);
+    fn direct(a: &[f64], b: &[f64]) -> Vec<f64> {
+        let mut out = vec![0.0; a.len() + b.len() - 1];
+        for (i, x) in a.iter().enumerate() {
+            for (j, y) in b.iter().enumerate() {
+                out[i + j] += x * y;
+            }
         }
+        out
     }
 
     #[test]
@@ -152,14 +117,32 @@ mod tests {
         let a: Vec<f64> = (0..100).map(|i| ((i * 7 % 13) as f64) / 13.0).collect();
         let b: Vec<f64> = (0..77).map(|i| ((i * 5 % 11) as f64) / 11.0).collect();
         let fast = convolve(&a, &b);
-        let mut direct = vec![0.0; a.len() + b.len() - 1];
-        for (i, x) in a.iter().enumerate() {
-            for (j, y) in b.iter().enumerate() {
-                direct[i + j] += x * y;
-            }
-        }
-        for (f, d) in fast.iter().zip(&direct) {
+        let slow = direct(&a, &b);
+        assert_eq!(fast.len(), slow.len());
+        for (f, d) in fast.iter().zip(&slow) {
             assert!((f - d).abs() < 1e-10);
+        }
+        assert_eq!(convolve(&[2.0], &[1.0, 3.0]), vec![2.0, 6.0]);
+        assert!(convolve(&[], &[1.0]).is_empty());
+    }
+
+    #[test]
+    fn self_convolution_matches_repeated_direct() {
+        let p: Vec<f64> = vec![0.1, 0.2, 0.3, 0.4];
+        let mut expect = vec![1.0];
+        for _ in 0..5 {
+            expect = direct(&expect, &p);
+        }
+        // 16 entries hold the linear result's 16 entries exactly (no wrap-around).
+        let got = self_convolve_circular(&p, 16, 5);
+        for (g, e) in got.iter().zip(&expect) {
+            assert!((g - e).abs() < 1e-12, "{g} {e}");
+        }
+        // With 8 entries, entry j collects j and j + 8.
+        let wrapped = self_convolve_circular(&p, 8, 5);
+        for j in 0..8 {
+            let e = expect[j] + expect.get(j + 8).copied().unwrap_or(0.0);
+            assert!((wrapped[j] - e).abs() < 1e-12);
         }
     }
 }

@@ -102,77 +102,143 @@ fn laplace_rdp_one(eps: f64, a: f64) -> f64 {
     }
 }
 
-/// `ln A_alpha` for integer `alpha`, `0 < q < 1` (Mironov, Talwar, Zhang 2019, Section 3.3).
-fn log_a_int(q: f64, sigma: f64, alpha: u64) -> f64 {
-    let mut log_a = f64::NEG_INFINITY;
-    let (log_q, log1mq) = (q.ln(), (-q).ln_1p());
-    let a = alpha as f64;
-    // ln C(alpha, i), updated by C(a, i+1) = C(a, i) (a - i)/(i + 1).
-    let mut log_binom = 0.0;
-    for i in 0..=alpha {
-        let i = i as f64;
-        let log_coef = log_binom + i * log_q + (a - i) * log1mq;
-        let s = log_coef + (i * i - i) / (2.0 * sigma * sigma);
-        log_a = log_add(log_a, s);
-        log_binom += ((a - i) / (i + 1.0)).ln();
+/// The Poisson-subsampled Gaussian's `ln A_alpha` (Mironov, Talwar, Zhang 2019, Section
+/// 3.3) for one `(q, sigma)` with `0 < q < 1`, evaluated at many orders with the work they
+/// share done once: `ln k` for the integer orders' binomial coefficients, and the
+/// order-independent `ln erfc` factor of the fractional series' first half.
+struct SampledGaussian {
+    log_q: f64,
+    log1mq: f64,
+    two_sigma2: f64,
+    sqrt2_sigma: f64,
+    /// `sigma^2 ln(1/q - 1) + 1/2`, where the two halves of the fractional series meet.
+    z0: f64,
+    /// `ln k` for `k = 0, 1, ...` (entry 0 unused), grown on demand.
+    ln: Vec<f64>,
+    /// `ln(erfc((i - z0) / (sqrt 2 sigma)) / 2)` for `i = 0, 1, ...`, grown on demand.
+    log_e0: Vec<f64>,
+    /// Scratch for the integer series' terms.
+    terms: Vec<f64>,
+}
+
+impl SampledGaussian {
+    fn new(q: f64, sigma: f64) -> Self {
+        SampledGaussian {
+            log_q: q.ln(),
+            log1mq: (-q).ln_1p(),
+            two_sigma2: 2.0 * sigma * sigma,
+            sqrt2_sigma: std::f64::consts::SQRT_2 * sigma,
+            z0: sigma * sigma * (1.0 / q - 1.0).ln() + 0.5,
+            ln: vec![f64::NEG_INFINITY],
+            log_e0: Vec::new(),
+            terms: Vec::new(),
+        }
     }
-    log_a
+
+    /// `ln A_alpha` for integer `alpha`: `ln sum_i C(alpha, i) q^i (1-q)^(alpha-i)
+    /// e^{(i^2 - i)/(2 sigma^2)}`, summed after factoring out the largest term.
+    fn log_a_int(&mut self, alpha: u64) -> f64 {
+        let n = alpha as usize;
+        while self.ln.len() <= n + 1 {
+            let k = self.ln.len();
+            self.ln.push((k as f64).ln());
+        }
+        let a = alpha as f64;
+        self.terms.clear();
+        // ln C(alpha, i), updated by C(a, i+1) = C(a, i) (a - i)/(i + 1).
+        let mut log_binom = 0.0;
+        let mut max = f64::NEG_INFINITY;
+        for i in 0..=n {
+            let fi = i as f64;
+            let s = log_binom
+                + fi * self.log_q
+                + (a - fi) * self.log1mq
+                + (fi * fi - fi) / self.two_sigma2;
+            max = max.max(s);
+            self.terms.push(s);
+            if i < n {
+                log_binom += self.ln[n - i] - self.ln[i + 1];
+            }
+        }
+        if !max.is_finite() {
+            return max;
+        }
+        max + self
+            .terms
+            .iter()
+            .map(|&s| (s - max).exp())
+            .sum::<f64>()
+            .ln()
+    }
+
+    fn log_e0(&mut self, i: usize) -> f64 {
+        while self.log_e0.len() <= i {
+            let k = self.log_e0.len() as f64;
+            let v = 0.5f64.ln() + log_erfc((k - self.z0) / self.sqrt2_sigma);
+            self.log_e0.push(v);
+        }
+        self.log_e0[i]
+    }
+
+    /// `ln A_alpha` for fractional `alpha`; `+inf` when the series has not converged after
+    /// 1000 terms.
+    fn log_a_frac(&mut self, alpha: f64) -> f64 {
+        let (mut log_a0, mut log_a1) = (f64::NEG_INFINITY, f64::NEG_INFINITY);
+        let (mut last_s0, mut last_s1) = (f64::NEG_INFINITY, f64::NEG_INFINITY);
+        // ln |C(alpha, i)| for the generalised binomial coefficient, updated incrementally.
+        let mut log_binom = 0.0;
+        for k in 0..MAX_STEPS_LOG_A_FRAC {
+            let i = k as f64;
+            let log_coef = log_binom;
+            log_binom += ((alpha - i) / (i + 1.0)).abs().ln();
+            let j = alpha - i;
+            let log_t0 = log_coef + i * self.log_q + j * self.log1mq;
+            let log_t1 = log_coef + j * self.log_q + i * self.log1mq;
+            let log_e1 = 0.5f64.ln() + log_erfc((self.z0 - j) / self.sqrt2_sigma);
+            let log_s0 = log_t0 + (i * i - i) / self.two_sigma2 + self.log_e0(k);
+            let log_s1 = log_t1 + (j * j - j) / self.two_sigma2 + log_e1;
+            log_a0 = log_add(log_a0, log_s0);
+            log_a1 = log_add(log_a1, log_s1);
+            // Stop once both halves shrink and the new terms are below e^-30 of the sum.
+            if log_s0 < last_s0 && log_s1 < last_s1 {
+                let total = log_add(log_a0, log_a1);
+                if log_s0.max(log_s1) < total - 30.0 {
+                    return total;
+                }
+            }
+            last_s0 = log_s0;
+            last_s1 = log_s1;
+        }
+        f64::INFINITY
+    }
+
+    /// RDP at order `alpha > 1`.
+    fn rdp(&mut self, alpha: f64) -> f64 {
+        let log_a = if is_integer_order(alpha) {
+            self.log_a_int(alpha as u64)
+        } else {
+            self.log_a_frac(alpha)
+        };
+        nan_to_inf(log_a / (alpha - 1.0))
+    }
 }
 
 const MAX_STEPS_LOG_A_FRAC: usize = 1000;
-
-/// `ln A_alpha` for fractional `alpha`, `0 < q < 1` (Mironov, Talwar, Zhang 2019,
-/// Section 3.3); `+inf` when the series has not converged after 1000 terms.
-fn log_a_frac(q: f64, sigma: f64, alpha: f64) -> f64 {
-    let (mut log_a0, mut log_a1) = (f64::NEG_INFINITY, f64::NEG_INFINITY);
-    let z0 = sigma * sigma * (1.0 / q - 1.0).ln() + 0.5;
-    let (log_q, log1mq) = (q.ln(), (-q).ln_1p());
-    let (mut last_s0, mut last_s1) = (f64::NEG_INFINITY, f64::NEG_INFINITY);
-    let sqrt2_sigma = std::f64::consts::SQRT_2 * sigma;
-    let two_sigma2 = 2.0 * sigma * sigma;
-    // ln |C(alpha, i)| for the generalised binomial coefficient, updated incrementally.
-    let mut log_binom = 0.0;
-    for i in 0..MAX_STEPS_LOG_A_FRAC {
-        let i = i as f64;
-        let log_coef = log_binom;
-        log_binom += ((alpha - i) / (i + 1.0)).abs().ln();
-        let j = alpha - i;
-        let log_t0 = log_coef + i * log_q + j * log1mq;
-        let log_t1 = log_coef + j * log_q + i * log1mq;
-        let log_e0 = 0.5f64.ln() + log_erfc((i - z0) / sqrt2_sigma);
-        let log_e1 = 0.5f64.ln() + log_erfc((z0 - j) / sqrt2_sigma);
-        let log_s0 = log_t0 + (i * i - i) / two_sigma2 + log_e0;
-        let log_s1 = log_t1 + (j * j - j) / two_sigma2 + log_e1;
-        log_a0 = log_add(log_a0, log_s0);
-        log_a1 = log_add(log_a1, log_s1);
-        let total = log_add(log_a0, log_a1);
-        if log_s0 < last_s0 && log_s1 < last_s1 && log_s0.max(log_s1) < total - 30.0 {
-            return total;
-        }
-        last_s0 = log_s0;
-        last_s1 = log_s1;
-    }
-    f64::INFINITY
-}
 
 fn is_integer_order(alpha: f64) -> bool {
     alpha.fract() == 0.0
 }
 
-/// RDP of the Poisson-subsampled Gaussian at one order (`order > 1`).
-fn sampled_gaussian_one(q: f64, sigma: f64, alpha: f64) -> f64 {
+/// RDP curve of the Poisson-subsampled Gaussian (one step) at `orders` (each `> 1`).
+fn sampled_gaussian_curve(q: f64, sigma: f64, orders: &[f64]) -> Vec<f64> {
     if q == 0.0 {
-        return 0.0;
+        return vec![0.0; orders.len()];
     }
     if q == 1.0 {
-        return alpha / (2.0 * sigma * sigma);
+        return orders.iter().map(|a| a / (2.0 * sigma * sigma)).collect();
     }
-    let log_a = if is_integer_order(alpha) {
-        log_a_int(q, sigma, alpha as u64)
-    } else {
-        log_a_frac(q, sigma, alpha)
-    };
-    nan_to_inf(log_a / (alpha - 1.0))
+    let mut sg = SampledGaussian::new(q, sigma);
+    orders.iter().map(|&a| sg.rdp(a)).collect()
 }
 
 /// Extreme parameters (a noise multiplier near 0) can meet `inf - inf`; the bound is then
@@ -193,10 +259,7 @@ pub fn rdp_poisson_subsampled_gaussian(
     orders: &[f64],
 ) -> Result<Vec<f64>, DpError> {
     validate_orders(orders)?;
-    Ok(orders
-        .iter()
-        .map(|&a| sampled_gaussian_one(q.get(), noise.get(), a))
-        .collect())
+    Ok(sampled_gaussian_curve(q.get(), noise.get(), orders))
 }
 
 /// `ln |a - b|` and the sign of `a - b` for numbers given as (positive?, ln|.|).
@@ -592,8 +655,10 @@ impl RdpAccountant {
                 if sigma.is_infinite() {
                     return Ok(());
                 }
-                let q = q.get();
-                add(acc, &|a| sampled_gaussian_one(q, sigma, a));
+                let curve = sampled_gaussian_curve(q.get(), sigma, &self.orders);
+                for (slot, c) in acc.iter_mut().zip(curve) {
+                    *slot += count as f64 * c;
+                }
             }
             DpEvent::SampledWithoutReplacement { n, batch, event } => {
                 let q = SamplingRate::from_batch(*batch, *n)?.get();

@@ -1,14 +1,12 @@
 //! Special functions in double precision, written for accounting in log space.
 //!
-//! - `erfc` and `log_erfc`: for `|x| < 1.5` the everywhere-positive series
-//!   `erf(x) = 2/sqrt(pi) * exp(-x^2) * sum_n 2^n x^(2n+1) / (2n+1)!!` (Abramowitz and Stegun
-//!   7.1.6); for `x >= 1.5` Laplace's continued fraction
+//! - `erfc` and `log_erfc`: below `x = 26`, `libm`'s `erfc` (fdlibm's rational
+//!   approximations, within one ulp); beyond, where `erfc` underflows, `log_erfc` is formed in
+//!   log space from Laplace's continued fraction
 //!   `erfc(x) = exp(-x^2)/sqrt(pi) * 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + ...))))`
 //!   (A&S 7.1.14), evaluated by the modified Lentz algorithm (Press et al., "Numerical
-//!   Recipes", 3rd ed., Section 5.2). `log_erfc` of a large argument is formed in log space
-//!   (`-x^2 - ln(sqrt(pi)) + ln(fraction)`), never underflowing; this plays the role of the
-//!   asymptotic expansion that TF Privacy's `_log_erfc` falls back to. Relative error is about
-//!   `1e-15` for `x < 1` and a few `1e-14` near `x = 1.5`.
+//!   Recipes", 3rd ed., Section 5.2); this plays the role of the asymptotic expansion that
+//!   TF Privacy's `_log_erfc` falls back to.
 //! - The standard normal CDF and its log, from `erfc`.
 //! - `ln_gamma`: `ln|Gamma(x)|` by Stirling's series (A&S 6.1.40) after shifting the argument
 //!   to `>= 15`, and the reflection formula (A&S 6.1.17) below `1/2`; this is the log of the
@@ -23,35 +21,12 @@ const LN_SQRT_PI: f64 = 0.572_364_942_924_700_1;
 /// `ln(2 pi) / 2`.
 const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;
 
-/// `exp(-x^2)` with the square split so that `x^2`'s rounding does not reach the result.
-fn exp_minus_square(x: f64) -> f64 {
-    // xh keeps the top 26 bits of x, so xh*xh is exact.
-    let xh = f64::from_bits(x.to_bits() & 0xffff_ffff_f800_0000);
-    let xl = x - xh;
-    (-xh * xh).exp() * (-xl * (x + xh)).exp()
-}
-
-/// `-x^2` with the square split as in [`exp_minus_square`].
+/// `-x^2` with the square split so that `x^2`'s rounding does not reach the result: `xh`
+/// keeps the top 26 bits of `x`, so `xh * xh` is exact.
 fn minus_square(x: f64) -> f64 {
     let xh = f64::from_bits(x.to_bits() & 0xffff_ffff_f800_0000);
     let xl = x - xh;
     -xh * xh - xl * (x + xh)
-}
-
-/// The series `sum_n 2^n x^(2n+1) / (2n+1)!!`, so that `erf(x) = 2/sqrt(pi) e^{-x^2} * s`.
-fn erf_series_sum(x: f64) -> f64 {
-    let x2 = 2.0 * x * x;
-    let mut term = x;
-    let mut sum = x;
-    let mut n = 0.0;
-    loop {
-        n += 1.0;
-        term *= x2 / (2.0 * n + 1.0);
-        sum += term;
-        if term <= 1e-17 * sum {
-            return sum;
-        }
-    }
 }
 
 /// `1/(x + (1/2)/(x + 1/(x + (3/2)/(x + ...))))` for `x >= 1` (modified Lentz).
@@ -80,26 +55,13 @@ fn erfc_fraction(x: f64) -> f64 {
     1.0 / f
 }
 
-const SERIES_LIMIT: f64 = 1.5;
+/// Below this, `erfc` is a normal number and `ln(erfc(x))` loses nothing.
+const TAIL_LIMIT: f64 = 26.0;
 
-/// The complementary error function `erfc(x) = 1 - erf(x)`.
+/// The complementary error function `erfc(x) = 1 - erf(x)`, to within one ulp (`libm`'s
+/// port of fdlibm's rational approximations).
 pub fn erfc(x: f64) -> f64 {
-    if x.is_nan() {
-        return f64::NAN;
-    }
-    if x < 0.0 {
-        return 2.0 - erfc(-x);
-    }
-    if x == f64::INFINITY {
-        return 0.0;
-    }
-    if x < SERIES_LIMIT {
-        1.0 - 2.0 / PI.sqrt() * exp_minus_square(x) * erf_series_sum(x)
-    } else if x > 27.3 {
-        0.0
-    } else {
-        exp_minus_square(x) / PI.sqrt() * erfc_fraction(x)
-    }
+    libm::erfc(x)
 }
 
 /// `ln(erfc(x))`, accurate in relative terms also where `erfc(x)` underflows.
@@ -107,8 +69,8 @@ pub fn log_erfc(x: f64) -> f64 {
     if x.is_nan() {
         return f64::NAN;
     }
-    if x < SERIES_LIMIT {
-        return erfc(x).ln();
+    if x < TAIL_LIMIT {
+        return libm::erfc(x).ln();
     }
     if x == f64::INFINITY {
         return f64::NEG_INFINITY;

@@ -391,3 +391,55 @@ fn reports_serialise() {
     assert_eq!(r.accountant, "pld");
     assert_eq!(r.order, None);
 }
+
+#[test]
+fn extreme_parameters_give_numbers_or_clear_errors() {
+    let d = delta(1e-5);
+    // A tiny noise multiplier: enormous but finite epsilon, never NaN.
+    let mut rdp = RdpAccountant::default();
+    rdp.compose(&DpEvent::dp_sgd(1e-3, 0.01, 10).unwrap())
+        .unwrap();
+    let e = rdp.epsilon(d).unwrap().epsilon;
+    assert!(e.is_finite() && e > 10.0, "{e}");
+    match PldAccountant::default().compose(&DpEvent::dp_sgd(1e-3, 0.01, 10).unwrap()) {
+        Ok(p) => {
+            let e = p.epsilon(d);
+            assert!(!e.is_nan() && e > 1.0, "{e}");
+        }
+        Err(err) => assert!(matches!(err, DpError::PldTooLarge { .. }), "{err}"),
+    }
+    // Noise so small that every RDP value overflows: the guarantee is infinite, and so is
+    // epsilon (delta is then 1), not NaN and not an error.
+    let mut rdp = RdpAccountant::default();
+    rdp.compose(&DpEvent::dp_sgd(1e-200, 1.0, 1).unwrap())
+        .unwrap();
+    assert_eq!(rdp.epsilon(d).unwrap().epsilon, f64::INFINITY);
+    assert_eq!(rdp.delta(eps(1.0)).unwrap().delta, 1.0);
+    // Very many steps: RDP stays finite and grows with the steps; PLD either answers or
+    // says the distribution is too large to hold.
+    let steps = [1_000_000u64, 1_000_000_000, 1_000_000_000_000];
+    let mut last = 0.0;
+    for t in steps {
+        let mut rdp = RdpAccountant::default();
+        rdp.compose(&DpEvent::dp_sgd(1.1, 0.01, t).unwrap())
+            .unwrap();
+        let e = rdp.epsilon(d).unwrap().epsilon;
+        assert!(e.is_finite() && e > last, "{t} steps: {e}");
+        last = e;
+    }
+    match PldAccountant::default().compose(&DpEvent::dp_sgd(1.1, 0.01, 1_000_000_000).unwrap()) {
+        Ok(p) => assert!(!p.epsilon(d).is_nan()),
+        Err(err) => assert!(matches!(err, DpError::PldTooLarge { .. }), "{err}"),
+    }
+    // q = 1 with RDP is the plain Gaussian: alpha / (2 sigma^2) at every order.
+    let mut rdp = RdpAccountant::default();
+    rdp.compose(&DpEvent::dp_sgd(2.0, 1.0, 3).unwrap()).unwrap();
+    for (a, r) in rdp.orders().iter().zip(rdp.rdp()) {
+        assert!((r - 3.0 * a / 8.0).abs() <= 1e-12 * r);
+    }
+    // Delta outside (0, 1) is refused with its name in the message.
+    for bad in [0.0, 1.0, -1e-5, 1.5, f64::NAN] {
+        let err = Delta::new(bad).unwrap_err();
+        assert!(err.to_string().contains("delta"), "{err}");
+    }
+}

@@ -43,6 +43,40 @@ pub struct TrainingInfo {
     pub float_test_accuracy: f64,
     /// Quantized accuracy on the test split when the model was written.
     pub quantized_test_accuracy: f64,
+    /// The differential-privacy guarantee of the training, for a model trained with DP-SGD;
+    /// absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy: Option<PrivacyInfo>,
+}
+
+/// The differential-privacy guarantee of a model trained with DP-SGD, as its accountant
+/// computed it: the released model (both networks) is (`epsilon`, `delta`)-DP with respect to
+/// adding or removing one training example.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyInfo {
+    /// The training mechanism, `"dp-sgd"`.
+    pub mechanism: String,
+    /// The accountant that computed `epsilon`: `"rdp"` or `"pld"`.
+    pub accountant: String,
+    /// The achieved epsilon.
+    pub epsilon: f64,
+    /// The delta it holds at.
+    pub delta: f64,
+    /// The epsilon asked for; the noise was calibrated to meet it.
+    pub target_epsilon: f64,
+    /// Noise standard deviation over the clipping norm.
+    pub noise_multiplier: f64,
+    /// Largest L2 norm of one example's gradient.
+    pub clip_norm: f32,
+    /// Poisson sampling rate of each step.
+    pub sample_rate: f64,
+    /// Number of noisy steps.
+    pub steps: u64,
+    /// What the quantization was calibrated on: `"synthetic"` (images that do not come from
+    /// the training data, labelled by the private float network), so that it adds no
+    /// privacy cost.
+    pub quantization_calibration: String,
 }
 
 /// A model file's contents.

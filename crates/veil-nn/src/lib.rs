@@ -4,7 +4,7 @@
 //!   fixed train/test split.
 //! - [`float`]: a multilayer perceptron in `f32` (ReLU hidden layers, linear output).
 //! - [`train`]: a deterministic mini-batch Adam trainer (Kingma and Ba, 2015) with softmax
-//!   cross-entropy.
+//!   cross-entropy, and DP-SGD (Abadi et al., 2016) with its noise calibrated by `veil-dp`.
 //! - [`quant`]: post-training quantization to few-bit integers and the exact integer inference
 //!   that the private protocols reproduce bit for bit (specified in `QUANTIZATION.md`).
 //! - [`format`]: the versioned model file (specified in `FORMAT.md`).
@@ -18,9 +18,9 @@ pub mod train;
 
 pub use data::{Dataset, Sample, Split};
 pub use float::{Dense, FloatModel};
-pub use format::{Model, ModelError, TrainingInfo};
+pub use format::{Model, ModelError, PrivacyInfo, TrainingInfo};
 pub use quant::{QLayer, QuantModel, QuantSpec, Requant};
-pub use train::{train, TrainConfig};
+pub use train::{train, train_private, DpSgdConfig, PrivacyTarget, TrainConfig};
 
 /// Fraction of `samples` whose label equals `predict(sample)`; 0 for an empty set.
 pub fn accuracy<F: FnMut(&Sample) -> usize>(samples: &[Sample], mut predict: F) -> f64 {
