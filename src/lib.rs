@@ -12,3 +12,4 @@ pub use veil_net as net;
 pub use veil_nn as nn;
 pub use veil_ot as ot;
 pub use veil_protocols as protocols;
+pub use veil_shamir as shamir;

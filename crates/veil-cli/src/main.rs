@@ -10,6 +10,7 @@ mod circuit_cmd;
 mod dp_cmd;
 mod fhe_cmd;
 mod net_cmd;
+mod shamir_cmd;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -96,6 +97,9 @@ enum Command {
     /// Differential-privacy accounting of DP-SGD (RDP or PLD).
     #[command(subcommand)]
     Dp(DpCommand),
+    /// Shamir secret sharing: split and combine files, and an n-process BGW demo.
+    #[command(subcommand)]
+    Shamir(shamir_cmd::ShamirCommand),
     /// Boolean circuits in the Bristol Fashion format: statistics and evaluation.
     #[command(subcommand)]
     Circuit(CircuitCommand),
@@ -366,6 +370,7 @@ fn main() -> ExitCode {
             json,
         ),
         Command::Demo { model, digits } => demo_cmd(model, digits),
+        Command::Shamir(cmd) => shamir_cmd::run(cmd, || Ok(veil_nn::bundled_model()?)),
         Command::Dp(DpCommand::Epsilon {
             sgd,
             delta,

@@ -368,3 +368,105 @@ fn dp_epsilon_reproduces_tf_privacy() {
         .unwrap();
     assert!(!bad.status.success());
 }
+
+#[test]
+fn shamir_split_combine_names_a_tampered_share() {
+    let dir = tmp_dir("shamir");
+    let secret: Vec<u8> = (0..777u32).map(|i| (i * 31 % 251) as u8).collect();
+    let file = dir.join("model.key");
+    std::fs::write(&file, &secret).unwrap();
+    let out = veil()
+        .args(["shamir", "split", "--threshold", "3", "--shares", "5"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let share = |i: usize| dir.join(format!("model.key.share{i}"));
+    let combine = |paths: &[std::path::PathBuf], extra: &[&str]| {
+        veil()
+            .args(["shamir", "combine"])
+            .args(extra)
+            .args(paths)
+            .output()
+            .unwrap()
+    };
+    // Any three shares recover the file.
+    for set in [[1, 2, 3], [1, 3, 5], [2, 4, 5], [3, 4, 5]] {
+        let paths: Vec<_> = set.iter().map(|&i| share(i)).collect();
+        let out = combine(&paths, &[]);
+        assert!(out.status.success(), "{set:?}");
+        assert_eq!(out.stdout, secret, "{set:?}");
+    }
+    // Two are not enough.
+    assert!(!combine(&[share(1), share(2)], &[]).status.success());
+    // A tampered share is named, and the exit status is non-zero.
+    let text = std::fs::read_to_string(share(4)).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let last_data = lines.iter().rposition(|l| !l.starts_with("-----")).unwrap();
+    let flipped = if lines[last_data].starts_with('0') {
+        "1"
+    } else {
+        "0"
+    };
+    lines[last_data].replace_range(0..1, flipped);
+    std::fs::write(share(4), lines.join("\n")).unwrap();
+    let out = combine(&[share(1), share(2), share(4)], &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("share 4"), "{err}");
+    // With enough honest shares, --tolerant recovers and still names it.
+    let out = combine(&[share(1), share(2), share(3), share(4)], &["--tolerant"]);
+    assert!(out.status.success());
+    assert_eq!(out.stdout, secret);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("share 4"));
+    // Shares of another dealing of the same file are refused.
+    let other = dir.join("other");
+    let out = veil()
+        .args([
+            "shamir",
+            "split",
+            "--threshold",
+            "3",
+            "--shares",
+            "5",
+            "--out-dir",
+        ])
+        .arg(&other)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = combine(
+        &[share(1), share(2), other.join("model.key.share3")],
+        &["--tolerant"],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("different dealings"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn shamir_demo_three_processes_match_the_plaintext_layer() {
+    let out = veil()
+        .args(["shamir", "demo", "--parties", "3", "--digit", "5"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = |prefix: &str| {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .map(|l| l[prefix.len()..].trim().to_string())
+            .unwrap()
+    };
+    assert_eq!(line("shared result"), line("plaintext"));
+    assert!(text.contains("equal"));
+}
