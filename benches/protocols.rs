@@ -1,12 +1,12 @@
 //! Private inference of one test digit end to end through the protocol layer, client and
-//! server over the in-memory channel: Yao per digit, GMW for a batch of 64 digits. (HE is in
-//! `benches/fhe.rs`; `veil bench` measures all three over loopback TCP.)
+//! server over the in-memory channel: Yao per digit, GMW for a batch of 64 digits, each sealed
+//! (the default, Noise IK with AES-256-GCM) and in plaintext, to show the cost of the
+//! encryption. (HE is in `benches/fhe.rs`; `veil bench` measures all three over loopback TCP.)
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::sync::Arc;
 use veil::net::{Channel, ChannelConfig};
-use veil::protocols::server::session;
-use veil::protocols::{Client, ClientOptions, Protocol, Served, ServerConfig};
+use veil::protocols::{accept, Client, ClientOptions, Protocol, Served, ServerConfig};
 
 fn protocols(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -15,7 +15,12 @@ fn protocols(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let model = veil::nn::bundled_model().expect("bundled model").quantized;
-    let served = Arc::new(Served::new(ServerConfig::new(model.clone())).expect("served"));
+    let sealed_config = ServerConfig::new(model.clone());
+    let key = sealed_config.public_key().expect("encrypted by default");
+    let sealed = Arc::new(Served::new(sealed_config).expect("served"));
+    let mut plain_config = ServerConfig::new(model.clone());
+    plain_config.security = veil::protocols::ServerSecurity::InsecurePlaintext;
+    let plain = Arc::new(Served::new(plain_config).expect("served"));
     let test = veil::nn::data::digits_split().test;
     let codes: Vec<Vec<u8>> = test.samples[..64]
         .iter()
@@ -23,17 +28,23 @@ fn protocols(c: &mut Criterion) {
         .collect();
     let mut g = c.benchmark_group("private_inference");
     g.sample_size(10);
-    for (protocol, batch) in [(Protocol::Yao, 1usize), (Protocol::Gmw, 64)] {
+    let runs = [(Protocol::Yao, 1usize), (Protocol::Gmw, 64)]
+        .into_iter()
+        .flat_map(|(p, n)| [(p, n, true), (p, n, false)]);
+    for (protocol, batch, encrypted) in runs {
         let (a, b) = Channel::memory_pair(ChannelConfig::default());
-        let srv = served.clone();
+        let (srv, options, mode) = if encrypted {
+            (sealed.clone(), ClientOptions::new(protocol, key), "sealed")
+        } else {
+            let options = ClientOptions::insecure_plaintext(protocol);
+            (plain.clone(), options, "plaintext")
+        };
         rt.spawn(async move {
             let mut a = a;
-            let _ = session(&mut a, &srv).await;
+            let _ = accept(&mut a, &srv).await;
         });
-        let mut client = rt
-            .block_on(Client::start(b, ClientOptions::new(protocol)))
-            .expect("client");
-        let name = format!("{protocol}_{batch}_digits");
+        let mut client = rt.block_on(Client::start(b, options)).expect("client");
+        let name = format!("{protocol}_{batch}_digits/{mode}");
         g.bench_function(name, |bench| {
             bench.iter(|| {
                 rt.block_on(client.classify(&codes[..batch]))

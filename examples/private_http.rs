@@ -7,7 +7,9 @@
 //! - the **data owner's gateway** exposes `POST /classify` (JSON `{"pixels": [64 integers
 //!   0..=16], "protocol": "yao" | "gmw" | "he"}`) and answers each request by running a private
 //!   inference session against the model owner with `veil_protocols::Client`: the image never
-//!   leaves the gateway in the clear, and the gateway never sees the model.
+//!   leaves the gateway in the clear, and the gateway never sees the model. The gateway pins
+//!   the model owner's public key; the model owner serves only the gateway's key (its
+//!   allow-list), so every session is encrypted and mutually authenticated.
 //!
 //! Run with `cargo run --example private_http`, then for instance
 //! `curl -s localhost:8080/classify -H 'content-type: application/json' -d
@@ -43,6 +45,10 @@ struct ClassifyResponse {
 
 struct Gateway {
     model_server: String,
+    /// The model owner's public key, pinned.
+    server_key: veil_net::PublicKey,
+    /// The gateway's own identity, on the model owner's allow-list.
+    identity: Arc<veil_net::Identity>,
 }
 
 async fn classify(
@@ -55,7 +61,8 @@ async fn classify(
         return Err(bad("pixels: 64 integers from 0 to 16".into()));
     }
     let failed = |e: veil_protocols::SessionError| (StatusCode::BAD_GATEWAY, e.to_string());
-    let mut client = Client::connect(&gw.model_server, ClientOptions::new(protocol))
+    let options = ClientOptions::new(protocol, gw.server_key).with_identity(gw.identity.clone());
+    let mut client = Client::connect(&gw.model_server, options)
         .await
         .map_err(failed)?;
     let mut pixels = [0u8; 64];
@@ -72,9 +79,20 @@ async fn classify(
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The gateway's identity, which the model owner allows (in production both keys live in
+    // identity files: `veil identity new`).
+    let identity = Arc::new(veil_net::Identity::generate());
+
     // The model owner's side.
     let model = veil_nn::bundled_model()?.quantized;
-    let served = Arc::new(Served::new(ServerConfig::new(model))?);
+    let server_identity = Arc::new(veil_net::Identity::generate());
+    let server_key = server_identity.public();
+    let mut config = ServerConfig::new(model);
+    config.security = veil_protocols::ServerSecurity::Noise {
+        identity: server_identity,
+        allowed_clients: Some(vec![identity.public()].into()),
+    };
+    let served = Arc::new(Served::new(config)?);
     let model_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let model_server = model_listener.local_addr()?.to_string();
     tokio::spawn(veil_protocols::serve(model_listener, served));
@@ -82,7 +100,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The data owner's gateway.
     let app = Router::new()
         .route("/classify", post(classify))
-        .with_state(Arc::new(Gateway { model_server }));
+        .with_state(Arc::new(Gateway {
+            model_server,
+            server_key,
+            identity,
+        }));
     let once = std::env::args().any(|a| a == "--once");
     let http = tokio::net::TcpListener::bind(if once {
         "127.0.0.1:0"

@@ -1,9 +1,11 @@
 //! The client: connects, shakes hands, sets its protocol up, and classifies inputs.
 
+use std::sync::Arc;
 use veil_fhe::{FheClient, FhePlan};
 use veil_gc::Evaluator;
 use veil_gmw::{GmwParty, PartyId};
-use veil_net::{Channel, ChannelConfig, Stats};
+
+use veil_net::{Channel, ChannelConfig, Identity, PublicKey, Stats};
 use veil_nn::compile::{compile_architecture, Architecture, CompiledModel, Outputs};
 use veil_nn::quant::{QLayer, QuantModel};
 
@@ -13,7 +15,7 @@ use crate::wire::{Hello, Protocol, Request, Welcome, MAX_QUERY, WIRE_VERSION};
 use crate::{gmw, he, yao, SessionError};
 
 /// How a client connects.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ClientOptions {
     /// The protocol.
     pub protocol: Protocol,
@@ -21,16 +23,57 @@ pub struct ClientOptions {
     pub want_logits: bool,
     /// Channel limits and timeouts.
     pub channel: ChannelConfig,
+    /// How the session is protected on the wire.
+    pub security: ClientSecurity,
+}
+
+/// How a client protects its session.
+#[derive(Clone, Debug)]
+pub enum ClientSecurity {
+    /// The Noise IK handshake (`veil_net::secure`) against the server whose public key is
+    /// pinned here; the client authenticates with `identity`, or with a fresh key per session
+    /// when `None` (enough unless the server keeps an allow-list).
+    Noise {
+        /// The server's public key.
+        server_key: PublicKey,
+        /// This client's long-term identity.
+        identity: Option<Arc<Identity>>,
+    },
+    /// No handshake and no encryption: for measurements on a trusted network only.
+    InsecurePlaintext,
 }
 
 impl ClientOptions {
-    /// Defaults for `protocol`.
-    pub fn new(protocol: Protocol) -> ClientOptions {
+    /// Defaults for `protocol`, encrypted, with the server's public key pinned.
+    pub fn new(protocol: Protocol, server_key: PublicKey) -> ClientOptions {
         ClientOptions {
             protocol,
             want_logits: false,
             channel: ChannelConfig::default(),
+            security: ClientSecurity::Noise {
+                server_key,
+                identity: None,
+            },
         }
+    }
+
+    /// Defaults for `protocol` without encryption (for a plaintext server, in measurements).
+    pub fn insecure_plaintext(protocol: Protocol) -> ClientOptions {
+        ClientOptions {
+            protocol,
+            want_logits: false,
+            channel: ChannelConfig::default(),
+            security: ClientSecurity::InsecurePlaintext,
+        }
+    }
+
+    /// Authenticates with `identity` (for servers with an allow-list).
+    #[must_use]
+    pub fn with_identity(mut self, identity: Arc<Identity>) -> ClientOptions {
+        if let ClientSecurity::Noise { identity: id, .. } = &mut self.security {
+            *id = Some(identity);
+        }
+        self
     }
 }
 
@@ -77,8 +120,24 @@ impl Client {
         Client::start(ch, options).await
     }
 
-    /// Sets a session up on an open channel (for instance an in-memory one).
+    /// Sets a session up on an open channel (for instance an in-memory one), starting with
+    /// the secure handshake the options ask for.
     pub async fn start(mut ch: Channel, options: ClientOptions) -> Result<Client, SessionError> {
+        if let ClientSecurity::Noise {
+            server_key,
+            identity,
+        } = &options.security
+        {
+            let fresh;
+            let identity = match identity {
+                Some(id) => id.as_ref(),
+                None => {
+                    fresh = Identity::generate();
+                    &fresh
+                }
+            };
+            ch.secure_client(identity, server_key).await?;
+        }
         ch.send(&Hello {
             version: WIRE_VERSION,
             protocol: options.protocol,

@@ -9,7 +9,10 @@
 //! - **GMW** ([`gmw`], `gmw/SPEC.md`): the same circuit under GMW, triples made before the
 //!   query, up to 64 inputs per batch at the rounds of one.
 //!
-//! Every session opens with the same handshake ([`wire`]): the client's [`wire::Hello`]
+//! Every session is encrypted and authenticated by default: the Noise IK handshake of
+//! `veil_net::secure`, in which the client pins the server's public key and the server may keep
+//! an allow-list of client keys ([`ServerSecurity`], [`ClientSecurity`]); plaintext is an
+//! explicit opt-in for measurements. Every session then opens with the same exchange ([`wire`]): the client's [`wire::Hello`]
 //! names the protocol, the server's [`wire::Welcome`] gives the model's public architecture.
 //! [`server::serve`] accepts any number of clients, one task each, each session under a
 //! timeout; [`client::Client`] is the library API behind `veil infer`.
@@ -21,8 +24,8 @@ pub mod server;
 pub mod wire;
 pub mod yao;
 
-pub use client::{Client, ClientOptions, Prediction};
-pub use server::{serve, Served, ServerConfig, SessionSummary};
+pub use client::{Client, ClientOptions, ClientSecurity, Prediction};
+pub use server::{accept, serve, Served, ServerConfig, ServerSecurity, SessionSummary};
 pub use wire::Protocol;
 
 use veil_net::NetError;

@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tracing::{info, warn};
 use veil_gc::Garbler;
 use veil_gmw::{GmwParty, PartyId};
-use veil_net::{Channel, ChannelConfig, Stats};
+use veil_net::{Channel, ChannelConfig, Identity, PublicKey, Stats};
 use veil_nn::compile::{compile, Architecture, CompiledModel, Outputs};
 use veil_nn::quant::QuantModel;
 
@@ -32,10 +32,29 @@ pub struct ServerConfig {
     pub session_timeout: Duration,
     /// Largest evaluation key an HE client may upload.
     pub max_key_bytes: u64,
+    /// How sessions are protected on the wire.
+    pub security: ServerSecurity,
+}
+
+/// How a server protects its sessions.
+#[derive(Clone, Debug)]
+pub enum ServerSecurity {
+    /// Every session starts with the Noise IK handshake (`veil_net::secure`) under this
+    /// identity, whose public key clients pin; with `allowed_clients`, a client whose key is
+    /// not listed is refused before any protocol message.
+    Noise {
+        /// The server's long-term identity.
+        identity: Arc<Identity>,
+        /// The client keys served, or `None` for any client.
+        allowed_clients: Option<Arc<[PublicKey]>>,
+    },
+    /// No handshake and no encryption: for measurements on a trusted network only.
+    InsecurePlaintext,
 }
 
 impl ServerConfig {
-    /// Serves `model` by every protocol, logits allowed, with default limits.
+    /// Serves `model` by every protocol, logits allowed, with default limits, encrypted under a
+    /// fresh identity (see [`public_key`](Self::public_key)) for any client.
     pub fn new(model: QuantModel) -> ServerConfig {
         ServerConfig {
             model,
@@ -44,6 +63,18 @@ impl ServerConfig {
             channel: ChannelConfig::default(),
             session_timeout: Duration::from_secs(600),
             max_key_bytes: 1 << 30,
+            security: ServerSecurity::Noise {
+                identity: Arc::new(Identity::generate()),
+                allowed_clients: None,
+            },
+        }
+    }
+
+    /// The public key clients must pin, `None` for a plaintext server.
+    pub fn public_key(&self) -> Option<PublicKey> {
+        match &self.security {
+            ServerSecurity::Noise { identity, .. } => Some(identity.public()),
+            ServerSecurity::InsecurePlaintext => None,
         }
     }
 }
@@ -109,8 +140,8 @@ pub async fn serve(listener: TcpListener, served: Arc<Served>) -> std::io::Resul
         tokio::spawn(async move {
             let t0 = Instant::now();
             let mut ch = Channel::from_tcp(sock, served.config.channel);
-            let r = tokio::time::timeout(served.config.session_timeout, session(&mut ch, &served))
-                .await;
+            let r =
+                tokio::time::timeout(served.config.session_timeout, accept(&mut ch, &served)).await;
             let ms = t0.elapsed().as_millis() as u64;
             let stats = ch.stats();
             match r {
@@ -125,7 +156,24 @@ pub async fn serve(listener: TcpListener, served: Arc<Served>) -> std::io::Resul
     }
 }
 
-/// Runs one session on an accepted channel.
+/// Runs one session on an accepted channel: the secure handshake the configuration asks for,
+/// then [`session`].
+pub async fn accept(ch: &mut Channel, served: &Served) -> Result<SessionSummary, SessionError> {
+    if let ServerSecurity::Noise {
+        identity,
+        allowed_clients,
+    } = &served.config.security
+    {
+        let key = ch
+            .secure_server(identity, allowed_clients.as_deref())
+            .await?;
+        let key = key.to_string();
+        tracing::debug!(client_key = &key[..16], "client authenticated");
+    }
+    session(ch, served).await
+}
+
+/// Runs one session on an accepted channel that is already secured (or plaintext on purpose).
 pub async fn session(ch: &mut Channel, served: &Served) -> Result<SessionSummary, SessionError> {
     let hello: Hello = ch.recv().await?;
     let refuse = |why: String| Welcome::Refused(why);

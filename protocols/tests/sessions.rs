@@ -3,27 +3,36 @@
 
 use std::sync::Arc;
 
-use veil_net::{Channel, ChannelConfig};
+use veil_net::{Channel, ChannelConfig, Identity, NetError, PublicKey};
 use veil_nn::data::digits_split;
-use veil_protocols::{Client, ClientOptions, Protocol, Served, ServerConfig};
+use veil_protocols::{
+    Client, ClientOptions, Protocol, Served, ServerConfig, ServerSecurity, SessionError,
+};
 
-async fn start() -> String {
-    let model = veil_nn::bundled_model().unwrap().quantized;
-    let served = Arc::new(Served::new(ServerConfig::new(model)).unwrap());
+async fn start_with(config: ServerConfig) -> (String, PublicKey) {
+    let key = config.public_key().unwrap();
+    let served = Arc::new(Served::new(config).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     tokio::spawn(veil_protocols::serve(listener, served));
-    addr
+    (addr, key)
+}
+
+async fn start() -> (String, PublicKey) {
+    start_with(ServerConfig::new(
+        veil_nn::bundled_model().unwrap().quantized,
+    ))
+    .await
 }
 
 async fn classify(
-    addr: String,
+    (addr, key): (String, PublicKey),
     protocol: Protocol,
     from: usize,
     n: usize,
     logits: bool,
 ) -> (Vec<usize>, Vec<Option<Vec<i64>>>) {
-    let mut opts = ClientOptions::new(protocol);
+    let mut opts = ClientOptions::new(protocol, key);
     opts.want_logits = logits;
     let mut c = Client::connect(&addr, opts).await.unwrap();
     let test = digits_split().test;
@@ -41,7 +50,7 @@ async fn classify(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_mixed_clients_and_a_broken_one() {
-    let addr = start().await;
+    let (addr, key) = start().await;
     let model = veil_nn::bundled_model().unwrap().quantized;
     let test = digits_split().test;
 
@@ -52,6 +61,7 @@ async fn eight_mixed_clients_and_a_broken_one() {
             let mut ch = Channel::connect(addr.as_str(), ChannelConfig::default())
                 .await
                 .unwrap();
+            ch.secure_client(&Identity::generate(), &key).await.unwrap();
             ch.send(&veil_protocols::wire::Hello {
                 version: veil_protocols::wire::WIRE_VERSION,
                 protocol: Protocol::Yao,
@@ -93,7 +103,9 @@ async fn eight_mixed_clients_and_a_broken_one() {
     ];
     let handles: Vec<_> = jobs
         .iter()
-        .map(|&(p, from, n, logits)| tokio::spawn(classify(addr.clone(), p, from, n, logits)))
+        .map(|&(p, from, n, logits)| {
+            tokio::spawn(classify((addr.clone(), key), p, from, n, logits))
+        })
         .collect();
     for ((p, from, n, logits), h) in jobs.into_iter().zip(handles) {
         let (classes, lg) = h.await.unwrap();
@@ -114,7 +126,7 @@ async fn eight_mixed_clients_and_a_broken_one() {
     broken.await.unwrap();
     garbage.await.unwrap();
     // Still serving.
-    let (classes, _) = classify(addr.clone(), Protocol::Yao, 60, 1, false).await;
+    let (classes, _) = classify((addr.clone(), key), Protocol::Yao, 60, 1, false).await;
     assert_eq!(classes[0], model.predict(&test.samples[60].pixels));
 }
 
@@ -123,13 +135,60 @@ async fn unknown_version_and_unoffered_protocol_are_refused() {
     let model = veil_nn::bundled_model().unwrap().quantized;
     let mut config = ServerConfig::new(model);
     config.protocols = vec![Protocol::Yao];
-    let served = Arc::new(Served::new(config).unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    tokio::spawn(veil_protocols::serve(listener, served));
-    let e = Client::connect(&addr, ClientOptions::new(Protocol::Gmw))
+    let (addr, key) = start_with(config).await;
+    let e = Client::connect(&addr, ClientOptions::new(Protocol::Gmw, key))
         .await
         .err()
         .unwrap();
-    assert!(matches!(e, veil_protocols::SessionError::Refused(_)), "{e}");
+    assert!(matches!(e, SessionError::Refused(_)), "{e}");
+}
+
+#[tokio::test]
+async fn pinning_and_the_allow_list_are_enforced_before_any_protocol_message() {
+    let model = veil_nn::bundled_model().unwrap().quantized;
+    let known = Arc::new(Identity::generate());
+    let server = Arc::new(Identity::generate());
+    let mut config = ServerConfig::new(model.clone());
+    config.security = ServerSecurity::Noise {
+        identity: server.clone(),
+        allowed_clients: Some(vec![known.public()].into()),
+    };
+    let (addr, key) = start_with(config).await;
+    assert_eq!(key, server.public());
+    // A client with an unknown key is refused by the handshake.
+    let e = Client::connect(&addr, ClientOptions::new(Protocol::Yao, key))
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(e, SessionError::Net(NetError::Refused(_))), "{e}");
+    // A client that pins another key never talks to this server.
+    let wrong = Identity::generate().public();
+    let e = Client::connect(
+        &addr,
+        ClientOptions::new(Protocol::Yao, wrong).with_identity(known.clone()),
+    )
+    .await
+    .err()
+    .unwrap();
+    assert!(matches!(e, SessionError::Net(_)), "{e}");
+    // A plaintext client is refused too.
+    let e = Client::connect(&addr, ClientOptions::insecure_plaintext(Protocol::Yao))
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(e, SessionError::Net(_)), "{e}");
+    // The allowed client is served.
+    let mut c = Client::connect(
+        &addr,
+        ClientOptions::new(Protocol::Yao, key).with_identity(known),
+    )
+    .await
+    .unwrap();
+    let digit = &digits_split().test.samples[3];
+    let p = c
+        .classify(&[model.quantize_input(&digit.pixels)])
+        .await
+        .unwrap();
+    assert_eq!(p[0].class, Some(model.predict(&digit.pixels)));
+    c.close().await.unwrap();
 }

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use rand_chacha::ChaCha20Rng;
 use serde::Serialize;
 use veil_gmw::{GmwParty, PartyId, Reveal as GmwReveal};
@@ -582,9 +582,16 @@ pub struct ProtocolRow {
     pub accuracy: f64,
     /// Agreement with the plaintext integer model.
     pub agreement: f64,
+    /// `online_ms_median` of the same run on an unencrypted channel (`--insecure-plaintext`).
+    pub plaintext_online_ms_median: f64,
+    /// What the encryption adds to the online latency: `online / plaintext - 1`, in percent.
+    pub encryption_cost_pct: f64,
+    /// Bytes per digit after setup, both directions, without encryption.
+    pub plaintext_bytes_total: f64,
 }
 
-/// Runs every protocol against an in-process server on loopback TCP.
+/// Runs every protocol against in-process servers on loopback TCP: the default, encrypted
+/// one, and a plaintext one to show what the encryption costs.
 pub fn protocols(
     model: &veil_nn::Model,
     digits: usize,
@@ -596,13 +603,23 @@ pub fn protocols(
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let served = std::sync::Arc::new(Served::new(ServerConfig::new(model.quantized.clone()))?);
-    let addr = rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        tokio::spawn(veil_protocols::serve(listener, served));
-        Ok::<_, anyhow::Error>(addr.to_string())
-    })?;
+    let secure_config = ServerConfig::new(model.quantized.clone());
+    let key = secure_config
+        .public_key()
+        .context("the default server is encrypted")?;
+    let mut plain_config = ServerConfig::new(model.quantized.clone());
+    plain_config.security = veil_protocols::ServerSecurity::InsecurePlaintext;
+    let start = |config: ServerConfig| -> Result<String> {
+        let served = std::sync::Arc::new(Served::new(config)?);
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let addr = listener.local_addr()?;
+            tokio::spawn(veil_protocols::serve(listener, served));
+            Ok::<_, anyhow::Error>(addr.to_string())
+        })
+    };
+    let addr = start(secure_config)?;
+    let plain_addr = start(plain_config)?;
     let mut rows = Vec::new();
     for (p, n, batch) in [
         (Protocol::Yao, digits, false),
@@ -610,18 +627,27 @@ pub fn protocols(
         (Protocol::He, (digits / 20).max(3), false),
     ] {
         if progress {
-            eprintln!("measuring {p} on {n} digits ...");
+            eprintln!("measuring {p} on {n} digits, encrypted and in plaintext ...");
         }
         let images: Vec<_> = test.samples.iter().take(n).cloned().collect();
         let r = rt.block_on(crate::net_cmd::infer_session(
             &addr,
-            p,
-            false,
+            veil_protocols::ClientOptions::new(p, key),
             &images,
             batch,
             Some(&model.quantized),
             true,
         ))?;
+        let plain = rt.block_on(crate::net_cmd::infer_session(
+            &plain_addr,
+            veil_protocols::ClientOptions::insecure_plaintext(p),
+            &images,
+            batch,
+            Some(&model.quantized),
+            true,
+        ))?;
+        let online = r.online_ms_median.unwrap_or(r.online_ms_per_input);
+        let plain_online = plain.online_ms_median.unwrap_or(plain.online_ms_per_input);
         rows.push(ProtocolRow {
             protocol: r.protocol.clone(),
             digits: n,
@@ -630,7 +656,7 @@ pub fn protocols(
             } else {
                 "one query per digit".into()
             },
-            online_ms_median: r.online_ms_median.unwrap_or(r.online_ms_per_input),
+            online_ms_median: online,
             online_ms_p95: r.online_ms_p95.unwrap_or(r.online_ms),
             online_ms_total: r.online_ms,
             offline_ms: r.setup_ms,
@@ -641,6 +667,9 @@ pub fn protocols(
             rounds: r.rounds_per_query,
             accuracy: r.accuracy.unwrap_or(0.0),
             agreement: r.agreement.unwrap_or(0.0),
+            plaintext_online_ms_median: plain_online,
+            encryption_cost_pct: 100.0 * (online / plain_online.max(1e-9) - 1.0),
+            plaintext_bytes_total: plain.bytes_per_input,
         });
     }
     Ok(rows)
@@ -649,7 +678,7 @@ pub fn protocols(
 /// Prints the comparison table.
 pub fn print_protocols(rows: &[ProtocolRow]) {
     println!(
-        "{:<5} {:>6} {:>21} {:>12} {:>11} {:>12} {:>13} {:>13} {:>8} {:>9}",
+        "{:<5} {:>6} {:>21} {:>12} {:>11} {:>12} {:>13} {:>13} {:>8} {:>9} {:>10} {:>9}",
         "",
         "digits",
         "mode",
@@ -659,11 +688,13 @@ pub fn print_protocols(rows: &[ProtocolRow]) {
         "KiB/digit up",
         "KiB/digit dn",
         "flights",
-        "agreement"
+        "agreement",
+        "plain ms",
+        "enc cost"
     );
     for r in rows {
         println!(
-            "{:<5} {:>6} {:>21} {:>12.2} {:>11.2} {:>12.1} {:>13.1} {:>13.1} {:>8.1} {:>8.1}%",
+            "{:<5} {:>6} {:>21} {:>12.2} {:>11.2} {:>12.1} {:>13.1} {:>13.1} {:>8.1} {:>8.1}% {:>10.2} {:>8.1}%",
             r.protocol,
             r.digits,
             r.mode,
@@ -673,10 +704,16 @@ pub fn print_protocols(rows: &[ProtocolRow]) {
             r.bytes_to_server / 1024.0,
             r.bytes_to_client / 1024.0,
             r.rounds,
-            100.0 * r.agreement
+            100.0 * r.agreement,
+            r.plaintext_online_ms_median,
+            r.encryption_cost_pct
         );
     }
     println!("(online ms: median per digit; for the GMW batch, batch time divided by the digits)");
+    println!(
+        "(every session is encrypted and authenticated, Noise IK with AES-256-GCM; plain ms is \
+         the same run on an --insecure-plaintext channel, enc cost what encryption adds)"
+    );
 }
 
 /// A chart series: its name, how to read it from a row, its colour.

@@ -56,6 +56,16 @@ enum Command {
         /// Longest a client session may last, in seconds.
         #[arg(long, default_value_t = 600)]
         session_timeout: u64,
+        /// The server's identity file (`veil identity new`); without it, a fresh identity for
+        /// this run. The second line printed is the public key clients pin.
+        #[arg(long)]
+        identity: Option<PathBuf>,
+        /// Serve only clients with this public key (repeatable); without it, any client.
+        #[arg(long = "allow-client", value_name = "KEY")]
+        allow_client: Vec<veil_net::PublicKey>,
+        /// Serve without encryption or authentication: for measurements on a trusted network.
+        #[arg(long, conflicts_with_all = ["identity", "allow_client"])]
+        insecure_plaintext: bool,
     },
     /// Classify images privately with a `veil serve` server.
     Infer {
@@ -80,6 +90,20 @@ enum Command {
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
+        /// The server's public key (printed by `veil serve`): the session fails unless the
+        /// server holds its private key.
+        #[arg(
+            long,
+            value_name = "KEY",
+            required_unless_present = "insecure_plaintext"
+        )]
+        server_key: Option<veil_net::PublicKey>,
+        /// This client's identity file, for servers with an allow-list (default: a fresh key).
+        #[arg(long)]
+        identity: Option<PathBuf>,
+        /// Connect without encryption or authentication, to a `--insecure-plaintext` server.
+        #[arg(long, conflicts_with_all = ["server_key", "identity"])]
+        insecure_plaintext: bool,
     },
     /// Start a server in a child process and classify a few test digits with every protocol,
     /// side by side.
@@ -100,6 +124,9 @@ enum Command {
     /// Shamir secret sharing: split and combine files, and an n-process BGW demo.
     #[command(subcommand)]
     Shamir(shamir_cmd::ShamirCommand),
+    /// Long-term identity keys of the encrypted channels (Noise IK, X25519).
+    #[command(subcommand)]
+    Identity(IdentityCommand),
     /// Boolean circuits in the Bristol Fashion format: statistics and evaluation.
     #[command(subcommand)]
     Circuit(CircuitCommand),
@@ -270,6 +297,23 @@ struct BenchArgs {
     runs: usize,
 }
 
+/// `veil identity ...`.
+#[derive(Subcommand, Debug)]
+enum IdentityCommand {
+    /// Create an identity file (private, mode 0600) and print its public key, which peers pin
+    /// (`veil infer --server-key`) or allow (`veil serve --allow-client`).
+    New {
+        /// Where to write it (never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print an identity file's public key.
+    Show {
+        /// The identity file.
+        file: PathBuf,
+    },
+}
+
 #[derive(Args, Debug)]
 struct TrainArgs {
     /// Where to write the model.
@@ -351,7 +395,21 @@ fn main() -> ExitCode {
             listen,
             no_logits,
             session_timeout,
-        } => serve_cmd(model, &protocol, &listen, !no_logits, session_timeout),
+            identity,
+            allow_client,
+            insecure_plaintext,
+        } => serve_cmd(
+            model,
+            &protocol,
+            &listen,
+            !no_logits,
+            session_timeout,
+            net_cmd::ServeSecurity {
+                identity,
+                allow: allow_client,
+                plaintext: insecure_plaintext,
+            },
+        ),
         Command::Infer {
             protocol,
             connect,
@@ -360,15 +418,22 @@ fn main() -> ExitCode {
             logits,
             batch,
             json,
-        } => net_cmd::infer(
-            protocol,
-            &connect,
-            input.as_deref(),
-            digits_test.as_deref(),
-            logits,
-            batch,
-            json,
-        ),
+            server_key,
+            identity,
+            insecure_plaintext,
+        } => net_cmd::client_security(server_key, identity.as_deref(), insecure_plaintext)
+            .and_then(|security| {
+                net_cmd::infer(
+                    net_cmd::client_options(protocol, security, logits),
+                    &connect,
+                    input.as_deref(),
+                    digits_test.as_deref(),
+                    batch,
+                    json,
+                )
+            }),
+        Command::Identity(IdentityCommand::New { out }) => net_cmd::identity_new(&out),
+        Command::Identity(IdentityCommand::Show { file }) => net_cmd::identity_show(&file),
         Command::Demo { model, digits } => demo_cmd(model, digits),
         Command::Shamir(cmd) => shamir_cmd::run(cmd, || Ok(veil_nn::bundled_model()?)),
         Command::Dp(DpCommand::Epsilon {
@@ -601,6 +666,7 @@ fn serve_cmd(
     listen: &str,
     logits: bool,
     timeout: u64,
+    security: net_cmd::ServeSecurity,
 ) -> Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -617,6 +683,7 @@ fn serve_cmd(
         listen,
         logits,
         timeout,
+        security,
     )
 }
 

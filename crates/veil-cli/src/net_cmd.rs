@@ -7,10 +7,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
-use veil_net::ChannelConfig;
+use veil_net::{ChannelConfig, Identity, PublicKey};
 use veil_nn::data::{digits_split, Dataset, Sample, IMAGE_PIXELS};
 use veil_nn::Model;
-use veil_protocols::{Client, ClientOptions, Protocol, Served, ServerConfig};
+use veil_protocols::{
+    Client, ClientOptions, ClientSecurity, Protocol, Served, ServerConfig, ServerSecurity,
+};
 
 use crate::bench::median;
 
@@ -21,6 +23,72 @@ pub fn parse_protocols(list: &str) -> Result<Vec<Protocol>> {
         .collect()
 }
 
+/// How `veil serve` protects its sessions, from its flags.
+pub struct ServeSecurity {
+    /// `--identity FILE`: the server's identity (a fresh one when absent).
+    pub identity: Option<std::path::PathBuf>,
+    /// `--allow-client KEY`: client keys served (any client when empty).
+    pub allow: Vec<PublicKey>,
+    /// `--insecure-plaintext`.
+    pub plaintext: bool,
+}
+
+impl ServeSecurity {
+    fn resolve(self) -> Result<ServerSecurity> {
+        if self.plaintext {
+            return Ok(ServerSecurity::InsecurePlaintext);
+        }
+        let identity = match &self.identity {
+            Some(path) => Identity::load(path)?,
+            None => Identity::generate(),
+        };
+        Ok(ServerSecurity::Noise {
+            identity: Arc::new(identity),
+            allowed_clients: (!self.allow.is_empty()).then(|| self.allow.into()),
+        })
+    }
+}
+
+/// How `veil infer` protects its session, from its flags.
+pub fn client_security(
+    server_key: Option<PublicKey>,
+    identity: Option<&Path>,
+    plaintext: bool,
+) -> Result<ClientSecurity> {
+    if plaintext {
+        return Ok(ClientSecurity::InsecurePlaintext);
+    }
+    let Some(server_key) = server_key else {
+        bail!(
+            "--server-key is required: pin the public key that `veil serve` prints (or pass \
+             --insecure-plaintext to a plaintext server)"
+        );
+    };
+    let identity = identity.map(Identity::load).transpose()?.map(Arc::new);
+    Ok(ClientSecurity::Noise {
+        server_key,
+        identity,
+    })
+}
+
+/// `veil identity new`: writes a fresh identity file and prints its public key.
+pub fn identity_new(out: &Path) -> Result<()> {
+    let id = Identity::generate();
+    id.save(out)?;
+    println!("{}", id.public());
+    eprintln!(
+        "wrote {} (private, mode 0600); its public key is above",
+        out.display()
+    );
+    Ok(())
+}
+
+/// `veil identity show`: prints an identity file's public key.
+pub fn identity_show(path: &Path) -> Result<()> {
+    println!("{}", Identity::load(path)?.public());
+    Ok(())
+}
+
 /// `veil serve`: serves until killed.
 pub fn serve(
     model: &Model,
@@ -28,11 +96,14 @@ pub fn serve(
     listen: &str,
     allow_logits: bool,
     session_timeout: u64,
+    security: ServeSecurity,
 ) -> Result<()> {
     let mut config = ServerConfig::new(model.quantized.clone());
     config.protocols = protocols;
     config.allow_logits = allow_logits;
     config.session_timeout = Duration::from_secs(session_timeout.max(1));
+    config.security = security.resolve()?;
+    let key = config.public_key();
     let served = Arc::new(Served::new(config)?);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -42,8 +113,18 @@ pub fn serve(
             .await
             .with_context(|| format!("listening on {listen}"))?;
         let addr = listener.local_addr()?;
-        // The first line of standard output names the address, for scripts and `veil demo`.
+        // The first line of standard output names the address and the second the key clients
+        // pin, for scripts and `veil demo`.
         println!("listening on {addr}");
+        match key {
+            Some(k) => println!("server key {k}"),
+            None => {
+                println!("server key none (insecure plaintext)");
+                tracing::warn!(
+                    "serving WITHOUT encryption or authentication (--insecure-plaintext)"
+                );
+            }
+        }
         std::io::stdout().flush()?;
         veil_protocols::serve(listener, served).await?;
         Ok(())
@@ -157,17 +238,14 @@ pub struct InferReport {
 /// batched query for GMW when `batch` is set).
 pub async fn infer_session(
     addr: &str,
-    protocol: Protocol,
-    want_logits: bool,
+    opts: ClientOptions,
     images: &[Sample],
     batch: bool,
     reference: Option<&veil_nn::QuantModel>,
     labelled: bool,
 ) -> Result<InferReport> {
     let t0 = Instant::now();
-    let mut opts = ClientOptions::new(protocol);
-    opts.want_logits = want_logits;
-    opts.channel = ChannelConfig::default();
+    let protocol = opts.protocol;
     let mut client = Client::connect(addr, opts).await?;
     let setup_ms = t0.elapsed().as_secs_f64() * 1e3;
     let setup = client.stats();
@@ -250,13 +328,22 @@ pub async fn infer_session(
     })
 }
 
+/// Client options for `protocol` under `security`.
+pub fn client_options(protocol: Protocol, security: ClientSecurity, logits: bool) -> ClientOptions {
+    ClientOptions {
+        protocol,
+        want_logits: logits,
+        channel: ChannelConfig::default(),
+        security,
+    }
+}
+
 /// `veil infer`.
 pub fn infer(
-    protocol: Protocol,
+    opts: ClientOptions,
     connect: &str,
     input: Option<&Path>,
     digits: Option<&str>,
-    logits: bool,
     batch: bool,
     json: bool,
 ) -> Result<()> {
@@ -276,9 +363,7 @@ pub fn infer(
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let report = rt.block_on(infer_session(
-        connect, protocol, logits, &images, batch, None, labelled,
-    ))?;
+    let report = rt.block_on(infer_session(connect, opts, &images, batch, None, labelled))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -328,6 +413,8 @@ pub struct ChildServer {
     child: std::process::Child,
     /// Its address.
     pub addr: String,
+    /// Its public key, which clients pin.
+    pub key: PublicKey,
 }
 
 impl ChildServer {
@@ -351,14 +438,22 @@ impl ChildServer {
             .spawn()
             .context("starting `veil serve`")?;
         let stdout = child.stdout.take().context("no stdout")?;
+        let mut reader = BufReader::new(stdout);
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line)?;
+        reader.read_line(&mut line)?;
         let addr = line
             .trim()
             .strip_prefix("listening on ")
             .map(str::to_string)
             .with_context(|| format!("unexpected first line from the server: {line:?}"))?;
-        Ok(ChildServer { child, addr })
+        line.clear();
+        reader.read_line(&mut line)?;
+        let key = line
+            .trim()
+            .strip_prefix("server key ")
+            .and_then(|k| k.parse::<PublicKey>().ok())
+            .with_context(|| format!("unexpected second line from the server: {line:?}"))?;
+        Ok(ChildServer { child, addr, key })
     }
 }
 
@@ -384,8 +479,9 @@ pub fn demo(model: &Model, model_path: Option<&Path>, digits: usize) -> Result<(
     );
     let server = ChildServer::start(model_path)?;
     println!(
-        "server: `veil serve` in child process, listening on {}",
-        server.addr
+        "server: `veil serve` in child process, listening on {}, key {} (pinned by each \
+         client; every session is encrypted)",
+        server.addr, server.key
     );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -397,8 +493,7 @@ pub fn demo(model: &Model, model_path: Option<&Path>, digits: usize) -> Result<(
         eprintln!("running {p} ...");
         let r = rt.block_on(infer_session(
             &server.addr,
-            p,
-            false,
+            ClientOptions::new(p, server.key),
             &images,
             p == Protocol::Gmw,
             Some(q),

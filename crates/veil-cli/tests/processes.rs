@@ -9,6 +9,8 @@ use veil_nn::data::digits_split;
 struct Server {
     child: Child,
     addr: String,
+    /// The second line `veil serve` prints: the public key to pin, or "none ...".
+    key: String,
 }
 
 impl Drop for Server {
@@ -18,7 +20,7 @@ impl Drop for Server {
     }
 }
 
-fn start_server() -> Server {
+fn start_server(extra: &[&str]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_veil"))
         .args([
             "serve",
@@ -27,20 +29,44 @@ fn start_server() -> Server {
             "--protocol",
             "he,yao,gmw",
         ])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    out.read_line(&mut line).unwrap();
     let addr = line
         .trim()
         .strip_prefix("listening on ")
         .unwrap()
         .to_string();
-    Server { child, addr }
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    let key = line.trim().strip_prefix("server key ").unwrap().to_string();
+    Server { child, addr, key }
+}
+
+fn veil() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_veil"))
+}
+
+fn infer_raw(addr: &str, protocol: &str, range: &str, extra: &[&str]) -> std::process::Output {
+    veil()
+        .args([
+            "infer",
+            "--protocol",
+            protocol,
+            "--connect",
+            addr,
+            "--digits-test",
+            range,
+            "--json",
+        ])
+        .args(extra)
+        .output()
+        .unwrap()
 }
 
 fn infer(addr: &str, protocol: &str, range: &str, extra: &[&str]) -> serde_json::Value {
@@ -68,7 +94,7 @@ fn infer(addr: &str, protocol: &str, range: &str, extra: &[&str]) -> serde_json:
 
 #[test]
 fn serve_and_infer_processes_agree_with_the_plaintext_model() {
-    let server = start_server();
+    let server = start_server(&[]);
     let model = veil_nn::bundled_model().unwrap().quantized;
     let test = digits_split().test;
     for (protocol, range, extra) in [
@@ -78,6 +104,8 @@ fn serve_and_infer_processes_agree_with_the_plaintext_model() {
         ("gmw", "5..7", vec!["--logits"]),
         ("he", "0", vec![]),
     ] {
+        let mut extra = extra;
+        extra.extend(["--server-key", server.key.as_str()]);
         let v = infer(&server.addr, protocol, range, &extra);
         let (a, b) = match range.split_once("..") {
             Some((a, b)) => (a.parse::<usize>().unwrap(), b.parse::<usize>().unwrap()),
@@ -113,4 +141,82 @@ fn serve_and_infer_processes_agree_with_the_plaintext_model() {
         assert!(v["bytes_sent"].as_u64().unwrap() > 0);
         assert!(v["rounds"].as_u64().unwrap() > 0);
     }
+}
+
+#[test]
+fn identities_pinning_allow_list_and_plaintext_between_processes() {
+    let dir = std::env::temp_dir().join(format!("veil-identities-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let new_identity = |name: &str| {
+        let path = dir.join(name);
+        let _ = std::fs::remove_file(&path);
+        let out = veil()
+            .args(["identity", "new", "--out"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let key = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert_eq!(key.len(), 64);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "identity files are private");
+        }
+        (path, key)
+    };
+    let (server_id, server_key) = new_identity("server.id");
+    let (client_id, client_key) = new_identity("client.id");
+    let shown = veil()
+        .args(["identity", "show"])
+        .arg(&server_id)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&shown.stdout).trim(), server_key);
+
+    let server = start_server(&[
+        "--identity",
+        server_id.to_str().unwrap(),
+        "--allow-client",
+        &client_key,
+    ]);
+    assert_eq!(server.key, server_key);
+    let client = client_id.to_str().unwrap();
+    // The allowed client, pinning the right key, is served.
+    let v = infer(
+        &server.addr,
+        "yao",
+        "0",
+        &["--server-key", &server_key, "--identity", client],
+    );
+    assert_eq!(v["predictions"].as_array().unwrap().len(), 1);
+    // Another client key is refused, with a message that says so.
+    let out = infer_raw(&server.addr, "yao", "0", &["--server-key", &server_key]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not accept this client"), "{err}");
+    // A wrong pin fails.
+    let out = infer_raw(
+        &server.addr,
+        "yao",
+        "0",
+        &["--server-key", &client_key, "--identity", client],
+    );
+    assert!(!out.status.success());
+    // No pin at all is a usage error naming the flag.
+    let out = infer_raw(&server.addr, "yao", "0", &[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--server-key"));
+    // A plaintext client cannot talk to it.
+    let out = infer_raw(&server.addr, "yao", "0", &["--insecure-plaintext"]);
+    assert!(!out.status.success());
+    drop(server);
+
+    // Plaintext only on both sides, explicitly.
+    let plain = start_server(&["--insecure-plaintext"]);
+    assert!(plain.key.starts_with("none"));
+    let v = infer(&plain.addr, "gmw", "0..2", &["--insecure-plaintext"]);
+    assert_eq!(v["predictions"].as_array().unwrap().len(), 2);
+    std::fs::remove_dir_all(&dir).ok();
 }

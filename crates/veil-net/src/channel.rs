@@ -11,6 +11,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, ToSocketAddrs};
 
 use crate::codec;
+use crate::secure::{self, Identity, PublicKey, Sealer};
 use crate::transport::{self, MemoryTransport, TcpTransport, Transport, FRAME_HEADER_LEN};
 use crate::{ChannelConfig, NetError, Stats};
 
@@ -135,6 +136,12 @@ pub struct Channel {
     rx_scratch: Vec<u8>,
     /// Set once [`close`](Self::close) has run, to silence the drop check.
     closed: bool,
+    /// After a secure handshake: seals sends and opens receives.
+    sealer: Option<Box<Sealer>>,
+    /// After a secure handshake: the peer's authenticated identity.
+    peer_key: Option<PublicKey>,
+    /// Reused buffer for sealed frames.
+    sealed_scratch: Vec<u8>,
 }
 
 impl Channel {
@@ -149,7 +156,82 @@ impl Channel {
             tx_scratch: Vec::new(),
             rx_scratch: Vec::new(),
             closed: false,
+            sealer: None,
+            peer_key: None,
+            sealed_scratch: Vec::new(),
         }
+    }
+
+    /// Runs the client side of the secure handshake (see [`secure`]) with this endpoint's
+    /// `identity`, against a server whose public key is `server` (the pin). Afterwards every
+    /// frame is sealed. Call it on a fresh channel, before any other message.
+    ///
+    /// # Errors
+    ///
+    /// [`NetError::Handshake`] if the peer does not hold the private key of `server` or does not
+    /// speak the handshake, [`NetError::Refused`] if the server does not accept `identity`, and
+    /// the errors of [`send_bytes`](Self::send_bytes) and [`recv_bytes`](Self::recv_bytes).
+    pub async fn secure_client(
+        &mut self,
+        identity: &Identity,
+        server: &PublicKey,
+    ) -> Result<(), NetError> {
+        if self.sealer.is_some() {
+            return Err(NetError::Handshake("the channel is already secure".into()));
+        }
+        let (hs, first) = secure::initiator(identity, server)?;
+        self.send_bytes(&first).await?;
+        let answer = self.recv_bytes().await?;
+        self.sealer = Some(Box::new(secure::initiator_finish(hs, &answer)?));
+        self.peer_key = Some(*server);
+        Ok(())
+    }
+
+    /// Runs the server side of the secure handshake with this endpoint's `identity`. With an
+    /// allow-list, a client whose key is not on it is told so and refused before any protocol
+    /// message. Returns the client's authenticated public key.
+    ///
+    /// # Errors
+    ///
+    /// [`NetError::Handshake`] if the client's first message is not a handshake sealed for
+    /// `identity`, [`NetError::Refused`] for a client not on `allow`, and the channel's errors.
+    pub async fn secure_server(
+        &mut self,
+        identity: &Identity,
+        allow: Option<&[PublicKey]>,
+    ) -> Result<PublicKey, NetError> {
+        if self.sealer.is_some() {
+            return Err(NetError::Handshake("the channel is already secure".into()));
+        }
+        let first = self.recv_bytes().await?;
+        let (hs, key) = secure::responder(identity, &first)?;
+        let accept = allow.is_none_or(|list| secure::allowed(list, &key));
+        let status = if accept {
+            secure::ACCEPTED
+        } else {
+            secure::REFUSED
+        };
+        let (answer, sealer) = secure::responder_answer(hs, status)?;
+        self.send_bytes(&answer).await?;
+        self.flush().await?;
+        if !accept {
+            return Err(NetError::Refused(format!(
+                "client key {key} is not on the allow-list"
+            )));
+        }
+        self.sealer = sealer.map(Box::new);
+        self.peer_key = Some(key);
+        Ok(key)
+    }
+
+    /// Whether frames are sealed (a secure handshake completed).
+    pub fn is_secure(&self) -> bool {
+        self.sealer.is_some()
+    }
+
+    /// The peer's authenticated public key, after a secure handshake.
+    pub fn peer_key(&self) -> Option<PublicKey> {
+        self.peer_key
     }
 
     /// Two connected in-memory endpoints, for tests and single-process runs.
@@ -334,6 +416,34 @@ impl Channel {
 
     async fn send_frame(&mut self, payload: Payload<'_>) -> Result<(), NetError> {
         let max = self.config.effective_max_frame();
+        let Some(sealer) = self.sealer.as_mut() else {
+            return self.send_wire(payload, max).await;
+        };
+        transport::header_for(payload.as_slice().len(), max)?;
+        if let Some(reason) = self.tx_broken {
+            return Err(broken("sending", reason));
+        }
+        let mut sealed = std::mem::take(&mut self.sealed_scratch);
+        if let Err(e) = sealer.seal(payload.as_slice(), &mut sealed) {
+            self.tx_broken = Some("sealing failed");
+            return Err(e);
+        }
+        let wire_max = secure::sealed_len(max).min(u32::MAX as usize);
+        let result = if matches!(self.transport, Transport::Memory(_)) {
+            self.send_wire(Payload::Owned(sealed), wire_max).await
+        } else {
+            let r = self.send_wire(Payload::Borrowed(&sealed), wire_max).await;
+            self.sealed_scratch = recycle(sealed);
+            r
+        };
+        if result.is_err() {
+            // The sealer's counter moved on: the peer cannot open anything sent after a gap.
+            self.tx_broken = Some("a sealed send failed");
+        }
+        result
+    }
+
+    async fn send_wire(&mut self, payload: Payload<'_>, max: usize) -> Result<(), NetError> {
         let len = payload.as_slice().len();
         let header = transport::header_for(len, max)?;
         if let Some(reason) = self.tx_broken {
@@ -371,6 +481,26 @@ impl Channel {
     }
 
     async fn recv_frame(&mut self, buf: &mut Vec<u8>) -> Result<(), NetError> {
+        if self.sealer.is_none() {
+            let max = self.config.effective_max_frame();
+            return self.recv_wire(buf, max).await;
+        }
+        let max = secure::sealed_len(self.config.effective_max_frame()).min(u32::MAX as usize);
+        let mut sealed = std::mem::take(&mut self.sealed_scratch);
+        let result = self.recv_wire(&mut sealed, max).await;
+        let result = match (result, self.sealer.as_mut()) {
+            (Ok(()), Some(sealer)) => sealer.open(&sealed, buf),
+            (Ok(()), None) => Err(NetError::Decrypt),
+            (Err(e), _) => Err(e),
+        };
+        self.sealed_scratch = recycle(sealed);
+        if matches!(result, Err(NetError::Decrypt)) {
+            self.rx_broken = Some("a sealed frame failed authentication");
+        }
+        result
+    }
+
+    async fn recv_wire(&mut self, buf: &mut Vec<u8>, max: usize) -> Result<(), NetError> {
         // A sending side that already failed cannot deliver its buffer; the receiving side is
         // independent of it.
         if self.tx_broken.is_none() {
@@ -379,7 +509,6 @@ impl Channel {
         if let Some(reason) = self.rx_broken {
             return Err(broken("receiving", reason));
         }
-        let max = self.config.effective_max_frame();
         let limit = self.config.read_timeout;
         match &mut self.transport {
             Transport::Tcp(tcp) => {

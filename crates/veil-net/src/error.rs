@@ -53,6 +53,18 @@ pub enum NetError {
     /// A message could not be encoded.
     #[error("cannot encode message: {0}")]
     Encode(String),
+    /// The encrypted-channel handshake failed: the peer does not hold the pinned key, speaks
+    /// plaintext or another protocol, or sent a malformed handshake message.
+    #[error("secure channel handshake failed: {0}")]
+    Handshake(String),
+    /// The peer refused this endpoint's identity (a server's allow-list), or this endpoint
+    /// refused the peer's.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// A sealed frame failed authentication: it was modified, truncated, replayed, reordered or
+    /// forged. The receiving direction is unusable afterwards.
+    #[error("a sealed frame failed authentication (tampered, replayed or reordered)")]
+    Decrypt,
     /// Any other I/O failure (connection refused or reset, ...), including use of a direction that
     /// an earlier failure left unusable.
     #[error("i/o error: {0}")]

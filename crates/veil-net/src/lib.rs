@@ -12,6 +12,10 @@
 //! arrive, and decoding runs under a limit derived from the frame length. Every receive, send and
 //! connect is bounded by a timeout.
 //!
+//! [`Channel::secure_client`] and [`Channel::secure_server`] turn a channel into an
+//! authenticated, encrypted one (Noise IK with long-term identity keys, see [`secure`]): every
+//! frame after the handshake is sealed, and a tampered frame is an error, never data.
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), veil_net::NetError> {
@@ -34,7 +38,11 @@ mod channel;
 mod codec;
 mod config;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod loopback;
+pub mod secure;
 mod stats;
 mod transport;
 
@@ -42,5 +50,6 @@ pub use channel::Channel;
 pub use config::ChannelConfig;
 pub use error::NetError;
 pub use loopback::tcp_pair;
+pub use secure::{Identity, KeyError, PublicKey};
 pub use stats::Stats;
 pub use transport::FRAME_HEADER_LEN;

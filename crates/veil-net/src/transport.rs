@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -104,8 +104,8 @@ pub(crate) fn header_for(len: usize, max: usize) -> Result<[u8; 4], NetError> {
 ///
 /// `consumed` is advanced as bytes of the frame are taken off the stream, so that a caller whose
 /// future was cancelled (by a timeout) can tell whether the stream is still at a frame boundary.
-pub(crate) async fn read_frame(
-    reader: &mut BufReader<OwnedReadHalf>,
+pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
     max: usize,
     buf: &mut Vec<u8>,
     consumed: &mut usize,
@@ -147,8 +147,8 @@ pub(crate) async fn read_frame(
 /// at most `max(READ_CHUNK, bytes received so far)` at a time and never beyond `len`. A peer that
 /// announces a large frame and then sends little can make us hold at most about twice what it
 /// actually sent (plus 1 MiB).
-async fn read_payload(
-    reader: &mut BufReader<OwnedReadHalf>,
+async fn read_payload<R: AsyncRead + Unpin>(
+    reader: &mut R,
     len: usize,
     buf: &mut Vec<u8>,
     consumed: &mut usize,
