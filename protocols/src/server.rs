@@ -34,6 +34,9 @@ pub struct ServerConfig {
     pub max_key_bytes: u64,
     /// How sessions are protected on the wire.
     pub security: ServerSecurity,
+    /// Sessions served at once; further connections wait (in the order they arrived) for one
+    /// to end, which bounds the server's memory.
+    pub max_sessions: usize,
 }
 
 /// How a server protects its sessions.
@@ -67,6 +70,7 @@ impl ServerConfig {
                 identity: Arc::new(Identity::generate()),
                 allowed_clients: None,
             },
+            max_sessions: 128,
         }
     }
 
@@ -125,7 +129,14 @@ pub struct SessionSummary {
 /// Accepts clients forever, one task per session.
 pub async fn serve(listener: TcpListener, served: Arc<Served>) -> std::io::Result<()> {
     let mut next_id = 0u64;
+    let slots = Arc::new(tokio::sync::Semaphore::new(
+        served.config.max_sessions.max(1),
+    ));
     loop {
+        // The semaphore is never closed, so acquiring only waits.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return Ok(());
+        };
         let (sock, peer) = match listener.accept().await {
             Ok(x) => x,
             Err(e) => {
@@ -138,6 +149,7 @@ pub async fn serve(listener: TcpListener, served: Arc<Served>) -> std::io::Resul
         let id = next_id;
         let served = served.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let t0 = Instant::now();
             let mut ch = Channel::from_tcp(sock, served.config.channel);
             let r =

@@ -11,6 +11,14 @@
 //! Keys come only from tfhe's 128-bit parameter set `PARAM_MESSAGE_2_CARRY_2_KS_PBS`
 //! (TUniform noise, failure probability 2^-128 for its own encoding); the encoding of our
 //! messages is ours.
+//!
+//! # Secrets in memory: a known limit
+//!
+//! The secret key of an [`FheClient`] is a `tfhe::shortint::ClientKey`, and `tfhe` 1.8 offers
+//! no zeroization for it (nor for the LWE and GLWE secret keys inside it): when a client is
+//! dropped its key material is freed without being erased. Veil does not reach into `tfhe`'s
+//! key containers to wipe them. Keep client processes short-lived, and keep their memory out of
+//! swap and core dumps where that matters. The evaluation key is public.
 
 pub mod plan;
 
@@ -149,6 +157,19 @@ impl FheClient {
                 "{} logits, expected {}",
                 out.logits.len(),
                 self.shape.outputs
+            )));
+        }
+        // The logits come from the server: a ciphertext of another size or modulus than the
+        // key's would trip tfhe's assertions.
+        let params = parameters();
+        let lwe_size = params.glwe_dimension.0 * params.polynomial_size.0 + 1;
+        if let Some(ct) = out.logits.iter().find(|ct| {
+            ct.ct.lwe_size().0 != lwe_size
+                || ct.ct.ciphertext_modulus() != params.ciphertext_modulus
+        }) {
+            return Err(FheError::Shape(format!(
+                "a logit ciphertext of LWE size {} (expected {lwe_size}) or of another modulus",
+                ct.ct.lwe_size().0
             )));
         }
         Ok(out

@@ -78,3 +78,27 @@ fn malformed_queries_are_errors_not_panics() {
     assert!(server.eval(&q).is_err());
     assert!(server.eval_output(&[]).is_err());
 }
+
+/// Found by the `fhe_messages` fuzz target: a server's answer holding ten ciphertexts of LWE
+/// size 2 made `FheClient::decrypt` panic on tfhe's dimension assertion; it is now an error.
+#[test]
+fn decrypt_rejects_logits_of_another_size() {
+    const ANSWER: &str = "0a02000000400f010404000002000000400f010404000002000000400f0104040000\
+        02000000400f010404000002000000400f010404000002000000400f010404000002000000400f0104040000\
+        02000000400f010404000002000000400f010404000002000000400f0104040000";
+    let bytes: Vec<u8> = (0..ANSWER.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&ANSWER[i..i + 2], 16).unwrap())
+        .collect();
+    let (out, used): (veil_fhe::EncryptedOutput, usize) =
+        bincode::serde::decode_from_slice(&bytes, bincode::config::standard()).unwrap();
+    assert_eq!((used, out.logits.len()), (bytes.len(), 10));
+    let client = FheClient::new(veil_fhe::PublicShape {
+        inputs: 2,
+        input_max: 15,
+        outputs: 10,
+        output_bits: 12,
+    });
+    let err = client.decrypt(&out).unwrap_err();
+    assert!(matches!(err, veil_fhe::FheError::Shape(_)), "{err}");
+}

@@ -1,0 +1,109 @@
+//! Oblivious-transfer messages: each role of the base OT and of the IKNP extension (correlated
+//! and chosen-message) run against a peer that sends the fuzzer's frames, and the chosen-message
+//! frame decoder on its own.
+//!
+//! Input: a mode byte, a size byte, then the peer's frames (4-byte LE length, payload).
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use veil_fuzz::{against, encode_frames, frames, record, rng, runtime, write_seed};
+use veil_net::Channel;
+use veil_ot::base::{BaseOtReceiver, BaseOtSender};
+use veil_ot::iknp::decrypt_chosen_core;
+use veil_ot::{Block, ChouOrlandi, IknpReceiver, IknpSender};
+
+/// The choice bits of `n` OTs.
+fn choices(n: usize) -> Vec<bool> {
+    (0..n).map(|i| i % 3 == 1).collect()
+}
+
+/// Chosen-message pairs: message `j` is `j % 40` bytes long.
+fn messages(n: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+    (0..n)
+        .map(|j| (vec![j as u8; j % 40], vec![!(j as u8); j % 40]))
+        .collect()
+}
+
+async fn base_receiver(mut ch: Channel, n: usize) {
+    let _ = ChouOrlandi::new(rng())
+        .receive_random(&mut ch, &choices(n))
+        .await;
+}
+
+async fn base_sender(mut ch: Channel, n: usize) {
+    let _ = ChouOrlandi::new(rng()).send_random(&mut ch, n).await;
+}
+
+async fn ext_sender(mut ch: Channel, n: usize) {
+    let Ok(mut s) = IknpSender::setup(&mut ch, &mut rng()).await else {
+        return;
+    };
+    if s.send_correlated(&mut ch, n).await.is_err() {
+        return;
+    }
+    let msgs = messages(n);
+    let refs: Vec<(&[u8], &[u8])> = msgs.iter().map(|(a, b)| (&a[..], &b[..])).collect();
+    let _ = s.send_chosen(&mut ch, &refs).await;
+}
+
+async fn ext_receiver(mut ch: Channel, n: usize) {
+    let Ok(mut r) = IknpReceiver::setup(&mut ch, &mut rng()).await else {
+        return;
+    };
+    if r.receive_correlated(&mut ch, &choices(n)).await.is_err() {
+        return;
+    }
+    let _ = r.receive_chosen(&mut ch, &choices(n)).await;
+}
+
+fn write_seeds() {
+    let rt = runtime();
+    for n in [1usize, 5, 8] {
+        // Modes 0 and 1 run `1 + size` base OTs.
+        let size = (n - 1) as u8;
+        let f = rt.block_on(record(|ch| base_receiver(ch, n), |ch| base_sender(ch, n)));
+        let seed = [&[0, size][..], &encode_frames(&f)].concat();
+        write_seed(&format!("base-recv-{n}"), &seed);
+        let f = rt.block_on(record(|ch| base_sender(ch, n), |ch| base_receiver(ch, n)));
+        let seed = [&[1, size][..], &encode_frames(&f)].concat();
+        write_seed(&format!("base-send-{n}"), &seed);
+    }
+    for n in [1usize, 5, 130] {
+        // Modes 2 and 3 run `size` extended OTs.
+        let size = n as u8;
+        let f = rt.block_on(record(|ch| ext_sender(ch, n), |ch| ext_receiver(ch, n)));
+        let seed = [&[2, size][..], &encode_frames(&f)].concat();
+        write_seed(&format!("ext-send-{n}"), &seed);
+        let f = rt.block_on(record(|ch| ext_receiver(ch, n), |ch| ext_sender(ch, n)));
+        let seed = [&[3, size][..], &encode_frames(&f)].concat();
+        write_seed(&format!("ext-recv-{n}"), &seed);
+    }
+}
+
+fuzz_target!(
+    init: {
+        if veil_fuzz::seed_dir().is_some() {
+            write_seeds();
+        }
+    },
+    |data: &[u8]| {
+    let [mode, size, rest @ ..] = data else {
+        return;
+    };
+    let rt = runtime();
+    match mode % 5 {
+        0 => rt.block_on(against(frames(rest), |ch| base_receiver(ch, 1 + usize::from(*size)))),
+        1 => rt.block_on(against(frames(rest), |ch| base_sender(ch, 1 + usize::from(*size % 8)))),
+        2 => rt.block_on(against(frames(rest), |ch| ext_sender(ch, usize::from(*size)))),
+        3 => rt.block_on(against(frames(rest), |ch| ext_receiver(ch, usize::from(*size)))),
+        _ => {
+            // The decoder alone: `size` OTs with fixed keys, the frame as given.
+            let n = usize::from(*size);
+            let keys: Vec<Block> = (0..n).map(|j| Block(j as u128)).collect();
+            if let Ok(out) = decrypt_chosen_core(&keys, &choices(n), 0, rest) {
+                assert_eq!(out.len(), n);
+            }
+        }
+    }
+});
