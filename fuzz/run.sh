@@ -15,7 +15,7 @@ if [[ $# -gt 0 && "$1" =~ ^[0-9]+$ ]]; then
     seconds="$1"
     shift
 fi
-all=(frame wire_messages ot_messages gc_messages gmw_messages fhe_messages bristol model_json server_session)
+all=(frame handshake wire_messages ot_messages gc_messages gmw_messages fhe_messages bristol model_json server_session)
 targets=("$@")
 [[ ${#targets[@]} -eq 0 ]] && targets=("${all[@]}")
 sanitizer="${FUZZ_SANITIZER:-none}"
