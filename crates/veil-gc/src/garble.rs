@@ -25,13 +25,18 @@
 
 use veil_circuit::{Circuit, Gate};
 use veil_ot::aes_hash::fixed_key_aes;
+use veil_ot::block::zeroize_blocks;
 use veil_ot::Block;
-use zeroize::Zeroize;
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// AND gates hashed together.
 pub const BATCH: usize = 64;
 
 /// The garbler's walk over a circuit: zero labels of every wire and the AND-gate counter.
+///
+/// Zeroized on drop: `Δ`, the zero label of every wire and the batch's hash inputs (label pairs,
+/// then their hashes). The labels are `Copy` blocks: copies in registers and on the stack
+/// during a gate are not tracked.
 pub struct GarbleState<'c> {
     circuit: &'c Circuit,
     layer_start: &'c [bool],
@@ -44,12 +49,22 @@ pub struct GarbleState<'c> {
     tweaks: Vec<Block>,
 }
 
-impl Drop for GarbleState<'_> {
-    fn drop(&mut self) {
+impl Zeroize for GarbleState<'_> {
+    /// Erases `Δ`, every label and the hash buffer; the state is unusable afterwards.
+    fn zeroize(&mut self) {
         self.delta.zeroize();
-        self.labels.zeroize();
+        zeroize_blocks(&mut self.labels);
+        zeroize_blocks(&mut self.hash_in);
     }
 }
+
+impl Drop for GarbleState<'_> {
+    fn drop(&mut self) {
+        self.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for GarbleState<'_> {}
 
 impl<'c> GarbleState<'c> {
     /// Starts garbling `circuit` with offset `delta` (its least significant bit must be 1)
@@ -189,6 +204,9 @@ impl<'c> GarbleState<'c> {
 }
 
 /// The evaluator's walk: active labels of every wire.
+///
+/// Zeroized on drop: every active label and the batch's hash inputs. (The garbled tables it
+/// holds are public.)
 pub struct EvalState<'c> {
     circuit: &'c Circuit,
     layer_start: &'c [bool],
@@ -198,6 +216,22 @@ pub struct EvalState<'c> {
     batch: Vec<(u32, u32, u32, Block, Block)>,
     hash_in: Vec<Block>,
 }
+
+impl Zeroize for EvalState<'_> {
+    /// Erases every label and the hash buffer; the state is unusable afterwards.
+    fn zeroize(&mut self) {
+        zeroize_blocks(&mut self.labels);
+        zeroize_blocks(&mut self.hash_in);
+    }
+}
+
+impl Drop for EvalState<'_> {
+    fn drop(&mut self) {
+        self.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for EvalState<'_> {}
 
 impl<'c> EvalState<'c> {
     /// Starts evaluating `circuit` from the active labels of its input wires; `first_and` as
@@ -350,6 +384,9 @@ impl Plan {
 }
 
 /// Decodes output labels with the garbler's permute bits: `value = lsb(label) ⊕ d`.
+///
+/// Branch-free: no label is compared. (Point-and-permute bits select table rows during
+/// evaluation by design; they are uniformly random and independent of the wire values.)
 pub fn decode(labels: &[Vec<Block>], decoding: &[Vec<bool>]) -> Vec<Vec<bool>> {
     labels
         .iter()
@@ -365,12 +402,13 @@ pub fn garble_and_evaluate<R: rand::Rng + ?Sized>(
     inputs: &[Vec<bool>],
     rng: &mut R,
 ) -> Vec<Vec<bool>> {
-    let delta = Block(rng.random::<u128>() | 1);
-    let zero: Vec<Vec<Block>> = inputs
+    let mut delta = Block(rng.random::<u128>() | 1);
+    let zero: zeroize::Zeroizing<Vec<Vec<Block>>> = inputs
         .iter()
         .map(|v| v.iter().map(|_| Block::random(rng)).collect())
-        .collect();
-    let active: Vec<Vec<Block>> = zero
+        .collect::<Vec<_>>()
+        .into();
+    let active: zeroize::Zeroizing<Vec<Vec<Block>>> = zero
         .iter()
         .zip(inputs)
         .map(|(ls, bits)| {
@@ -379,7 +417,8 @@ pub fn garble_and_evaluate<R: rand::Rng + ?Sized>(
                 .map(|(l, b)| *l ^ delta.and_bit(*b))
                 .collect()
         })
-        .collect();
+        .collect::<Vec<_>>()
+        .into();
     let plan = Plan::new(circuit);
     let mut g = GarbleState::new(&plan, delta, &zero, 0);
     let mut tables = Vec::new();
@@ -387,5 +426,67 @@ pub fn garble_and_evaluate<R: rand::Rng + ?Sized>(
     let mut e = EvalState::new(&plan, &active, 0);
     let used = e.eval(&tables);
     debug_assert_eq!(used, tables.len());
-    decode(&e.output_labels(), &g.decoding_bits())
+    delta.zeroize();
+    decode(
+        &zeroize::Zeroizing::new(e.output_labels()),
+        &g.decoding_bits(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use veil_circuit::Builder;
+
+    fn assert_zeroize_on_drop<T: ZeroizeOnDrop>() {}
+
+    #[test]
+    fn zeroize_erases_delta_and_every_label() {
+        assert_zeroize_on_drop::<GarbleState<'static>>();
+        assert_zeroize_on_drop::<EvalState<'static>>();
+        let mut b = Builder::new();
+        let x = b.input(8);
+        let y = b.input(8);
+        let z = b.and_words(&x, &y);
+        let w = b.xor_words(&z, &x);
+        b.output(&w);
+        let circuit = b.finish();
+        let plan = Plan::new(&circuit);
+
+        let delta = Block(0x5555_aaaa_5555_aaaa_0123_4567_89ab_cdef);
+        let zero: Vec<Vec<Block>> = (0..2u128)
+            .map(|v| (0..8u128).map(|i| Block(1000 * v + 7 * i + 3)).collect())
+            .collect();
+        let bits = [
+            vec![true; 8],
+            vec![false, true, true, false, true, false, false, true],
+        ];
+        let active: Vec<Vec<Block>> = zero
+            .iter()
+            .zip(&bits)
+            .map(|(ls, bs)| {
+                ls.iter()
+                    .zip(bs)
+                    .map(|(l, b)| *l ^ delta.and_bit(*b))
+                    .collect()
+            })
+            .collect();
+        let mut g = GarbleState::new(&plan, delta, &zero, 0);
+        let mut tables = Vec::new();
+        g.garble(usize::MAX, &mut tables);
+        let mut e = EvalState::new(&plan, &active, 0);
+        assert_eq!(e.eval(&tables), tables.len());
+        assert!(e.is_done());
+        let out = decode(&e.output_labels(), &g.decoding_bits());
+        assert_eq!(out, veil_circuit::testing::plaintext(&circuit, &bits));
+        assert!(g.labels.iter().any(|l| *l != Block::ZERO));
+        assert!(e.labels.iter().any(|l| *l != Block::ZERO));
+
+        // What `Drop` runs.
+        g.zeroize();
+        e.zeroize();
+        assert_eq!(g.delta, Block::ZERO);
+        assert!(g.labels.is_empty() && g.hash_in.is_empty());
+        assert!(e.labels.is_empty() && e.hash_in.is_empty());
+    }
 }

@@ -27,7 +27,7 @@ use veil_circuit::{Circuit, Gate};
 use veil_net::{Channel, NetError};
 use veil_ot::block::{blocks_from_bytes, blocks_to_bytes, pack_bits};
 use veil_ot::{Block, IknpReceiver, IknpSender, OtError};
-use zeroize::Zeroize;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::garble::{decode, EvalState, GarbleState, Plan};
 
@@ -155,7 +155,9 @@ fn unpack_like<T>(bytes: &[u8], shape: &[Vec<T>]) -> Vec<Vec<bool>> {
         .collect()
 }
 
-/// The garbler's role: its secret `Δ` and its OT state.
+/// The garbler's role: its secret `Δ` and its OT state. On drop `Δ` is zeroized, the
+/// generator (whose key derived `Δ` and every label) overwritten, and the OT state zeroizes
+/// itself.
 pub struct Garbler {
     delta: Block,
     rng: ChaCha20Rng,
@@ -166,8 +168,11 @@ pub struct Garbler {
 impl Drop for Garbler {
     fn drop(&mut self) {
         self.delta.zeroize();
+        veil_ot::erase_rng(&mut self.rng);
     }
 }
+
+impl ZeroizeOnDrop for Garbler {}
 
 impl Garbler {
     /// A garbler drawing its randomness from `rng` (use [`veil_ot::secure_rng`]).
@@ -202,7 +207,7 @@ impl Garbler {
         let mut header = Vec::with_capacity(HEADER_LEN);
         header.extend_from_slice(&fingerprint(circuit, owners, reveal));
         header.extend_from_slice(&self.next_and.to_le_bytes());
-        let mut zero: Vec<Vec<Block>> = Vec::with_capacity(owners.len());
+        let mut zero: Zeroizing<Vec<Vec<Block>>> = Zeroizing::new(Vec::with_capacity(owners.len()));
         let mut active = Vec::new();
         let mut mine = inputs.iter();
         let mut evaluator_bits = 0usize;
@@ -234,8 +239,8 @@ impl Garbler {
             .ot
             .as_mut()
             .ok_or_else(|| GcError::Input("OT not set up".into()))?;
-        let q = ot.send_correlated(ch, evaluator_bits).await?;
-        let mut q = q.into_iter();
+        let q = Zeroizing::new(ot.send_correlated(ch, evaluator_bits).await?);
+        let mut q = q.iter().copied();
         for (v, owner) in owners.iter().enumerate() {
             if *owner == Party::Evaluator {
                 zero[v] = (&mut q).take(circuit.inputs[v].len()).collect();
@@ -282,11 +287,20 @@ impl Garbler {
     }
 }
 
-/// The evaluator's role: its OT state.
+/// The evaluator's role: its OT state. On drop the generator is overwritten and the OT state
+/// zeroizes itself.
 pub struct Evaluator {
     rng: ChaCha20Rng,
     ot: Option<IknpReceiver>,
 }
+
+impl Drop for Evaluator {
+    fn drop(&mut self) {
+        veil_ot::erase_rng(&mut self.rng);
+    }
+}
+
+impl ZeroizeOnDrop for Evaluator {}
 
 impl Evaluator {
     /// An evaluator drawing its randomness from `rng` (use [`veil_ot::secure_rng`]).
@@ -327,6 +341,17 @@ impl Evaluator {
         let mut first = [0u8; 8];
         first.copy_from_slice(&header[32..]);
         let first_and = u64::from_le_bytes(first);
+        // The peer picks the first index; the AND-gate counter must not overflow past it.
+        let ands = circuit
+            .gates
+            .iter()
+            .filter(|g| matches!(g, Gate::And { .. }))
+            .count() as u64;
+        if first_and.checked_add(ands).is_none() {
+            return Err(GcError::Protocol(format!(
+                "first AND index {first_and} leaves no room for {ands} AND gates"
+            )));
+        }
 
         let garbler_bits: usize = owners
             .iter()
@@ -334,8 +359,9 @@ impl Evaluator {
             .filter(|(o, _)| **o == Party::Garbler)
             .map(|(_, w)| w.len())
             .sum();
-        let label_bytes = ch.recv_bytes().await?;
+        let label_bytes = Zeroizing::new(ch.recv_bytes().await?);
         let garbler_labels = blocks_from_bytes(&label_bytes)
+            .map(Zeroizing::new)
             .filter(|l| l.len() == garbler_bits)
             .ok_or_else(|| {
                 GcError::Protocol(format!(
@@ -350,18 +376,19 @@ impl Evaluator {
             .ot
             .as_mut()
             .ok_or_else(|| GcError::Input("OT not set up".into()))?;
-        let mine = ot.receive_correlated(ch, &choices).await?;
+        let mine = Zeroizing::new(ot.receive_correlated(ch, &choices).await?);
 
-        let mut g_it = garbler_labels.into_iter();
-        let mut e_it = mine.into_iter();
-        let active: Vec<Vec<Block>> = owners
+        let mut g_it = garbler_labels.iter().copied();
+        let mut e_it = mine.iter().copied();
+        let active: Zeroizing<Vec<Vec<Block>>> = owners
             .iter()
             .zip(&circuit.inputs)
             .map(|(o, w)| match o {
                 Party::Garbler => (&mut g_it).take(w.len()).collect(),
                 Party::Evaluator => (&mut e_it).take(w.len()).collect(),
             })
-            .collect();
+            .collect::<Vec<_>>()
+            .into();
 
         let plan = Plan::new(circuit);
         let mut state = EvalState::new(&plan, &active, first_and);
@@ -381,7 +408,7 @@ impl Evaluator {
                 ));
             }
         }
-        let labels = state.output_labels();
+        let labels = Zeroizing::new(state.output_labels());
         let n_out: usize = labels.iter().map(Vec::len).sum();
         let mut result = None;
         if reveal.to_evaluator() {

@@ -305,3 +305,43 @@ fn evaluation_resumes_across_table_chunks() {
     let out = veil_gc::garble::decode(&e.output_labels(), &g.decoding_bits());
     assert_eq!(out, c.eval(&inputs).unwrap());
 }
+
+/// Found by the `gc_messages` fuzz target: a header whose first AND index is `u64::MAX` made
+/// the evaluator's AND-gate counter overflow (a panic) once the tables arrived; it is now a
+/// protocol error, raised when the header arrives.
+#[tokio::test]
+async fn first_and_index_that_would_overflow_is_refused() {
+    let c = circuit("adder64");
+    let owners = [Party::Garbler, Party::Evaluator];
+    let (mut a, mut b) = Channel::memory_pair(ChannelConfig::default());
+    let c2 = c.clone();
+    let g = tokio::spawn(async move {
+        let mut rng = ChaCha20Rng::seed_from_u64(11);
+        let delta = Block(rng.random::<u128>() | 1);
+        let mut ot = veil_ot::IknpSender::setup_with_delta(&mut a, &mut rng, delta)
+            .await
+            .unwrap();
+        let mut header = veil_gc::protocol::fingerprint(&c2, &owners, Reveal::Evaluator).to_vec();
+        header.extend_from_slice(&u64::MAX.to_le_bytes());
+        a.send_bytes(&header).await.unwrap();
+        // What an honest garbler would send next: labels, OT, tables and decoding bits.
+        let _ = a.send_bytes(&[0u8; 16 * 64]).await;
+        let _ = a.flush().await;
+        let _ = ot.send_correlated(&mut a, 64).await;
+        let ands = c2.gates.iter().filter(|g| g.is_and()).count();
+        let _ = a.send_bytes(&vec![0u8; 32 * ands]).await;
+        let _ = a.send_bytes(&[0u8; 8]).await;
+        let _ = a.flush().await;
+    });
+    let mut e = Evaluator::new(&mut ChaCha20Rng::seed_from_u64(12));
+    let err = e
+        .run(&mut b, &c, &owners, &[vec![true; 64]], Reveal::Evaluator)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, GcError::Protocol(ref m) if m.contains("first AND index")),
+        "{err}"
+    );
+    drop(b);
+    g.await.unwrap();
+}

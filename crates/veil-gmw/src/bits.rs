@@ -1,11 +1,25 @@
 //! Bit vectors packed into `u64` words, least significant bit first: the layout of triples
 //! and of the bits the parties exchange.
 
+use zeroize::Zeroize;
+
 /// An append-only bit vector.
+///
+/// It also carries public bits (the opened `d, e` of every AND layer), so it is not erased on
+/// drop by itself; the owners of secret bit vectors ([`crate::triples::TripleStore`]) call
+/// [`Zeroize::zeroize`] on it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BitVec {
     words: Vec<u64>,
     len: usize,
+}
+
+impl Zeroize for BitVec {
+    /// Erases every word (and the spare capacity) and empties the vector.
+    fn zeroize(&mut self) {
+        self.words.zeroize();
+        self.len = 0;
+    }
 }
 
 impl BitVec {

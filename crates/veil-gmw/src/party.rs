@@ -28,6 +28,7 @@ use sha2::{Digest, Sha256};
 use veil_circuit::{Circuit, Gate};
 use veil_net::{Channel, NetError};
 use veil_ot::{IknpReceiver, IknpSender, OtError};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::bits::BitVec;
 use crate::triples::{combine, TripleStore};
@@ -87,6 +88,10 @@ pub const MIN_REFILL: usize = 1 << 14;
 pub const MAX_TRIPLES: usize = 1 << 34;
 
 /// One GMW party: its role, OT state and triples.
+///
+/// On drop the triple shares and the OT state zeroize themselves and the generator (whose key
+/// derived every mask and OT choice) is overwritten. Wire shares, input masks and the OT
+/// outputs of the offline phase are erased when each call ends.
 pub struct GmwParty {
     id: PartyId,
     rng: ChaCha20Rng,
@@ -94,6 +99,14 @@ pub struct GmwParty {
     ot_recv: Option<IknpReceiver>,
     triples: TripleStore,
 }
+
+impl Drop for GmwParty {
+    fn drop(&mut self) {
+        veil_ot::erase_rng(&mut self.rng);
+    }
+}
+
+impl ZeroizeOnDrop for GmwParty {}
 
 /// SHA-256 over the circuit's structure, the owners, the reveal choice and the lanes.
 pub fn fingerprint(
@@ -172,7 +185,8 @@ impl GmwParty {
         let mut done = 0;
         while done < n {
             let m = (n - done).min(OFFLINE_CHUNK);
-            let choices: Vec<bool> = (0..m).map(|_| self.rng.random()).collect();
+            let choices: Zeroizing<Vec<bool>> =
+                Zeroizing::new((0..m).map(|_| self.rng.random()).collect());
             let (snd, rcv) = match (self.ot_send.as_mut(), self.ot_recv.as_mut()) {
                 (Some(s), Some(r)) => (s, r),
                 _ => return Err(GmwError::Input("OT not set up".into())),
@@ -191,10 +205,18 @@ impl GmwParty {
                     (p, r)
                 }
             };
-            let pairs: Vec<(bool, bool)> = pairs.iter().map(|[x, y]| (x.lsb(), y.lsb())).collect();
-            let received: Vec<bool> = received.iter().map(|x| x.lsb()).collect();
-            let (a, b, c) = combine(&choices, &received, &pairs);
+            let (mut pairs, mut received) = (pairs, received);
+            let bit_pairs: Zeroizing<Vec<(bool, bool)>> =
+                Zeroizing::new(pairs.iter().map(|[x, y]| (x.lsb(), y.lsb())).collect());
+            let received_bits: Zeroizing<Vec<bool>> =
+                Zeroizing::new(received.iter().map(|x| x.lsb()).collect());
+            pairs.zeroize();
+            received.zeroize();
+            let (mut a, mut b, mut c) = combine(&choices, &received_bits, &bit_pairs);
             self.triples.append(&a, &b, &c);
+            a.zeroize();
+            b.zeroize();
+            c.zeroize();
             done += m;
         }
         Ok(())
@@ -228,10 +250,12 @@ impl GmwParty {
         inputs: &[Vec<bool>],
         reveal: Reveal,
     ) -> Result<Option<Vec<Vec<bool>>>, GmwError> {
-        let words: Vec<Vec<u64>> = inputs
-            .iter()
-            .map(|v| v.iter().map(|&b| u64::from(b)).collect())
-            .collect();
+        let words: Zeroizing<Vec<Vec<u64>>> = Zeroizing::new(
+            inputs
+                .iter()
+                .map(|v| v.iter().map(|&b| u64::from(b)).collect())
+                .collect(),
+        );
         let out = self
             .run_batch(ch, circuit, owners, &words, 1, reveal)
             .await?;
@@ -290,7 +314,8 @@ impl GmwParty {
         let me0 = self.id == PartyId::P0;
 
         // 1. Input sharing.
-        let mut shares = vec![0u64; circuit.num_wires as usize];
+        // Every wire's share, erased when the run ends (or fails).
+        let mut shares = Zeroizing::new(vec![0u64; circuit.num_wires as usize]);
         let mut msg = fingerprint(circuit, owners, reveal, lanes).to_vec();
         let mut masks = BitVec::default();
         for (&v, value) in mine.iter().zip(inputs) {
@@ -329,7 +354,7 @@ impl GmwParty {
 
         // 2. Layer by layer.
         let mut de = BitVec::default();
-        let mut tri: Vec<(u64, u64, u64)> = Vec::new();
+        let mut tri: Zeroizing<Vec<[u64; 3]>> = Zeroizing::new(Vec::new());
         for layer in &layers {
             if !layer.and_gates.is_empty() {
                 de.clear();
@@ -342,7 +367,7 @@ impl GmwParty {
                             .ok_or_else(|| GmwError::Input("ran out of triples".into()))?;
                         de.push_bits(shares[a as usize] ^ t.0, lanes);
                         de.push_bits(shares[b as usize] ^ t.1, lanes);
-                        tri.push(t);
+                        tri.push([t.0, t.1, t.2]);
                     }
                 }
                 let theirs = self.exchange(ch, &de.to_bytes()).await?;
@@ -356,7 +381,7 @@ impl GmwParty {
                         de.get_bits(at, lanes).unwrap_or(0) ^ peer.get_bits(at, lanes).unwrap_or(0);
                     let e = de.get_bits(at + lanes, lanes).unwrap_or(0)
                         ^ peer.get_bits(at + lanes, lanes).unwrap_or(0);
-                    let (ta, tb, tc) = tri[k];
+                    let [ta, tb, tc] = tri[k];
                     let mut z = tc ^ (d & tb) ^ (e & ta);
                     if me0 {
                         z ^= d & e;

@@ -19,15 +19,48 @@
 //! correlated OTs hashed to one bit with `lsb(tccr(j, ·))`, 16 bytes per OT on the wire, so
 //! 32 bytes per triple in total (16 each way).
 
+use std::fmt;
+
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
 use crate::bits::BitVec;
 
 /// XOR shares of triples, bit-packed, with a cursor marking how many are used.
-#[derive(Clone, Debug, Default)]
+///
+/// Zeroized on drop, and when a refill replaces used triples; `Debug` shows counts only.
+#[derive(Clone, Default)]
 pub struct TripleStore {
     a: BitVec,
     b: BitVec,
     c: BitVec,
     used: usize,
+}
+
+impl Zeroize for TripleStore {
+    /// Erases every share and empties the store.
+    fn zeroize(&mut self) {
+        self.a.zeroize();
+        self.b.zeroize();
+        self.c.zeroize();
+        self.used = 0;
+    }
+}
+
+impl Drop for TripleStore {
+    fn drop(&mut self) {
+        self.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for TripleStore {}
+
+impl fmt::Debug for TripleStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TripleStore")
+            .field("triples", &self.a.len())
+            .field("used", &self.used)
+            .finish()
+    }
 }
 
 impl TripleStore {
@@ -40,10 +73,7 @@ impl TripleStore {
     pub fn append(&mut self, a: &BitVec, b: &BitVec, c: &BitVec) {
         debug_assert!(a.len() == b.len() && b.len() == c.len());
         if self.used > 0 && self.used == self.a.len() {
-            self.a.clear();
-            self.b.clear();
-            self.c.clear();
-            self.used = 0;
+            self.zeroize();
         }
         self.a.extend(a);
         self.b.extend(b);
@@ -93,4 +123,40 @@ pub fn combine(
         k += m;
     }
     (a, b, c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_zeroize_on_drop<T: ZeroizeOnDrop>() {}
+
+    #[test]
+    fn zeroize_erases_every_triple_share() {
+        assert_zeroize_on_drop::<TripleStore>();
+        let choices: Vec<bool> = (0..200).map(|k| k % 3 == 0).collect();
+        let received: Vec<bool> = (0..200).map(|k| k % 5 == 1).collect();
+        let pairs: Vec<(bool, bool)> = (0..200).map(|k| (k % 2 == 0, k % 7 < 3)).collect();
+        let (a, b, c) = combine(&choices, &received, &pairs);
+        let mut store = TripleStore::default();
+        store.append(&a, &b, &c);
+        assert!(store.a.words().iter().any(|w| *w != 0));
+        assert!(!format!("{store:?}").contains(&format!("{}", store.a.words()[0])));
+        assert!(store.take(64).is_some());
+
+        // What `Drop` runs.
+        store.zeroize();
+        for v in [&store.a, &store.b, &store.c] {
+            assert!(v.is_empty() && v.words().is_empty());
+        }
+        assert_eq!(store.available(), 0);
+
+        // A refill after every triple is used erases the used ones before appending.
+        store.append(&a, &b, &c);
+        assert!(store.take(64).is_some() && store.take(64).is_some());
+        assert!(store.take(64).is_some() && store.take(8).is_some());
+        store.append(&a, &b, &c);
+        assert_eq!(store.available(), 200);
+        assert_eq!(store.a, a);
+    }
 }

@@ -26,6 +26,13 @@
 //! cuts the wire payload at the same boundaries and opens each piece in order. A modified,
 //! truncated, reordered, replayed or dropped frame fails authentication
 //! ([`NetError::Decrypt`]) and leaves the receiving direction unusable.
+//!
+//! # Secrets in memory
+//!
+//! An [`Identity`]'s private key is `Zeroizing` (erased on drop) and its file text is built in
+//! a `Zeroizing` buffer. `snow` copies the private key into its handshake state and derives the
+//! session keys there; `snow` 0.10 does not zeroize either, a known limit. Public keys, which
+//! are not secret, are still compared in constant time.
 
 use std::fmt;
 use std::path::Path;
@@ -34,7 +41,7 @@ use std::str::FromStr;
 use curve25519_dalek::montgomery::MontgomeryPoint;
 use rand::RngCore;
 use subtle::ConstantTimeEq;
-use zeroize::Zeroizing;
+use zeroize::{ZeroizeOnDrop, Zeroizing};
 
 use crate::NetError;
 
@@ -142,6 +149,8 @@ pub struct Identity {
     public: PublicKey,
 }
 
+impl ZeroizeOnDrop for Identity {}
+
 /// Largest identity file read.
 const MAX_IDENTITY_FILE: u64 = 4096;
 const IDENTITY_HEADER: &str =
@@ -169,13 +178,18 @@ impl Identity {
 
     /// The identity file's text: a comment line, `private: HEX`, `public: HEX`.
     pub fn to_text(&self) -> Zeroizing<String> {
-        let hex: String = self.private.iter().map(|b| format!("{b:02x}")).collect();
-        let hex = Zeroizing::new(hex);
-        Zeroizing::new(format!(
-            "{IDENTITY_HEADER}\nprivate: {}\npublic: {}\n",
-            hex.as_str(),
-            self.public
-        ))
+        use std::fmt::Write;
+        // Written into one buffer, sized up front so that it never reallocates (a reallocation
+        // would leave a copy of the key behind).
+        let mut text = Zeroizing::new(String::with_capacity(IDENTITY_HEADER.len() + 160));
+        text.push_str(IDENTITY_HEADER);
+        text.push_str("\nprivate: ");
+        for b in self.private.iter() {
+            // Writing into a `String` cannot fail.
+            let _ = write!(text, "{b:02x}");
+        }
+        let _ = write!(text, "\npublic: {}\n", self.public);
+        text
     }
 
     /// Parses an identity file's text; the public key, if present, must match the private one.
@@ -510,6 +524,25 @@ mod tests {
         assert!(responder(&server, &[0u8; 3]).is_err());
         let (hs, _) = initiator(&client, &server.public()).unwrap();
         assert!(initiator_finish(hs, &[7u8; MSG2_LEN]).is_err());
+    }
+
+    #[test]
+    fn identity_private_key_is_zeroized() {
+        use zeroize::Zeroize;
+        fn assert_zeroize_on_drop<T: ZeroizeOnDrop>() {}
+        assert_zeroize_on_drop::<Identity>();
+        assert_zeroize_on_drop::<Zeroizing<[u8; 32]>>();
+        let mut id = Identity::generate();
+        assert_ne!(*id.private, [0u8; 32]);
+        let capacity = id.to_text().capacity();
+        assert_eq!(
+            capacity,
+            IDENTITY_HEADER.len() + 160,
+            "the text never reallocates"
+        );
+        // What the private key's `Zeroizing` runs on drop.
+        id.private.zeroize();
+        assert_eq!(*id.private, [0u8; 32]);
     }
 
     #[test]

@@ -19,8 +19,9 @@ use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::IsIdentity;
 use rand::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256};
+use subtle::{Choice, ConditionallySelectable};
 use veil_net::Channel;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::block::Block;
 use crate::error::OtError;
@@ -50,10 +51,11 @@ fn kdf(
     h.update(a);
     h.update(b);
     h.update(shared.as_ref());
-    let digest = h.finalize();
-    let mut out = [0u8; 16];
+    let mut digest = h.finalize();
+    let mut out = Zeroizing::new([0u8; 16]);
     out.copy_from_slice(&digest[..16]);
-    Block::from_bytes(out)
+    digest.as_mut_slice().zeroize();
+    Block::from_bytes(*out)
 }
 
 fn decode_point(bytes: &[u8], index: usize) -> Result<RistrettoPoint, OtError> {
@@ -175,10 +177,13 @@ impl<R: RngCore + CryptoRng + Send> BaseOtReceiver for ChouOrlandi<R> {
         let mut reply = Vec::with_capacity(32 * n);
         for &c in choices {
             let b = random_scalar(&mut self.rng);
-            let mut big_b = RISTRETTO_BASEPOINT_TABLE * &*b;
-            if c {
-                big_b += big_a;
-            }
+            let big_b = RISTRETTO_BASEPOINT_TABLE * &*b;
+            // The choice bit is secret (IKNP's sender chooses with the bits of Δ): no branch.
+            let big_b = RistrettoPoint::conditional_select(
+                &big_b,
+                &(big_b + big_a),
+                Choice::from(u8::from(c)),
+            );
             reply.extend_from_slice(&big_b.compress().to_bytes());
             scalars.push(b);
         }

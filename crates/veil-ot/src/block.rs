@@ -9,6 +9,10 @@ use std::ops::{BitAnd, BitAndAssign, BitXor, BitXorAssign};
 use rand::Rng;
 
 /// 128 bits.
+///
+/// `Copy`, for the hot loops: copies are not erased, only the long-lived containers of secret
+/// blocks are (see the crate documentation). `==` is variable-time; compare secret blocks
+/// (labels, keys) with [`subtle::ConstantTimeEq`].
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Block(pub u128);
 
@@ -104,6 +108,43 @@ impl zeroize::Zeroize for Block {
     }
 }
 
+impl subtle::ConstantTimeEq for Block {
+    #[inline]
+    fn ct_eq(&self, other: &Block) -> subtle::Choice {
+        self.0.ct_eq(&other.0)
+    }
+}
+
+impl subtle::ConditionallySelectable for Block {
+    #[inline]
+    fn conditional_select(a: &Block, b: &Block, choice: subtle::Choice) -> Block {
+        Block(u128::conditional_select(&a.0, &b.0, choice))
+    }
+}
+
+/// Erases a vector of secret blocks (labels, OT rows), spare capacity included, and empties it.
+///
+/// The same effect as `zeroize::Zeroize::zeroize` on the vector, at memset speed: `zeroize`
+/// writes element by element through volatile stores, which for the label vector of a whole
+/// circuit costs a measurable share of an evaluation. Here the blocks are zeroed with a plain
+/// (vectorized) fill, then handed to [`std::hint::black_box`], and a compiler fence follows as
+/// in `zeroize`, so the optimizer cannot drop the stores as dead.
+pub fn zeroize_blocks(blocks: &mut Vec<Block>) {
+    // Zero the spare capacity too: initialise it (no reallocation), then wipe everything.
+    let cap = blocks.capacity();
+    blocks.resize(cap, Block::ZERO);
+    wipe_blocks(blocks);
+    blocks.clear();
+}
+
+/// Sets every block of `blocks` to zero with a vectorized fill that the optimizer cannot elide
+/// (see [`zeroize_blocks`]).
+pub fn wipe_blocks(blocks: &mut [Block]) {
+    blocks.fill(Block::ZERO);
+    std::hint::black_box(&mut *blocks);
+    std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+}
+
 /// Appends the little-endian bytes of `blocks` to `out`.
 pub fn blocks_to_bytes(blocks: &[Block], out: &mut Vec<u8>) {
     out.reserve(blocks.len() * Block::BYTES);
@@ -173,5 +214,28 @@ mod tests {
         blocks_to_bytes(&[b, Block(7)], &mut v);
         assert_eq!(blocks_from_bytes(&v), Some(vec![b, Block(7)]));
         assert_eq!(blocks_from_bytes(&v[1..]), None);
+    }
+
+    #[test]
+    fn zeroize_blocks_erases_and_empties() {
+        let mut s: Vec<Block> = (1..=200u128).map(Block).collect();
+        wipe_blocks(&mut s[..150]);
+        assert!(s[..150].iter().all(|b| *b == Block::ZERO));
+        assert_eq!(s[150], Block(151));
+        let mut v: Vec<Block> = Vec::with_capacity(300);
+        v.extend((1..=200u128).map(Block));
+        let cap = v.capacity();
+        zeroize_blocks(&mut v);
+        assert!(v.is_empty());
+        assert_eq!(v.capacity(), cap, "no reallocation");
+    }
+
+    #[test]
+    fn constant_time_comparison_and_select() {
+        use subtle::{ConditionallySelectable, ConstantTimeEq};
+        let (a, b) = (Block(u128::MAX - 1), Block(u128::MAX));
+        assert!(bool::from(a.ct_eq(&a)) && !bool::from(a.ct_eq(&b)));
+        assert_eq!(Block::conditional_select(&a, &b, 0.into()), a);
+        assert_eq!(Block::conditional_select(&a, &b, 1.into()), b);
     }
 }

@@ -26,7 +26,7 @@
 use rand::{CryptoRng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use veil_net::Channel;
-use zeroize::Zeroize;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::aes_hash::fixed_key_aes;
 use crate::base::{BaseOtReceiver, BaseOtSender, ChouOrlandi};
@@ -45,24 +45,62 @@ pub const MAX_OTS_PER_CALL: usize = 1 << 30;
 const CHUNK_BLOCKS: usize = CHUNK_OTS / 128;
 
 /// The extension sender: holds `Δ` and one seed per column.
+///
+/// Zeroized on drop: `Δ`, the seeds (as AES round keys, erased by `aes`) and the column matrix
+/// `q` of the last chunk, kept as scratch so that no chunk leaves one behind.
 pub struct IknpSender {
     delta: Block,
     prgs: Vec<AesPrg>,
     /// Index of the next OT, the tweak of its hash.
     next_index: u128,
+    /// The columns `q^i` of the chunk being extended, reused from chunk to chunk.
+    scratch: Vec<Block>,
 }
 
 /// The extension receiver: holds both seeds of every column.
+///
+/// Zeroized on drop: the seeds (AES round keys) and the column matrix `t` of the last chunk.
 pub struct IknpReceiver {
     prgs: Vec<[AesPrg; 2]>,
     next_index: u128,
+    /// The columns `t^i` of the chunk being extended, reused from chunk to chunk.
+    scratch: Vec<Block>,
+}
+
+impl Zeroize for IknpSender {
+    /// Erases `Δ` and the column scratch, and drops the generators (whose AES round keys the
+    /// `aes` crate zeroizes). The sender is unusable afterwards.
+    fn zeroize(&mut self) {
+        self.delta.zeroize();
+        crate::block::zeroize_blocks(&mut self.scratch);
+        self.prgs.clear();
+    }
 }
 
 impl Drop for IknpSender {
     fn drop(&mut self) {
-        self.delta.zeroize();
+        self.zeroize();
     }
 }
+
+impl ZeroizeOnDrop for IknpSender {}
+
+impl Zeroize for IknpReceiver {
+    /// Erases the column scratch and drops the generators (AES round keys zeroized by `aes`).
+    /// The receiver is unusable afterwards.
+    fn zeroize(&mut self) {
+        crate::block::zeroize_blocks(&mut self.scratch);
+        self.prgs.clear();
+    }
+}
+
+impl Drop for IknpReceiver {
+    fn drop(&mut self) {
+        self.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for IknpReceiver {}
 
 fn check_count(n: usize) -> Result<(), OtError> {
     if n > MAX_OTS_PER_CALL {
@@ -131,6 +169,7 @@ impl IknpSender {
             delta,
             prgs,
             next_index: 0,
+            scratch: Vec::new(),
         })
     }
 
@@ -155,17 +194,19 @@ impl IknpSender {
                 KAPPA * nb
             )));
         }
-        let mut q = vec![Block::ZERO; KAPPA * nb];
+        // Every block of the scratch is overwritten below: resizing is all it needs.
+        let q = &mut self.scratch;
+        q.resize(KAPPA * nb, Block::ZERO);
         for i in 0..KAPPA {
             let col = &mut q[i * nb..(i + 1) * nb];
             self.prgs[i].fill(col);
-            if self.delta.bit(i) {
-                col.iter_mut()
-                    .zip(&u[i * nb..(i + 1) * nb])
-                    .for_each(|(c, x)| *c ^= *x);
-            }
+            // `Δ_i` is secret: mask instead of branching on it.
+            let mask = Block::ONES.and_bit(self.delta.bit(i));
+            col.iter_mut()
+                .zip(&u[i * nb..(i + 1) * nb])
+                .for_each(|(c, x)| *c ^= *x & mask);
         }
-        columns_to_rows(&q, nb, take, out);
+        columns_to_rows(q, nb, take, out);
         Ok(())
     }
 
@@ -213,15 +254,18 @@ impl IknpSender {
     ) -> Result<Vec<[Block; 2]>, OtError> {
         let first = self.next_index;
         let q = self.send_correlated(ch, n).await?;
-        Ok(self.hash_pairs(first, &q))
+        Ok(self.hash_pairs(first, q))
     }
 
-    fn hash_pairs(&self, first: u128, q: &[Block]) -> Vec<[Block; 2]> {
-        let mut k0 = q.to_vec();
-        let mut k1: Vec<Block> = q.iter().map(|x| *x ^ self.delta).collect();
+    /// Hashes the rows into key pairs; the intermediate rows are erased, only the returned
+    /// pairs (the caller's) remain.
+    fn hash_pairs(&self, first: u128, q: Vec<Block>) -> Vec<[Block; 2]> {
+        let mut k0 = Zeroizing::new(q);
+        let mut k1: Zeroizing<Vec<Block>> =
+            Zeroizing::new(k0.iter().map(|x| *x ^ self.delta).collect());
         fixed_key_aes().tccr_many_seq(first, &mut k0);
         fixed_key_aes().tccr_many_seq(first, &mut k1);
-        k0.into_iter().zip(k1).map(|(a, b)| [a, b]).collect()
+        k0.iter().zip(k1.iter()).map(|(a, b)| [*a, *b]).collect()
     }
 
     /// Chosen-message OT: the receiver learns `msgs[j].0` or `msgs[j].1` by its choice bit.
@@ -231,7 +275,7 @@ impl IknpSender {
         ch: &mut Channel,
         msgs: &[(&[u8], &[u8])],
     ) -> Result<(), OtError> {
-        let keys = self.send_random(ch, msgs.len()).await?;
+        let keys = Zeroizing::new(self.send_random(ch, msgs.len()).await?);
         let first = self.next_index - msgs.len() as u128;
         for frame in chosen_frames(msgs)? {
             let payload = encrypt_chosen_core(
@@ -280,18 +324,20 @@ fn chosen_frames(msgs: &[(&[u8], &[u8])]) -> Result<Vec<std::ops::Range<usize>>,
 }
 
 /// The pad of chosen-message OT `index` under random-OT key `key`, `len` bytes: the key
-/// itself for up to 16 bytes, else the output of ChaCha20 keyed by key and index.
-fn pad(key: Block, index: u128, len: usize) -> Vec<u8> {
+/// itself for up to 16 bytes, else the output of ChaCha20 keyed by key and index. The pad is
+/// erased when dropped.
+fn pad(key: Block, index: u128, len: usize) -> Zeroizing<Vec<u8>> {
     if len <= 16 {
-        return key.to_bytes()[..len].to_vec();
+        return Zeroizing::new(key.to_bytes()[..len].to_vec());
     }
     let mut seed = [0u8; 32];
     seed[..16].copy_from_slice(&key.to_bytes());
     seed[16..].copy_from_slice(&index.to_le_bytes());
     let mut rng = ChaCha20Rng::from_seed(seed);
     seed.zeroize();
-    let mut out = vec![0u8; len];
+    let mut out = Zeroizing::new(vec![0u8; len]);
     rng.fill_bytes(&mut out);
+    crate::erase_rng(&mut rng);
     out
 }
 
@@ -307,7 +353,7 @@ pub fn encrypt_chosen_core(keys: &[[Block; 2]], first: u128, msgs: &[(&[u8], &[u
         let idx = first + j as u128;
         for (m, key) in [(m0, k[0]), (m1, k[1])] {
             let p = pad(key, idx, m.len());
-            out.extend(m.iter().zip(&p).map(|(a, b)| a ^ b));
+            out.extend(m.iter().zip(p.iter()).map(|(a, b)| a ^ b));
         }
     }
     out
@@ -351,11 +397,18 @@ pub fn decrypt_chosen_core(
     let mut pos = lens_end;
     let mut out = Vec::with_capacity(count);
     for (j, &len) in lens.iter().enumerate() {
-        let chosen = usize::from(choices[j]);
-        let start = pos + chosen * len;
-        let ct = &frame[start..start + len];
+        // The choice bit is secret: read both ciphertexts and select with a mask rather than
+        // indexing by it.
+        let mask = 0u8.wrapping_sub(u8::from(choices[j]));
+        let (c0, c1) = frame[pos..pos + 2 * len].split_at(len);
         let p = pad(keys[j], first + j as u128, len);
-        out.push(ct.iter().zip(&p).map(|(a, b)| a ^ b).collect());
+        out.push(
+            c0.iter()
+                .zip(c1)
+                .zip(p.iter())
+                .map(|((a, b), k)| ((a & !mask) | (b & mask)) ^ k)
+                .collect(),
+        );
         pos += 2 * len;
     }
     Ok(out)
@@ -391,6 +444,7 @@ impl IknpReceiver {
         Ok(IknpReceiver {
             prgs,
             next_index: 0,
+            scratch: Vec::new(),
         })
     }
 
@@ -404,7 +458,9 @@ impl IknpReceiver {
         out: &mut Vec<Block>,
     ) {
         let nb = r.len();
-        let mut t = vec![Block::ZERO; KAPPA * nb];
+        // Every block of the scratch is overwritten below: resizing is all it needs.
+        let t = &mut self.scratch;
+        t.resize(KAPPA * nb, Block::ZERO);
         u.clear();
         u.resize(KAPPA * nb, Block::ZERO);
         for i in 0..KAPPA {
@@ -416,7 +472,7 @@ impl IknpReceiver {
                 uc[b] ^= tc[b] ^ r[b];
             }
         }
-        columns_to_rows(&t, nb, take, out);
+        columns_to_rows(t, nb, take, out);
     }
 
     /// Correlated OTs with the given choice bits: returns `t_j = q_j ⊕ r_j·Δ`.
@@ -462,7 +518,7 @@ impl IknpReceiver {
         choices: &[bool],
     ) -> Result<Vec<Vec<u8>>, OtError> {
         let first = self.next_index;
-        let keys = self.receive_random(ch, choices).await?;
+        let keys = Zeroizing::new(self.receive_random(ch, choices).await?);
         let mut out = Vec::with_capacity(choices.len());
         while out.len() < choices.len() {
             let frame = ch.recv_bytes().await?;
@@ -486,5 +542,67 @@ impl IknpReceiver {
             )?);
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zeroize::ZeroizeOnDrop;
+
+    fn assert_zeroize_on_drop<T: ZeroizeOnDrop>() {}
+
+    /// A sender and a receiver wired by hand (as base OTs with choice bits `Δ_i` would leave
+    /// them), so that the synchronous cores run without a channel.
+    fn pair(delta: Block) -> (IknpSender, IknpReceiver) {
+        let seeds: Vec<[Block; 2]> = (0..KAPPA as u128)
+            .map(|i| [Block(2 * i + 1), Block(2 * i + 2)])
+            .collect();
+        let sender = IknpSender {
+            delta,
+            prgs: (0..KAPPA)
+                .map(|i| AesPrg::new(seeds[i][usize::from(delta.bit(i))]))
+                .collect(),
+            next_index: 0,
+            scratch: Vec::new(),
+        };
+        let receiver = IknpReceiver {
+            prgs: seeds
+                .iter()
+                .map(|[a, b]| [AesPrg::new(*a), AesPrg::new(*b)])
+                .collect(),
+            next_index: 0,
+            scratch: Vec::new(),
+        };
+        (sender, receiver)
+    }
+
+    #[test]
+    fn zeroize_erases_delta_seeds_and_row_matrices() {
+        assert_zeroize_on_drop::<IknpSender>();
+        assert_zeroize_on_drop::<IknpReceiver>();
+        assert_zeroize_on_drop::<AesPrg>();
+        let delta = Block(0x0123_4567_89ab_cdef_fedc_ba98_7654_3211);
+        let (mut sender, mut receiver) = pair(delta);
+        let choices: Vec<bool> = (0..300).map(|k| k % 3 == 1).collect();
+        let r = pack_bits_blocks(&choices);
+        let (mut u, mut t, mut q) = (Vec::new(), Vec::new(), Vec::new());
+        receiver.extend_core(&r, choices.len(), &mut u, &mut t);
+        sender
+            .extend_core(&u, r.len(), choices.len(), &mut q)
+            .unwrap();
+        for j in 0..choices.len() {
+            assert_eq!(t[j], q[j] ^ delta.and_bit(choices[j]));
+        }
+        // The column matrices of the chunk are held, secret, until the owner goes.
+        assert!(sender.scratch.iter().any(|b| *b != Block::ZERO));
+        assert!(receiver.scratch.iter().any(|b| *b != Block::ZERO));
+
+        // What `Drop` runs.
+        sender.zeroize();
+        receiver.zeroize();
+        assert_eq!(sender.delta, Block::ZERO);
+        assert!(sender.scratch.is_empty() && sender.prgs.is_empty());
+        assert!(receiver.scratch.is_empty() && receiver.prgs.is_empty());
     }
 }

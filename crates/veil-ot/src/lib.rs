@@ -12,6 +12,15 @@
 //! Roles are types: [`IknpSender`] and [`IknpReceiver`] each hold only their own state.
 //! Everything runs over a [`veil_net::Channel`], in memory or over TCP. Randomness comes from
 //! the caller's CSPRNG; [`secure_rng`] gives a ChaCha20 generator seeded by the OS.
+//!
+//! # Secrets in memory
+//!
+//! [`Block`] stays `Copy` (it lives in registers in every hot loop), so its copies on the stack
+//! are not erased; the long-lived owners of secret blocks are. [`IknpSender`] zeroizes `Δ` and
+//! its column scratch on drop, [`IknpReceiver`] its scratch; the AES-CTR seeds of both
+//! ([`prg::AesPrg`]) live only as AES round keys, which the `aes` crate zeroizes on drop.
+//! Base-OT scalars and shared points are `Zeroizing`. Random-OT keys handed to the caller are
+//! the caller's to erase. [`erase_rng`] overwrites a ChaCha20 generator that derived secrets.
 
 pub mod aes_hash;
 pub mod base;
@@ -30,4 +39,30 @@ pub use iknp::{IknpReceiver, IknpSender};
 pub fn secure_rng() -> rand_chacha::ChaCha20Rng {
     use rand::SeedableRng;
     rand_chacha::ChaCha20Rng::from_os_rng()
+}
+
+/// Overwrites a generator whose key derived secrets (a garbler's `Δ`, labels, shares) with the
+/// generator of the all-zero seed, so the old key does not outlive its owner.
+///
+/// `rand_chacha` offers no zeroization; this is a best effort: the new value is written over
+/// the old one in place and [`std::hint::black_box`] keeps the store from being elided.
+pub fn erase_rng(rng: &mut rand_chacha::ChaCha20Rng) {
+    use rand::SeedableRng;
+    *rng = rand_chacha::ChaCha20Rng::from_seed([0u8; 32]);
+    std::hint::black_box(&*rng);
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{RngCore, SeedableRng};
+    use rand_chacha::ChaCha20Rng;
+
+    #[test]
+    fn erase_rng_replaces_the_key() {
+        let mut rng = ChaCha20Rng::from_seed([7u8; 32]);
+        rng.next_u64();
+        super::erase_rng(&mut rng);
+        assert_eq!(rng.get_seed(), [0u8; 32]);
+        assert_eq!(rng, ChaCha20Rng::from_seed([0u8; 32]));
+    }
 }

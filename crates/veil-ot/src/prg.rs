@@ -10,11 +10,21 @@ use aes::Aes128;
 use crate::aes_hash::aes_encrypt_in_place;
 use crate::block::Block;
 
-/// AES-CTR under a seed. The round keys are erased on drop.
+/// AES-CTR under a seed. The round keys are erased on drop (by the `aes` crate, built with its
+/// `zeroize` feature); the seed itself is not kept. The counter is not secret.
 pub struct AesPrg {
     cipher: Aes128,
     counter: u128,
 }
+
+// `Aes128` zeroizes its round keys on drop only with the `aes` crate's `zeroize` feature: fail
+// to build if it is ever turned off.
+const _: fn() = || {
+    fn zeroized_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+    zeroized_on_drop::<Aes128>();
+};
+
+impl zeroize::ZeroizeOnDrop for AesPrg {}
 
 impl AesPrg {
     /// A generator keyed with `seed`.

@@ -74,14 +74,25 @@ pub struct Commitments {
     digest: [u8; 32],
 }
 
-/// One holder's share of a Feldman dealing: index `i` and `f_j(i)` per element. Zeroized on drop.
-#[derive(Clone, Debug, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+/// One holder's share of a Feldman dealing: index `i` and `f_j(i)` per element. Zeroized on drop;
+/// `==` compares the values in constant time (dealing id, index and length are public).
+#[derive(Clone, Debug, Zeroize, ZeroizeOnDrop)]
 pub struct FeldmanShare {
     #[zeroize(skip)]
     dealing_id: DealingId,
     index: u32,
     values: Vec<Scalar>,
 }
+
+impl PartialEq for FeldmanShare {
+    fn eq(&self, other: &Self) -> bool {
+        self.dealing_id == other.dealing_id
+            && self.index == other.index
+            && bool::from(self.values[..].ct_eq(&other.values[..]))
+    }
+}
+
+impl Eq for FeldmanShare {}
 
 impl FeldmanShare {
     /// A share with these parts (for shares decoded elsewhere).

@@ -17,11 +17,20 @@ pub struct Polynomial<F: Field> {
     coeffs: Vec<F>,
 }
 
-impl<F: Field> Drop for Polynomial<F> {
-    fn drop(&mut self) {
+impl<F: Field> Zeroize for Polynomial<F> {
+    /// Erases every coefficient and empties the polynomial.
+    fn zeroize(&mut self) {
         self.coeffs.zeroize();
     }
 }
+
+impl<F: Field> Drop for Polynomial<F> {
+    fn drop(&mut self) {
+        self.zeroize();
+    }
+}
+
+impl<F: Field> zeroize::ZeroizeOnDrop for Polynomial<F> {}
 
 impl<F: Field> Polynomial<F> {
     /// The polynomial with these coefficients (lowest degree first).

@@ -24,6 +24,7 @@
 //! ([`ShareVec::add_assign`]); [`refresh`] does the same with a single zero sharing.
 
 use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::berlekamp_welch;
@@ -110,12 +111,21 @@ impl SharingParams {
     }
 }
 
-/// One share of a single field element: index `i` and value `f(i)`. Zeroized on drop.
-#[derive(Clone, Debug, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+/// One share of a single field element: index `i` and value `f(i)`. Zeroized on drop;
+/// `==` compares the value in constant time (the index is public).
+#[derive(Clone, Debug, Zeroize, ZeroizeOnDrop)]
 pub struct Share<F: Field> {
     index: u32,
     value: F,
 }
+
+impl<F: Field> PartialEq for Share<F> {
+    fn eq(&self, other: &Self) -> bool {
+        self.index == other.index && bool::from(self.value.ct_eq(&other.value))
+    }
+}
+
+impl<F: Field> Eq for Share<F> {}
 
 impl<F: Field> Share<F> {
     /// A share with this index and value (for shares received or decoded elsewhere; indices
@@ -136,12 +146,21 @@ impl<F: Field> Share<F> {
 }
 
 /// One share of a vector of field elements: index `i` and `f_j(i)` for each element `j`, all
-/// polynomials independent. Zeroized on drop.
-#[derive(Clone, Debug, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+/// polynomials independent. Zeroized on drop; `==` compares the values in constant time
+/// (the index and the length are public).
+#[derive(Clone, Debug, Zeroize, ZeroizeOnDrop)]
 pub struct ShareVec<F: Field> {
     index: u32,
     values: Vec<F>,
 }
+
+impl<F: Field> PartialEq for ShareVec<F> {
+    fn eq(&self, other: &Self) -> bool {
+        self.index == other.index && bool::from(self.values[..].ct_eq(&other.values[..]))
+    }
+}
+
+impl<F: Field> Eq for ShareVec<F> {}
 
 impl<F: Field> ShareVec<F> {
     /// A vector share with this index and values.
@@ -511,6 +530,51 @@ mod tests {
     use crate::field::M61;
     use rand::SeedableRng;
     use rand_chacha::ChaCha20Rng;
+
+    fn assert_zeroize_on_drop<T: ZeroizeOnDrop>() {}
+
+    #[test]
+    fn shares_zeroize_and_compare_in_constant_time() {
+        use crate::feldman::FeldmanShare;
+        use crate::mpc::SharedVec;
+        use crate::Scalar;
+        assert_zeroize_on_drop::<Share<M61>>();
+        assert_zeroize_on_drop::<ShareVec<M61>>();
+        assert_zeroize_on_drop::<FeldmanShare>();
+        assert_zeroize_on_drop::<SharedVec>();
+
+        let mut s = Share::new(3, M61::new(123_456_789u64));
+        assert_eq!(s, Share::new(3, M61::new(123_456_789u64)));
+        assert_ne!(s, Share::new(3, M61::new(123_456_788u64)));
+        assert_ne!(s, Share::new(4, M61::new(123_456_789u64)));
+        // What `Drop` runs (the derived `ZeroizeOnDrop`).
+        s.zeroize();
+        assert_eq!((s.index(), *s.value()), (0, M61::ZERO));
+
+        let values: Vec<M61> = (1..=5u64).map(M61::new).collect();
+        let mut v = ShareVec::new(2, values.clone());
+        assert_eq!(v, ShareVec::new(2, values.clone()));
+        assert_ne!(v, ShareVec::new(2, values[..4].to_vec()));
+        v.zeroize();
+        assert!(v.values().is_empty() && v.index() == 0);
+
+        let mut sv = SharedVec::from_shares(values.clone());
+        assert_eq!(sv, SharedVec::from_shares(values));
+        sv.zeroize();
+        assert!(sv.is_empty());
+
+        let scalars = vec![Scalar::from(7u64), Scalar::from(9u64)];
+        let id = crate::feldman::DealingId([1; 32]);
+        let mut f = FeldmanShare::new(id, 1, scalars.clone());
+        assert_eq!(f, FeldmanShare::new(id, 1, scalars));
+        f.zeroize();
+        assert!(f.values().is_empty() && f.index() == 0);
+
+        let mut p = Polynomial::from_coefficients(vec![M61::new(5u64), M61::new(6u64)]);
+        assert_zeroize_on_drop::<Polynomial<M61>>();
+        p.zeroize();
+        assert!(p.coefficients().is_empty());
+    }
 
     #[test]
     fn params_conventions() {

@@ -120,11 +120,20 @@ impl PartyConfig {
     }
 }
 
-/// This party's shares of a vector of secret field elements. Zeroized on drop.
-#[derive(Clone, Debug, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+/// This party's shares of a vector of secret field elements. Zeroized on drop; `==` compares
+/// in constant time (the length is public).
+#[derive(Clone, Debug, Zeroize, ZeroizeOnDrop)]
 pub struct SharedVec {
     values: Vec<M61>,
 }
+
+impl PartialEq for SharedVec {
+    fn eq(&self, other: &Self) -> bool {
+        subtle::ConstantTimeEq::ct_eq(&self.values[..], &other.values[..]).into()
+    }
+}
+
+impl Eq for SharedVec {}
 
 impl SharedVec {
     /// Wraps share values (for callers that obtained shares elsewhere).
