@@ -2,13 +2,13 @@
 //! Every session must return the plaintext model's classes; the server's peak resident memory
 //! (VmHWM, read from /proc) is printed and bounded.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use veil_net::{ChannelConfig, PublicKey};
 use veil_nn::data::digits_split;
 use veil_protocols::{Client, ClientOptions, Protocol};
+
+mod common;
 
 /// Peak resident set of a process, in KiB, where /proc offers it.
 fn peak_rss_kib(pid: u32) -> Option<u64> {
@@ -21,29 +21,10 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
 
 #[test]
 fn sixty_four_concurrent_sessions_against_one_server() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_veil"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--protocol", "yao,gmw"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
-    line.clear();
-    out.read_line(&mut line).unwrap();
-    let key: PublicKey = line
-        .trim()
-        .strip_prefix("server key ")
-        .unwrap()
-        .parse()
-        .unwrap();
-    let idle = peak_rss_kib(child.id());
+    let server = common::start_server("yao,gmw", &[]);
+    let addr = server.addr.clone();
+    let key: PublicKey = server.key.parse().unwrap();
+    let idle = peak_rss_kib(server.child.id());
 
     let model = veil_nn::bundled_model().unwrap().quantized;
     let test = digits_split().test;
@@ -89,9 +70,8 @@ fn sixty_four_concurrent_sessions_against_one_server() {
         all
     });
     let secs = t0.elapsed().as_secs_f64();
-    let peak = peak_rss_kib(child.id());
-    let _ = child.kill();
-    let _ = child.wait();
+    let peak = peak_rss_kib(server.child.id());
+    drop(server);
     let mut ok = 0;
     for r in &results {
         match r {

@@ -1,52 +1,13 @@
 //! `veil serve` and `veil infer` as separate OS processes over loopback, for every protocol:
 //! the predictions equal the plaintext integer model's.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use veil_nn::data::digits_split;
 
-struct Server {
-    child: Child,
-    addr: String,
-    /// The second line `veil serve` prints: the public key to pin, or "none ...".
-    key: String,
-}
+mod common;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(extra: &[&str]) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_veil"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--protocol",
-            "he,yao,gmw",
-        ])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
-    line.clear();
-    out.read_line(&mut line).unwrap();
-    let key = line.trim().strip_prefix("server key ").unwrap().to_string();
-    Server { child, addr, key }
-}
+use common::start_server;
 
 fn veil() -> Command {
     Command::new(env!("CARGO_BIN_EXE_veil"))
@@ -94,7 +55,7 @@ fn infer(addr: &str, protocol: &str, range: &str, extra: &[&str]) -> serde_json:
 
 #[test]
 fn serve_and_infer_processes_agree_with_the_plaintext_model() {
-    let server = start_server(&[]);
+    let server = start_server("he,yao,gmw", &[]);
     let model = veil_nn::bundled_model().unwrap().quantized;
     let test = digits_split().test;
     for (protocol, range, extra) in [
@@ -175,12 +136,15 @@ fn identities_pinning_allow_list_and_plaintext_between_processes() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&shown.stdout).trim(), server_key);
 
-    let server = start_server(&[
-        "--identity",
-        server_id.to_str().unwrap(),
-        "--allow-client",
-        &client_key,
-    ]);
+    let server = start_server(
+        "he,yao,gmw",
+        &[
+            "--identity",
+            server_id.to_str().unwrap(),
+            "--allow-client",
+            &client_key,
+        ],
+    );
     assert_eq!(server.key, server_key);
     let client = client_id.to_str().unwrap();
     // The allowed client, pinning the right key, is served.
@@ -214,7 +178,7 @@ fn identities_pinning_allow_list_and_plaintext_between_processes() {
     drop(server);
 
     // Plaintext only on both sides, explicitly.
-    let plain = start_server(&["--insecure-plaintext"]);
+    let plain = start_server("he,yao,gmw", &["--insecure-plaintext"]);
     assert!(plain.key.starts_with("none"));
     let v = infer(&plain.addr, "gmw", "0..2", &["--insecure-plaintext"]);
     assert_eq!(v["predictions"].as_array().unwrap().len(), 2);

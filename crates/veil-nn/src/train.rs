@@ -234,6 +234,32 @@ fn example_gradient(
     (loss, hit)
 }
 
+/// Checks a training configuration, initializes the layers from `rng` and their Adam states,
+/// and computes every example's input features.
+fn prepare(
+    data: &Dataset,
+    config: &TrainConfig,
+    rng: &mut ChaCha20Rng,
+) -> (Vec<Dense>, Optimizer, Vec<Vec<f32>>) {
+    assert!(!data.is_empty(), "training needs at least one sample");
+    assert!(config.batch_size > 0, "batch size must be positive");
+    assert!(
+        config.hidden.iter().all(|&h| h > 0),
+        "hidden widths must be positive"
+    );
+    let mut widths = vec![IMAGE_PIXELS];
+    widths.extend(&config.hidden);
+    widths.push(NUM_CLASSES);
+    let layers = init_layers(rng, &widths);
+    let opt = Optimizer::new(&layers);
+    let inputs = data
+        .samples
+        .iter()
+        .map(|s| input_features(&s.pixels))
+        .collect();
+    (layers, opt, inputs)
+}
+
 /// Trains an MLP on `data`; `progress` is called after every epoch.
 ///
 /// Panics only on a configuration that cannot train: an empty dataset, a zero batch size or a
@@ -243,26 +269,8 @@ pub fn train(
     config: &TrainConfig,
     mut progress: impl FnMut(EpochReport),
 ) -> FloatModel {
-    assert!(!data.is_empty(), "training needs at least one sample");
-    assert!(config.batch_size > 0, "batch size must be positive");
-    assert!(
-        config.hidden.iter().all(|&h| h > 0),
-        "hidden widths must be positive"
-    );
-
     let mut rng = ChaCha20Rng::seed_from_u64(config.seed);
-    let mut widths = vec![IMAGE_PIXELS];
-    widths.extend(&config.hidden);
-    widths.push(NUM_CLASSES);
-
-    let mut layers = init_layers(&mut rng, &widths);
-    let mut opt = Optimizer::new(&layers);
-
-    let inputs: Vec<Vec<f32>> = data
-        .samples
-        .iter()
-        .map(|s| input_features(&s.pixels))
-        .collect();
+    let (mut layers, mut opt, inputs) = prepare(data, config, &mut rng);
     let mut order: Vec<usize> = (0..data.len()).collect();
     let mut t = 0i32;
 
@@ -372,12 +380,6 @@ pub fn train_private(
     dp: &DpSgdConfig,
     mut progress: impl FnMut(EpochReport),
 ) -> FloatModel {
-    assert!(!data.is_empty(), "training needs at least one sample");
-    assert!(config.batch_size > 0, "batch size must be positive");
-    assert!(
-        config.hidden.iter().all(|&h| h > 0),
-        "hidden widths must be positive"
-    );
     assert!(
         dp.clip_norm.is_finite() && dp.clip_norm > 0.0,
         "the clipping norm must be positive"
@@ -392,16 +394,7 @@ pub fn train_private(
         Some(seed) => ChaCha20Rng::seed_from_u64(seed),
         None => ChaCha20Rng::from_os_rng(),
     };
-    let mut widths = vec![IMAGE_PIXELS];
-    widths.extend(&config.hidden);
-    widths.push(NUM_CLASSES);
-    let mut layers = init_layers(&mut init_rng, &widths);
-    let mut opt = Optimizer::new(&layers);
-    let inputs: Vec<Vec<f32>> = data
-        .samples
-        .iter()
-        .map(|s| input_features(&s.pixels))
-        .collect();
+    let (mut layers, mut opt, inputs) = prepare(data, config, &mut init_rng);
 
     let n = data.len();
     let (q, steps) = dp_sgd_schedule(n, config.batch_size, config.epochs);
