@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use veil_net::ChannelConfig;
 use veil_nn::data::digits_split;
 use veil_nn::Model;
-use veil_shamir::mpc::{linear_layer_plain, run_party, LinearInput, LinearLayerSpec, PartyConfig};
+use veil_shamir::mpc::{
+    linear_layer_plain, run_party, LinearInput, LinearLayerSpec, MeshSecurity, PartyConfig,
+};
 use veil_shamir::{CombinePolicy, ShamirError, ShareFile, SharingParams};
 
 /// `veil shamir ...`.
@@ -79,6 +81,12 @@ pub enum ShamirCommand {
         /// Test digit held by party 0.
         #[arg(long)]
         digit: usize,
+        /// This party's identity file (encrypted, authenticated channels).
+        #[arg(long)]
+        identity: PathBuf,
+        /// Every party's public key, comma separated, in index order.
+        #[arg(long, value_delimiter = ',')]
+        keys: Vec<veil_net::PublicKey>,
     },
 }
 
@@ -103,7 +111,15 @@ pub fn run(cmd: ShamirCommand, model: impl FnOnce() -> Result<Model>) -> Result<
             degree,
             session,
             digit,
-        } => party(index, addrs, degree, &session, digit, &model()?),
+            identity,
+            keys,
+        } => {
+            let security = MeshSecurity {
+                identity: std::sync::Arc::new(veil_net::Identity::load(&identity)?),
+                keys,
+            };
+            party(index, addrs, degree, &session, digit, security, &model()?)
+        }
     }
 }
 
@@ -278,6 +294,7 @@ fn party(
     degree: usize,
     session: &str,
     digit: usize,
+    security: MeshSecurity,
     model: &Model,
 ) -> Result<()> {
     let session = parse_session(session)?;
@@ -292,6 +309,7 @@ fn party(
         _ => LinearInput::Helper,
     };
     let config = PartyConfig::new(index, addrs, degree)
+        .with_security(security)
         .with_session_id(session)
         .with_channel(ChannelConfig {
             connect_timeout: Duration::from_secs(20),
@@ -341,6 +359,15 @@ fn free_addrs(n: usize) -> Result<Vec<std::net::SocketAddr>> {
         .collect::<std::io::Result<_>>()?)
 }
 
+/// Removes the demo's identity files when the demo ends.
+struct RemoveDir(PathBuf);
+
+impl Drop for RemoveDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Kills the demo's children if the demo fails part-way.
 struct Children(Vec<Child>);
 
@@ -374,7 +401,7 @@ fn demo(parties: usize, digit: usize) -> Result<()> {
     let list: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
     println!(
         "Veil Shamir demo: {parties} processes, degree {degree} (any {degree} colluding learn \
-         nothing), BGW over loopback TCP"
+         nothing), BGW over encrypted, mutually authenticated loopback TCP"
     );
     println!(
         "party 0 holds test digit {digit}; party 1 holds the bundled model's first layer \
@@ -383,6 +410,20 @@ fn demo(parties: usize, digit: usize) -> Result<()> {
         x.len(),
         bias.len()
     );
+    // Each party gets its own identity file; every party pins every other's public key.
+    let dir = std::env::temp_dir().join(format!("veil-shamir-demo-{session}"));
+    std::fs::create_dir_all(&dir)?;
+    let ids: Vec<veil_net::Identity> = (0..parties)
+        .map(|_| veil_net::Identity::generate())
+        .collect();
+    let keys: Vec<String> = ids.iter().map(|id| id.public().to_string()).collect();
+    let mut id_files = Vec::with_capacity(parties);
+    for (i, id) in ids.iter().enumerate() {
+        let path = dir.join(format!("party{i}.id"));
+        id.save(&path)?;
+        id_files.push(path);
+    }
+    let _cleanup = RemoveDir(dir);
     let exe = std::env::current_exe()?;
     let mut children = Children(Vec::with_capacity(parties));
     for i in 0..parties {
@@ -392,6 +433,9 @@ fn demo(parties: usize, digit: usize) -> Result<()> {
             .args(["--degree", &degree.to_string()])
             .args(["--session", &session])
             .args(["--digit", &digit.to_string()])
+            .arg("--identity")
+            .arg(&id_files[i])
+            .args(["--keys", &keys.join(",")])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -490,3 +490,70 @@ async fn wrong_weight_shape_is_reported_at_every_party() {
         assert!(matches!(r, Err(MpcError::InvalidArgument(_))), "{r:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encrypted_mesh_computes_and_refuses_a_stranger() {
+    use std::sync::Arc;
+    use veil_net::Identity;
+    use veil_shamir::mpc::MeshSecurity;
+
+    let ids: Vec<Arc<Identity>> = (0..3).map(|_| Arc::new(Identity::generate())).collect();
+    let keys: Vec<_> = ids.iter().map(|id| id.public()).collect();
+    let spec = LinearLayerSpec {
+        client: 0,
+        owner: 1,
+    };
+    let (w, x, b) = (vec![4, -1, 0, 9, 3, -8], vec![7, -2, 5], vec![-3, 12]);
+    let want = linear_layer_plain(&w, &x, &b).unwrap();
+    let inputs = || {
+        [
+            LinearInput::Client { x: x.clone() },
+            LinearInput::Owner {
+                weights: w.clone(),
+                bias: b.clone(),
+            },
+            LinearInput::Helper,
+        ]
+    };
+    // Each party's own view of the keys: the stranger lists its own key at its index.
+    let run = |identities: Vec<Arc<Identity>>| {
+        let mut listeners = Vec::new();
+        for _ in 0..3 {
+            listeners.push(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+        }
+        let addrs: Vec<_> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
+        drop(listeners);
+        inputs()
+            .into_iter()
+            .zip(identities)
+            .enumerate()
+            .map(|(i, (input, identity))| {
+                let mut keys = keys.clone();
+                keys[i] = identity.public();
+                let cfg = PartyConfig::new(i, addrs.clone(), 1)
+                    .with_session_id([3u8; 16])
+                    .with_channel(config())
+                    .with_security(MeshSecurity { identity, keys });
+                tokio::spawn(veil_shamir::mpc::run_party(cfg, spec, input))
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut outs = Vec::new();
+    for h in run(ids.clone()) {
+        outs.push(h.await.unwrap().unwrap());
+    }
+    assert_eq!(outs[0].output.as_ref().unwrap(), &want);
+
+    // Party 2 replaced by a stranger with another key: parties 0 and 1 pin the real party 2's
+    // key, so their handshakes with it fail, and no party finishes.
+    let mut wrong = ids.clone();
+    wrong[2] = Arc::new(Identity::generate());
+    let results: Vec<_> = {
+        let mut r = Vec::new();
+        for h in run(wrong) {
+            r.push(h.await.unwrap());
+        }
+        r
+    };
+    assert!(results.iter().all(|r| r.is_err()), "{results:?}");
+}

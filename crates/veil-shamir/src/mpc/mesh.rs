@@ -150,6 +150,14 @@ async fn accept_lower(
             source,
         })?;
         let mut ch = Channel::from_tcp(stream, config.channel);
+        let key = match &config.security {
+            Some(sec) => Some(
+                ch.secure_server(&sec.identity, Some(&sec.keys[..me]))
+                    .await
+                    .map_err(|e| handshake(addr, format!("secure channel: {e}")))?,
+            ),
+            None => None,
+        };
         let hello: Hello = ch
             .recv()
             .await
@@ -157,6 +165,14 @@ async fn accept_lower(
         let from = hello
             .check(config, |f| f < me)
             .map_err(|r| handshake(addr, r))?;
+        if let (Some(sec), Some(key)) = (&config.security, key) {
+            if sec.keys[from] != key {
+                return Err(handshake(
+                    addr,
+                    format!("claims to be party {from} but holds another party's key"),
+                ));
+            }
+        }
         if got.iter().any(|(j, _)| *j == from) {
             return Err(handshake(from, "second connection from the same party"));
         }
@@ -177,6 +193,11 @@ async fn connect_higher(config: &PartyConfig) -> Result<Vec<(usize, Channel)>, M
     let mut out = Vec::with_capacity(n - me - 1);
     for j in me + 1..n {
         let mut ch = connect_retry(config.parties[j], config.channel).await;
+        if let Some(sec) = &config.security {
+            ch.secure_client(&sec.identity, &sec.keys[j])
+                .await
+                .map_err(|e| handshake(j, format!("secure channel: {e}")))?;
+        }
         ch.send(&Hello::new(config, j))
             .await
             .map_err(|source| MpcError::Net { peer: j, source })?;

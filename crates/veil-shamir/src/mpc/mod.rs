@@ -50,6 +50,8 @@ pub use linear::{
     PartyOutput,
 };
 pub use mesh::{establish, establish_with_listener, local_tcp_mesh, Hello};
-pub use party::{OpRecord, Party, PartyConfig, SharedVec, MAX_INPUT_LEN, MAX_PARTIES};
+pub use party::{
+    MeshSecurity, OpRecord, Party, PartyConfig, SharedVec, MAX_INPUT_LEN, MAX_PARTIES,
+};
 /// The channel configuration (frame limit and timeouts), re-exported from `veil-net`.
 pub use veil_net::ChannelConfig;

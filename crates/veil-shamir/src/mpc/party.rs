@@ -41,6 +41,18 @@ pub const MAX_PARTIES: usize = 64;
 /// Largest vector a party accepts as someone else's input (elements).
 pub const MAX_INPUT_LEN: usize = 1 << 26;
 
+/// The identities of an encrypted mesh: this party's own, and every party's public key in
+/// index order. Each channel runs the Noise IK handshake: the party with the lower index pins
+/// the higher one's key, and the higher one accepts only the lower indices' keys, so every
+/// channel is mutually authenticated.
+#[derive(Clone, Debug)]
+pub struct MeshSecurity {
+    /// This party's identity.
+    pub identity: std::sync::Arc<veil_net::Identity>,
+    /// Every party's public key, in index order (this party's included).
+    pub keys: Vec<veil_net::PublicKey>,
+}
+
 /// Configuration of one party.
 #[derive(Clone, Debug)]
 pub struct PartyConfig {
@@ -54,6 +66,9 @@ pub struct PartyConfig {
     pub session_id: [u8; 16],
     /// Frame limit and timeouts of every channel; `connect_timeout` also bounds mesh setup.
     pub channel: ChannelConfig,
+    /// Identities for encrypted, mutually authenticated channels (Noise IK, `veil_net::secure`);
+    /// `None` runs the mesh in plaintext.
+    pub security: Option<MeshSecurity>,
     /// Seed of this party's ChaCha20 generator; `None` (the default) seeds from the OS.
     pub seed: Option<[u8; 32]>,
 }
@@ -69,7 +84,15 @@ impl PartyConfig {
             session_id: [0; 16],
             channel: ChannelConfig::default(),
             seed: None,
+            security: None,
         }
+    }
+
+    /// Secures every channel of the mesh with `security`.
+    #[must_use]
+    pub fn with_security(mut self, security: MeshSecurity) -> Self {
+        self.security = Some(security);
+        self
     }
 
     /// Sets the session id.
@@ -115,6 +138,14 @@ impl PartyConfig {
         }
         if self.channel.max_frame < 1024 {
             return bad("frame limit below 1024 bytes".into());
+        }
+        if let Some(sec) = &self.security {
+            if sec.keys.len() != n {
+                return bad(format!("{} public keys for {n} parties", sec.keys.len()));
+            }
+            if sec.keys[self.index] != sec.identity.public() {
+                return bad("this party's identity is not the key listed at its index".into());
+            }
         }
         Ok(())
     }
