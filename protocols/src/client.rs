@@ -46,24 +46,27 @@ pub enum ClientSecurity {
 impl ClientOptions {
     /// Defaults for `protocol`, encrypted, with the server's public key pinned.
     pub fn new(protocol: Protocol, server_key: PublicKey) -> ClientOptions {
-        ClientOptions {
+        ClientOptions::with_security(
             protocol,
-            want_logits: false,
-            channel: ChannelConfig::default(),
-            security: ClientSecurity::Noise {
+            ClientSecurity::Noise {
                 server_key,
                 identity: None,
             },
-        }
+        )
     }
 
     /// Defaults for `protocol` without encryption (for a plaintext server, in measurements).
     pub fn insecure_plaintext(protocol: Protocol) -> ClientOptions {
+        ClientOptions::with_security(protocol, ClientSecurity::InsecurePlaintext)
+    }
+
+    /// Defaults for `protocol` under `security`.
+    pub fn with_security(protocol: Protocol, security: ClientSecurity) -> ClientOptions {
         ClientOptions {
             protocol,
             want_logits: false,
             channel: ChannelConfig::default(),
-            security: ClientSecurity::InsecurePlaintext,
+            security,
         }
     }
 

@@ -423,8 +423,10 @@ fn main() -> ExitCode {
             insecure_plaintext,
         } => net_cmd::client_security(server_key, identity.as_deref(), insecure_plaintext)
             .and_then(|security| {
+                let mut options = veil_protocols::ClientOptions::with_security(protocol, security);
+                options.want_logits = logits;
                 net_cmd::infer(
-                    net_cmd::client_options(protocol, security, logits),
+                    options,
                     &connect,
                     input.as_deref(),
                     digits_test.as_deref(),

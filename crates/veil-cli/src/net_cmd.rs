@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
-use veil_net::{ChannelConfig, Identity, PublicKey};
+use veil_net::{Identity, PublicKey};
 use veil_nn::data::{digits_split, Dataset, Sample, IMAGE_PIXELS};
 use veil_nn::Model;
 use veil_protocols::{
@@ -326,16 +326,6 @@ pub async fn infer_session(
         rounds: stats.rounds,
         rounds_per_query: after.rounds as f64 / nq.max(1) as f64,
     })
-}
-
-/// Client options for `protocol` under `security`.
-pub fn client_options(protocol: Protocol, security: ClientSecurity, logits: bool) -> ClientOptions {
-    ClientOptions {
-        protocol,
-        want_logits: logits,
-        channel: ChannelConfig::default(),
-        security,
-    }
 }
 
 /// `veil infer`.

@@ -31,20 +31,7 @@ fn infer_raw(addr: &str, protocol: &str, range: &str, extra: &[&str]) -> std::pr
 }
 
 fn infer(addr: &str, protocol: &str, range: &str, extra: &[&str]) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_veil"))
-        .args([
-            "infer",
-            "--protocol",
-            protocol,
-            "--connect",
-            addr,
-            "--digits-test",
-            range,
-            "--json",
-        ])
-        .args(extra)
-        .output()
-        .unwrap();
+    let out = infer_raw(addr, protocol, range, extra);
     assert!(
         out.status.success(),
         "{protocol}: {}",

@@ -461,6 +461,20 @@ pub fn build_model(
 ) -> crate::format::Model {
     let float = train(&split.train, config, progress);
     let quantized = crate::quant::quantize(&float, spec, &split.train);
+    assemble(split, config, name, "adam", float, quantized, None)
+}
+
+/// The model file's contents for trained networks: their accuracy on `split.test` and how
+/// they were made.
+fn assemble(
+    split: &crate::data::Split,
+    config: &TrainConfig,
+    name: &str,
+    optimizer: &str,
+    float: FloatModel,
+    quantized: crate::quant::QuantModel,
+    privacy: Option<crate::format::PrivacyInfo>,
+) -> crate::format::Model {
     let test = &split.test.samples;
     let float_test_accuracy = crate::accuracy(test, |s| float.predict(&s.pixels));
     let quantized_test_accuracy = crate::accuracy(test, |s| quantized.predict(&s.pixels));
@@ -471,7 +485,7 @@ pub fn build_model(
         float,
         quantized,
         training: crate::format::TrainingInfo {
-            optimizer: "adam".to_string(),
+            optimizer: optimizer.to_string(),
             hidden: config.hidden.clone(),
             epochs: config.epochs,
             batch_size: config.batch_size,
@@ -480,7 +494,7 @@ pub fn build_model(
             seed: config.seed,
             float_test_accuracy,
             quantized_test_accuracy,
-            privacy: None,
+            privacy,
         },
     }
 }
@@ -604,43 +618,31 @@ pub fn build_private_model(
         SYNTHETIC_CALIBRATION_SEED,
     );
     let quantized = crate::quant::quantize(&float, spec, &calib);
-    let test = &split.test.samples;
-    let float_test_accuracy = crate::accuracy(test, |s| float.predict(&s.pixels));
-    let quantized_test_accuracy = crate::accuracy(test, |s| quantized.predict(&s.pixels));
     let accountant = match target.accountant {
         veil_dp::AccountantKind::Rdp => "rdp",
         veil_dp::AccountantKind::Pld(_) => "pld",
     };
-    Ok(crate::format::Model {
-        format: crate::format::FORMAT_NAME.to_string(),
-        version: crate::format::FORMAT_VERSION,
-        name: name.to_string(),
+    let privacy = crate::format::PrivacyInfo {
+        mechanism: "dp-sgd".to_string(),
+        accountant: accountant.to_string(),
+        epsilon: achieved,
+        delta: target.delta,
+        target_epsilon: target.epsilon,
+        noise_multiplier: noise.get(),
+        clip_norm: target.clip_norm,
+        sample_rate: q,
+        steps,
+        quantization_calibration: "synthetic".to_string(),
+    };
+    Ok(assemble(
+        split,
+        config,
+        name,
+        "dp-sgd-adam",
         float,
         quantized,
-        training: crate::format::TrainingInfo {
-            optimizer: "dp-sgd-adam".to_string(),
-            hidden: config.hidden.clone(),
-            epochs: config.epochs,
-            batch_size: config.batch_size,
-            learning_rate: config.learning_rate,
-            weight_decay: config.weight_decay,
-            seed: config.seed,
-            float_test_accuracy,
-            quantized_test_accuracy,
-            privacy: Some(crate::format::PrivacyInfo {
-                mechanism: "dp-sgd".to_string(),
-                accountant: accountant.to_string(),
-                epsilon: achieved,
-                delta: target.delta,
-                target_epsilon: target.epsilon,
-                noise_multiplier: noise.get(),
-                clip_norm: target.clip_norm,
-                sample_rate: q,
-                steps,
-                quantization_calibration: "synthetic".to_string(),
-            }),
-        },
-    })
+        Some(privacy),
+    ))
 }
 
 #[cfg(test)]

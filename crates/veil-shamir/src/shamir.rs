@@ -217,6 +217,19 @@ pub struct Recovered<T: Zeroize> {
     pub bad_indices: Vec<u32>,
 }
 
+impl<T: Zeroize> Recovered<T> {
+    /// The secret if no share was wrong, else [`ShamirError::BadShares`] naming them.
+    fn strict(self) -> Result<Zeroizing<T>, ShamirError> {
+        if self.bad_indices.is_empty() {
+            Ok(self.secret)
+        } else {
+            Err(ShamirError::BadShares {
+                indices: self.bad_indices,
+            })
+        }
+    }
+}
+
 /// Deals `params.shares()` shares of `secret` with a fresh random polynomial of degree
 /// `params.degree()` drawn from `rng`.
 ///
@@ -363,14 +376,7 @@ pub fn reconstruct<F: Field>(
     degree: usize,
     shares: &[Share<F>],
 ) -> Result<Zeroizing<F>, ShamirError> {
-    let r = reconstruct_robust(degree, shares)?;
-    if r.bad_indices.is_empty() {
-        Ok(r.secret)
-    } else {
-        Err(ShamirError::BadShares {
-            indices: r.bad_indices,
-        })
-    }
+    reconstruct_robust(degree, shares)?.strict()
 }
 
 /// Reconstructs the secret, correcting up to `⌊(k - degree - 1)/2⌋` wrong shares among the `k`
@@ -415,14 +421,7 @@ pub fn reconstruct_vec<F: Field>(
     degree: usize,
     shares: &[ShareVec<F>],
 ) -> Result<Zeroizing<Vec<F>>, ShamirError> {
-    let r = reconstruct_vec_robust(degree, shares)?;
-    if r.bad_indices.is_empty() {
-        Ok(r.secret)
-    } else {
-        Err(ShamirError::BadShares {
-            indices: r.bad_indices,
-        })
-    }
+    reconstruct_vec_robust(degree, shares)?.strict()
 }
 
 /// Robust reconstruction of a shared vector: each element is decoded on its own, and the share
