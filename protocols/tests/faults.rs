@@ -7,18 +7,19 @@
 //! The model is a small 64-3-10 network so that a session moves little data; the frame
 //! structure of each protocol is the same as for the bundled model.
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use veil_net::{ChannelConfig, Identity};
-use veil_nn::quant::{QLayer, QuantModel, Requant};
 use veil_protocols::{Client, ClientOptions, Protocol, Served, ServerConfig, ServerSecurity};
+
+mod common;
+use common::{small_model, Logs};
 
 /// Channel timeouts: short, except under HE, where the server waits for the client's key
 /// generation (about a second) before the key upload.
@@ -59,45 +60,6 @@ const FAULTS: [Fault; 5] = [
 
 /// Client to server (0) or server to client (1).
 type Dir = usize;
-
-fn small_model() -> QuantModel {
-    let hidden = 3;
-    // Sparse first-layer weights keep each hidden accumulator's range within one bootstrap.
-    let w1: Vec<i8> = (0..64 * hidden)
-        .map(|i| {
-            if i % 8 == 0 {
-                ((i / 8 % 7) as i8) - 3
-            } else {
-                0
-            }
-        })
-        .collect();
-    let w2: Vec<i8> = (0..hidden * 10).map(|i| ((i * 3 % 15) as i8) - 7).collect();
-    QuantModel {
-        input_bits: 4,
-        layers: vec![
-            QLayer {
-                inputs: 64,
-                outputs: hidden,
-                weight_bits: 4,
-                weights: w1,
-                bias: vec![5, -9, 13],
-                requant: Some(Requant {
-                    shift: 6,
-                    out_bits: 3,
-                }),
-            },
-            QLayer {
-                inputs: hidden,
-                outputs: 10,
-                weight_bits: 4,
-                weights: w2,
-                bias: (0..10).map(|i| i - 5).collect(),
-                requant: None,
-            },
-        ],
-    }
-}
 
 fn channel(p: Protocol) -> ChannelConfig {
     ChannelConfig::default().with_timeouts(timeout(p))
@@ -200,20 +162,6 @@ async fn session(
         .await
         .unwrap_or_else(|_| Err("HUNG".to_string()));
     (r, t0.elapsed())
-}
-
-/// Captures the server's logs.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -40,6 +40,14 @@ pub struct OtReport {
     pub cot_per_s_tcp_2_23: f64,
     /// Median random OTs per second over loopback TCP (2^20 per run).
     pub rot_per_s_tcp: f64,
+    /// Correlated OTs per second in memory, one thread, with the KOS check against a malicious
+    /// receiver (2^20 per run).
+    pub cot_per_s_memory_checked: f64,
+    /// Correlated OTs per second over loopback TCP with the KOS check (2^20 per run).
+    pub cot_per_s_tcp_checked: f64,
+    /// Random OTs per second over loopback TCP with the KOS check (2^20 per run): what Yao's
+    /// evaluator inputs use.
+    pub rot_per_s_tcp_checked: f64,
     /// Bytes on the wire per correlated OT, receiver to sender.
     pub bytes_per_cot: f64,
     /// Bytes on the wire per correlated OT, sender to receiver (zero after setup).
@@ -67,21 +75,38 @@ async fn base_ot_once() -> Result<f64> {
 async fn iknp_setup(
     a: Channel,
     mut b: Channel,
+    checked: bool,
 ) -> Result<(IknpSender, Channel, IknpReceiver, Channel)> {
     let s = tokio::spawn(async move {
         let mut a = a;
         let snd = IknpSender::setup(&mut a, &mut rng()).await;
-        snd.map(|s| (s, a))
+        snd.map(|s| {
+            let s = if checked {
+                s.with_kos_check(&mut rng())
+            } else {
+                s
+            };
+            (s, a)
+        })
     });
-    let rcv = IknpReceiver::setup(&mut b, &mut rng()).await?;
+    let mut rcv = IknpReceiver::setup(&mut b, &mut rng()).await?;
+    if checked {
+        rcv = rcv.with_kos_check(&mut rng());
+    }
     let (snd, a) = s.await??;
     Ok((snd, a, rcv, b))
 }
 
-/// Times `n` correlated (or random) OTs after setup; returns (seconds, receiver->sender bytes,
-/// sender->receiver bytes).
-async fn cot_once(a: Channel, b: Channel, n: usize, random: bool) -> Result<(f64, u64, u64)> {
-    let (mut snd, mut a, mut rcv, mut b) = iknp_setup(a, b).await?;
+/// Times `n` correlated (or random) OTs after setup, with or without the KOS check; returns
+/// (seconds, receiver->sender bytes, sender->receiver bytes).
+async fn cot_once(
+    a: Channel,
+    b: Channel,
+    n: usize,
+    random: bool,
+    checked: bool,
+) -> Result<(f64, u64, u64)> {
+    let (mut snd, mut a, mut rcv, mut b) = iknp_setup(a, b, checked).await?;
     let choices: Vec<bool> = (0..n).map(|j| j % 3 == 0).collect();
     let before_r = b.stats();
     let t0 = Instant::now();
@@ -131,39 +156,45 @@ pub fn ot(runs: usize, mut progress: impl FnMut(&str)) -> Result<OtReport> {
         base.push(mt.block_on(base_ot_once())?);
     }
 
-    let mem = |n: usize| -> Result<(Vec<f64>, u64, u64)> {
+    let mem = |n: usize, checked: bool| -> Result<(Vec<f64>, u64, u64)> {
         let mut xs = Vec::new();
         let mut bytes = (0, 0);
         for _ in 0..runs {
             let (a, b) = Channel::memory_pair(ChannelConfig::default());
-            let (secs, r2s, s2r) = st.block_on(cot_once(a, b, n, false))?;
+            let (secs, r2s, s2r) = st.block_on(cot_once(a, b, n, false, checked))?;
             xs.push(n as f64 / secs);
             bytes = (r2s, s2r);
         }
         Ok((xs, bytes.0, bytes.1))
     };
     progress("2^20 correlated OTs in memory, one thread");
-    let (m20, r2s, s2r) = mem(1 << 20)?;
+    let (m20, r2s, s2r) = mem(1 << 20, false)?;
     progress("2^23 correlated OTs in memory, one thread");
-    let (m23, _, _) = mem(1 << 23)?;
+    let (m23, _, _) = mem(1 << 23, false)?;
+    progress("2^20 checked correlated OTs in memory, one thread");
+    let (m20c, _, _) = mem(1 << 20, true)?;
 
-    let tcp = |n: usize, random: bool| -> Result<Vec<f64>> {
+    let tcp = |n: usize, random: bool, checked: bool| -> Result<Vec<f64>> {
         let mut xs = Vec::new();
         for _ in 0..runs {
             let r = mt.block_on(async {
                 let (a, b) = tcp_pair(ChannelConfig::default()).await?;
-                cot_once(a, b, n, random).await
+                cot_once(a, b, n, random, checked).await
             })?;
             xs.push(n as f64 / r.0);
         }
         Ok(xs)
     };
     progress("2^20 correlated OTs over loopback TCP");
-    let t20 = tcp(1 << 20, false)?;
+    let t20 = tcp(1 << 20, false, false)?;
     progress("2^23 correlated OTs over loopback TCP");
-    let t23 = tcp(1 << 23, false)?;
+    let t23 = tcp(1 << 23, false, false)?;
     progress("2^20 random OTs over loopback TCP");
-    let r20 = tcp(1 << 20, true)?;
+    let r20 = tcp(1 << 20, true, false)?;
+    progress("2^20 checked correlated OTs over loopback TCP");
+    let t20c = tcp(1 << 20, false, true)?;
+    progress("2^20 checked random OTs over loopback TCP");
+    let r20c = tcp(1 << 20, true, true)?;
 
     let n = (1u64 << 20) as f64;
     Ok(OtReport {
@@ -173,6 +204,9 @@ pub fn ot(runs: usize, mut progress: impl FnMut(&str)) -> Result<OtReport> {
         cot_per_s_tcp: median(t20),
         cot_per_s_tcp_2_23: median(t23),
         rot_per_s_tcp: median(r20),
+        cot_per_s_memory_checked: median(m20c),
+        cot_per_s_tcp_checked: median(t20c),
+        rot_per_s_tcp_checked: median(r20c),
         bytes_per_cot: r2s as f64 / n,
         bytes_per_cot_sender_to_receiver: s2r as f64 / n,
         runs,
@@ -207,6 +241,18 @@ impl OtReport {
         println!(
             "  random OT, loopback TCP, 2^20           {:>10}",
             m(self.rot_per_s_tcp)
+        );
+        println!(
+            "  KOS-checked correlated OT, memory, 2^20 {:>10}",
+            m(self.cot_per_s_memory_checked)
+        );
+        println!(
+            "  KOS-checked correlated OT, TCP, 2^20    {:>10}",
+            m(self.cot_per_s_tcp_checked)
+        );
+        println!(
+            "  KOS-checked random OT, TCP, 2^20        {:>10}",
+            m(self.rot_per_s_tcp_checked)
         );
         println!(
             "  bytes per correlated OT                 {:>10.3} receiver->sender, {:.3} back",

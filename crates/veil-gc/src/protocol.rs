@@ -1,19 +1,29 @@
-//! The two-party Yao protocol (Yao 1986; semi-honest, as in Lindell and Pinkas, "A proof of
-//! security of Yao's protocol for two-party computation", J. Cryptology 2009) over a
-//! [`Channel`], with half-gates garbling ([`crate::garble`]) and IKNP correlated OT.
+//! The two-party Yao protocol (Yao 1986; Lindell and Pinkas, "A proof of security of Yao's
+//! protocol for two-party computation", J. Cryptology 2009) over a [`Channel`], with
+//! half-gates garbling ([`crate::garble`]) and IKNP OT with the KOS consistency check.
+//!
+//! Security: the garbler is semi-honest (it could garble another circuit); the evaluator may
+//! be malicious. A deviating evaluator learns nothing beyond the output of the circuit on some
+//! input of its choice: its input labels come from random OTs that are checked against a
+//! receiver that deviates (Keller, Orsini and Scholl, CRYPTO 2015), under an OT correlation
+//! that has nothing to do with the garbling, and every evaluation is garbled under a fresh
+//! free-XOR offset `Δ`. A failed check ends the evaluation before any garbled table is sent.
 //!
 //! Message flow of one evaluation (`G` garbler, `E` evaluator):
 //!
 //! 1. first evaluation of a session only: OT setup, 128 base OTs with `G` as the extension
-//!    sender and its free-XOR offset `Δ` as the correlation;
+//!    sender under a random correlation of its own (not a garbling offset);
 //! 2. `G → E`: a header (SHA-256 fingerprint of the circuit, of who owns which input and of who
 //!    learns the output; the first AND index) and the active labels of `G`'s input bits;
-//! 3. `E → G`: correlated OT for `E`'s input bits, 16 bytes per bit: `E` obtains
-//!    `q_j ⊕ x_j·Δ`, and `q_j` is the zero label of that wire, so `E` holds exactly its active
-//!    labels;
-//! 4. `G → E`: the garbled tables, 32 bytes per AND gate, in frames of at most
+//! 3. checked random OT for `E`'s input bits ([`veil_ot::iknp`]): `G → E` a digest key,
+//!    `E → G` the extension columns (16 bytes per bit plus 256 padding OTs), `G → E` the check
+//!    key, `E → G` the 48-byte answer; `G` checks it and aborts on failure. `G` holds random
+//!    keys `(k0_j, k1_j)`, `E` holds `k_{x_j}`;
+//! 4. `G → E`: for each of `E`'s input bits `d_j = k0_j ⊕ k1_j ⊕ Δ`. The zero label of that
+//!    wire is `k0_j`, so `E`'s active label is `k_{x_j} ⊕ x_j·d_j`;
+//! 5. `G → E`: the garbled tables, 32 bytes per AND gate, in frames of at most
 //!    [`CHUNK_ANDS`] gates, garbled and evaluated as they stream;
-//! 5. output: `G → E` the permute bits of the output wires when `E` learns the output, and
+//! 6. output: `G → E` the permute bits of the output wires when `E` learns the output, and
 //!    `E → G` the permute bits of its active output labels when `G` learns it.
 //!
 //! Roles are types ([`Garbler`], [`Evaluator`]); each keeps its OT state across evaluations on
@@ -155,9 +165,9 @@ fn unpack_like<T>(bytes: &[u8], shape: &[Vec<T>]) -> Vec<Vec<bool>> {
         .collect()
 }
 
-/// The garbler's role: its secret `Δ` and its OT state. On drop `Δ` is zeroized, the
-/// generator (whose key derived `Δ` and every label) overwritten, and the OT state zeroizes
-/// itself.
+/// The garbler's role: its OT state and the free-XOR offset `Δ` of the evaluation under way,
+/// drawn anew for each evaluation. On drop `Δ` is zeroized, the generator (whose key derived
+/// `Δ` and every label) overwritten, and the OT state zeroizes itself.
 pub struct Garbler {
     delta: Block,
     rng: ChaCha20Rng,
@@ -200,10 +210,14 @@ impl Garbler {
     ) -> Result<Option<Vec<Vec<bool>>>, GcError> {
         check_inputs(circuit, owners, Party::Garbler, inputs)?;
         if self.ot.is_none() {
-            self.ot = Some(IknpSender::setup_with_delta(ch, &mut self.rng, self.delta).await?);
+            let ot = IknpSender::setup(ch, &mut self.rng).await?;
+            self.ot = Some(ot.with_kos_check(&mut self.rng));
         }
+        // A fresh offset for every evaluation: nothing an evaluator learns about one
+        // evaluation's `Δ` carries over to the next.
+        self.delta = Block(self.rng.random::<u128>() | 1);
         let delta = self.delta;
-        // Zero labels of the garbler's inputs are fresh; the evaluator's come from the OT.
+        // Zero labels of the garbler's inputs are fresh; the evaluator's are its random-OT keys.
         let mut header = Vec::with_capacity(HEADER_LEN);
         header.extend_from_slice(&fingerprint(circuit, owners, reveal));
         header.extend_from_slice(&self.next_and.to_le_bytes());
@@ -239,11 +253,19 @@ impl Garbler {
             .ot
             .as_mut()
             .ok_or_else(|| GcError::Input("OT not set up".into()))?;
-        let q = Zeroizing::new(ot.send_correlated(ch, evaluator_bits).await?);
-        let mut q = q.iter().copied();
+        // Checked random OT: a deviating evaluator fails here, before any table is sent.
+        let keys = Zeroizing::new(ot.send_random(ch, evaluator_bits).await?);
+        let mut offsets: Zeroizing<Vec<Block>> =
+            Zeroizing::new(keys.iter().map(|[k0, k1]| *k0 ^ *k1 ^ delta).collect());
+        bytes.clear();
+        blocks_to_bytes(&offsets, &mut bytes);
+        offsets.zeroize();
+        ch.send_bytes(&bytes).await?;
+        bytes.zeroize();
+        let mut k0 = keys.iter().map(|[k0, _]| *k0);
         for (v, owner) in owners.iter().enumerate() {
             if *owner == Party::Evaluator {
-                zero[v] = (&mut q).take(circuit.inputs[v].len()).collect();
+                zero[v] = (&mut k0).take(circuit.inputs[v].len()).collect();
             }
         }
 
@@ -324,7 +346,8 @@ impl Evaluator {
     ) -> Result<Option<Vec<Vec<bool>>>, GcError> {
         check_inputs(circuit, owners, Party::Evaluator, inputs)?;
         if self.ot.is_none() {
-            self.ot = Some(IknpReceiver::setup(ch, &mut self.rng).await?);
+            let ot = IknpReceiver::setup(ch, &mut self.rng).await?;
+            self.ot = Some(ot.with_kos_check(&mut self.rng));
         }
         let header = ch.recv_bytes().await?;
         if header.len() != HEADER_LEN {
@@ -376,7 +399,25 @@ impl Evaluator {
             .ot
             .as_mut()
             .ok_or_else(|| GcError::Input("OT not set up".into()))?;
-        let mine = Zeroizing::new(ot.receive_correlated(ch, &choices).await?);
+        let keys = Zeroizing::new(ot.receive_random(ch, &choices).await?);
+        let offset_bytes = Zeroizing::new(ch.recv_bytes().await?);
+        let offsets = blocks_from_bytes(&offset_bytes)
+            .map(Zeroizing::new)
+            .filter(|d| d.len() == choices.len())
+            .ok_or_else(|| {
+                GcError::Protocol(format!(
+                    "{} bytes of label offsets, expected {}",
+                    offset_bytes.len(),
+                    16 * choices.len()
+                ))
+            })?;
+        let mine: Zeroizing<Vec<Block>> = Zeroizing::new(
+            keys.iter()
+                .zip(offsets.iter())
+                .zip(&choices)
+                .map(|((k, d), &x)| *k ^ d.and_bit(x))
+                .collect(),
+        );
 
         let mut g_it = garbler_labels.iter().copied();
         let mut e_it = mine.iter().copied();

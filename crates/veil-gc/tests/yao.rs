@@ -171,15 +171,21 @@ async fn several_evaluations_share_one_ot_setup_and_wire_bytes_add_up() {
     }
     g.await.unwrap();
     // After the first run (which includes the base OTs), each evaluation receives: the header
-    // (40 bytes), 128 garbler labels, the tables (32 bytes per AND in one frame) and 16
-    // bytes of decoding bits, each frame with a 4-byte header; and sends 16 bytes per input
-    // bit of OT extension.
+    // (40 bytes), 128 garbler labels, the OT check's two keys (16 bytes each), 128 label
+    // offsets, the tables (32 bytes per AND in one frame) and 16 bytes of decoding bits, each
+    // frame with a 4-byte header; and sends 16 bytes per OT of extension (its 128 input bits
+    // and the check's 256 padding OTs) and the check's 48-byte answer.
     for d in &per_run[1..] {
         assert_eq!(
             d.bytes_received,
-            (4 + 40) + (4 + 16 * 128) + (4 + 32 * and_count) + (4 + 16)
+            (4 + 40)
+                + (4 + 16 * 128)
+                + 2 * (4 + 16)
+                + (4 + 16 * 128)
+                + (4 + 32 * and_count)
+                + (4 + 16)
         );
-        assert_eq!(d.bytes_sent, 4 + 16 * 128);
+        assert_eq!(d.bytes_sent, (4 + 16 * (128 + 256)) + (4 + 48));
     }
 }
 
@@ -224,16 +230,15 @@ async fn truncated_tables_and_early_close_are_errors() {
     let g = tokio::spawn(async move {
         let owners = [Party::Garbler, Party::Evaluator];
         let mut rng = ChaCha20Rng::seed_from_u64(9);
-        let delta = Block(rng.random::<u128>() | 1);
-        let mut ot = veil_ot::IknpSender::setup_with_delta(&mut a, &mut rng, delta)
-            .await
-            .unwrap();
+        let ot = veil_ot::IknpSender::setup(&mut a, &mut rng).await.unwrap();
+        let mut ot = ot.with_kos_check(&mut rng);
         let mut header = veil_gc::protocol::fingerprint(&c2, &owners, Reveal::Evaluator).to_vec();
         header.extend_from_slice(&0u64.to_le_bytes());
         a.send_bytes(&header).await.unwrap();
         a.send_bytes(&[0u8; 16 * 128]).await.unwrap();
         a.flush().await.unwrap();
-        ot.send_correlated(&mut a, 128).await.unwrap();
+        ot.send_random(&mut a, 128).await.unwrap();
+        a.send_bytes(&[0u8; 16 * 128]).await.unwrap();
         a.send_bytes(&[0u8; 24]).await.unwrap();
         a.flush().await.unwrap();
     });
@@ -317,10 +322,8 @@ async fn first_and_index_that_would_overflow_is_refused() {
     let c2 = c.clone();
     let g = tokio::spawn(async move {
         let mut rng = ChaCha20Rng::seed_from_u64(11);
-        let delta = Block(rng.random::<u128>() | 1);
-        let mut ot = veil_ot::IknpSender::setup_with_delta(&mut a, &mut rng, delta)
-            .await
-            .unwrap();
+        let ot = veil_ot::IknpSender::setup(&mut a, &mut rng).await.unwrap();
+        let mut ot = ot.with_kos_check(&mut rng);
         let mut header = veil_gc::protocol::fingerprint(&c2, &owners, Reveal::Evaluator).to_vec();
         header.extend_from_slice(&u64::MAX.to_le_bytes());
         a.send_bytes(&header).await.unwrap();

@@ -22,4 +22,8 @@ pub enum OtError {
     /// The caller asked for something the protocol cannot do.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// The OT extension receiver failed the consistency check: it deviated from the protocol
+    /// (or its messages were changed on the way). Which equation failed is not said.
+    #[error("the peer failed the OT consistency check (it deviated from the protocol)")]
+    ConsistencyCheck,
 }

@@ -18,6 +18,17 @@
 //! - **chosen-message OT**: the sender masks each message with a pad expanded from its random
 //!   OT key and sends both; the receiver can unmask only the one it chose.
 //!
+//! **Malicious receivers.** Plain IKNP trusts the receiver to use one choice vector in all 128
+//! columns; a receiver that flips bit `j` of column `i` of `u` learns, from whether its OT
+//! output is right, the bit `Δ_i` (Keller, Orsini and Scholl 2015, section 1). Both roles can
+//! be switched to the KOS consistency check ([`crate::kos`], [`IknpSender::with_kos_check`],
+//! [`IknpReceiver::with_kos_check`]): every call then carries [`crate::kos::PAD_OTS`] or a few
+//! more extra OTs and two
+//! more messages (the sender's hash key after the columns, the receiver's 48-byte answer), and
+//! a receiver that deviates fails with [`OtError::ConsistencyCheck`] before the sender uses any
+//! output of the call. Random and chosen-message OT hash the checked rows, so the few bits of
+//! `Δ` a cheating receiver may guess without being caught do not reveal the other message.
+//!
 //! `G` is AES-CTR under the seed ([`crate::prg`]), transposition is [`crate::transpose`].
 //! The math lives in the synchronous `*_core` functions; the async methods only move their
 //! bytes over a [`Channel`], in frames of at most [`CHUNK_OTS`] OTs, so the receiver streams
@@ -25,6 +36,7 @@
 
 use rand::{CryptoRng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
+use subtle::ConstantTimeEq;
 use veil_net::Channel;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
@@ -32,6 +44,7 @@ use crate::aes_hash::fixed_key_aes;
 use crate::base::{BaseOtReceiver, BaseOtSender, ChouOrlandi};
 use crate::block::{pack_bits_blocks, Block};
 use crate::error::OtError;
+use crate::kos::{ColumnDigest, ANSWER_BYTES};
 use crate::prg::AesPrg;
 use crate::transpose::transpose128;
 
@@ -55,6 +68,8 @@ pub struct IknpSender {
     next_index: u128,
     /// The columns `q^i` of the chunk being extended, reused from chunk to chunk.
     scratch: Vec<Block>,
+    /// With the KOS check: the generator of the check's keys.
+    check: Option<ChaCha20Rng>,
 }
 
 /// The extension receiver: holds both seeds of every column.
@@ -65,6 +80,8 @@ pub struct IknpReceiver {
     next_index: u128,
     /// The columns `t^i` of the chunk being extended, reused from chunk to chunk.
     scratch: Vec<Block>,
+    /// With the KOS check: the generator of the padding OTs' choice bits.
+    check: Option<ChaCha20Rng>,
 }
 
 impl Zeroize for IknpSender {
@@ -74,6 +91,9 @@ impl Zeroize for IknpSender {
         self.delta.zeroize();
         crate::block::zeroize_blocks(&mut self.scratch);
         self.prgs.clear();
+        if let Some(rng) = self.check.as_mut() {
+            crate::erase_rng(rng);
+        }
     }
 }
 
@@ -91,6 +111,9 @@ impl Zeroize for IknpReceiver {
     fn zeroize(&mut self) {
         crate::block::zeroize_blocks(&mut self.scratch);
         self.prgs.clear();
+        if let Some(rng) = self.check.as_mut() {
+            crate::erase_rng(rng);
+        }
     }
 }
 
@@ -170,7 +193,22 @@ impl IknpSender {
             prgs,
             next_index: 0,
             scratch: Vec::new(),
+            check: None,
         })
+    }
+
+    /// Turns on the KOS consistency check for every later call (the receiver must do the
+    /// same): a receiver that deviates is caught before any output of the call is returned.
+    /// `rng` seeds the generator of the check's keys.
+    #[must_use]
+    pub fn with_kos_check<R: RngCore + CryptoRng>(mut self, rng: &mut R) -> Self {
+        self.check = Some(ChaCha20Rng::from_rng(rng));
+        self
+    }
+
+    /// Whether calls are checked against a malicious receiver.
+    pub fn is_checked(&self) -> bool {
+        self.check.is_some()
     }
 
     /// The correlation `Δ`.
@@ -210,18 +248,30 @@ impl IknpSender {
         Ok(())
     }
 
-    /// `n` correlated OTs: returns `q_j`; the receiver gets `q_j ⊕ r_j·Δ`.
+    /// `n` correlated OTs: returns `q_j`; the receiver gets `q_j ⊕ r_j·Δ`. With the KOS
+    /// check, fails with [`OtError::ConsistencyCheck`] when the receiver deviated.
     pub async fn send_correlated(
         &mut self,
         ch: &mut Channel,
         n: usize,
     ) -> Result<Vec<Block>, OtError> {
         check_count(n)?;
-        let mut out = Vec::with_capacity(n);
+        // With the check: the digest key goes first, and the padding OTs follow the real ones.
+        let (total, mut digest) = match self.check.as_mut() {
+            Some(rng) => {
+                let key = Block::random(rng);
+                ch.send_bytes(&key.to_bytes()).await?;
+                ch.flush().await?;
+                (n + crate::kos::padding(n), Some(ColumnDigest::new(key)))
+            }
+            None => (n, None),
+        };
+        let mut out = Vec::with_capacity(total);
         let mut done = 0;
         let mut buf = Vec::new();
-        while done < n {
-            let take = (n - done).min(CHUNK_OTS);
+        let mut u = Vec::new();
+        while done < total {
+            let take = (total - done).min(CHUNK_OTS);
             let nb = take.div_ceil(128);
             ch.recv_bytes_into(&mut buf).await?;
             if buf.len() != KAPPA * nb * Block::BYTES {
@@ -231,19 +281,66 @@ impl IknpSender {
                     KAPPA * nb * Block::BYTES
                 )));
             }
-            let u: Vec<Block> = buf
-                .chunks_exact(16)
-                .map(|c| {
-                    let mut a = [0u8; 16];
-                    a.copy_from_slice(c);
-                    Block::from_bytes(a)
-                })
-                .collect();
+            u.clear();
+            u.extend(buf.chunks_exact(16).map(|c| {
+                let mut a = [0u8; 16];
+                a.copy_from_slice(c);
+                Block::from_bytes(a)
+            }));
+            if let Some(d) = digest.as_mut() {
+                d.update_bytes(&buf);
+            }
             self.extend_core(&u, nb, take, &mut out)?;
             done += take;
         }
+        if let Some(d) = digest {
+            let verdict = self.verify(ch, &out, d).await;
+            // The padding rows are the check's only; they go whatever the verdict.
+            crate::block::wipe_blocks(&mut out[n..]);
+            out.truncate(n);
+            if let Err(e) = verdict {
+                crate::block::zeroize_blocks(&mut out);
+                return Err(e);
+            }
+        }
         self.next_index = self.next_index.wrapping_add(n as u128);
         Ok(out)
+    }
+
+    /// The sender's half of the KOS check on the rows `q` of one call (padding included):
+    /// sends the hash key, reads `X`, `T` and the digest of the columns, and compares both
+    /// equations in constant time, with one error for either failure.
+    async fn verify(
+        &mut self,
+        ch: &mut Channel,
+        q: &[Block],
+        digest: ColumnDigest,
+    ) -> Result<(), OtError> {
+        let rng = self
+            .check
+            .as_mut()
+            .ok_or_else(|| OtError::InvalidArgument("no check configured".into()))?;
+        let key = Block::random(rng);
+        ch.send_bytes(&key.to_bytes()).await?;
+        ch.flush().await?;
+        let answer = ch.recv_bytes().await?;
+        let fields = crate::block::blocks_from_bytes(&answer)
+            .filter(|_| answer.len() == ANSWER_BYTES)
+            .ok_or_else(|| {
+                OtError::Malformed(format!(
+                    "consistency answer of {} bytes, expected {ANSWER_BYTES}",
+                    answer.len()
+                ))
+            })?;
+        let (x, t, d) = (fields[0], fields[1], fields[2]);
+        let lhs = crate::kos::rows_hash(key, q) ^ t;
+        let rhs = crate::kos::dot(self.delta, x);
+        let ok = lhs.ct_eq(&rhs) & d.ct_eq(&digest.finalize());
+        if bool::from(ok) {
+            Ok(())
+        } else {
+            Err(OtError::ConsistencyCheck)
+        }
     }
 
     /// `n` random OTs: returns the pairs `(H(j, q_j), H(j, q_j ⊕ Δ))`.
@@ -288,6 +385,16 @@ impl IknpSender {
         ch.flush().await?;
         Ok(())
     }
+}
+
+/// Reads one 16-byte frame.
+async fn recv_block(ch: &mut Channel, what: &str) -> Result<Block, OtError> {
+    let bytes = ch.recv_bytes().await?;
+    let arr: [u8; 16] = bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| OtError::Malformed(format!("{what} of {} bytes", bytes.len())))?;
+    Ok(Block::from_bytes(arr))
 }
 
 /// Splits chosen-message OTs into frames of at most about 8 MiB of payload.
@@ -445,7 +552,21 @@ impl IknpReceiver {
             prgs,
             next_index: 0,
             scratch: Vec::new(),
+            check: None,
         })
+    }
+
+    /// Turns on the KOS consistency check for every later call (the sender must do the same).
+    /// `rng` seeds the generator of the padding OTs' choice bits.
+    #[must_use]
+    pub fn with_kos_check<R: RngCore + CryptoRng>(mut self, rng: &mut R) -> Self {
+        self.check = Some(ChaCha20Rng::from_rng(rng));
+        self
+    }
+
+    /// Whether calls carry the consistency check.
+    pub fn is_checked(&self) -> bool {
+        self.check.is_some()
     }
 
     /// Computes one chunk: the `u` columns to send (column-major, `128 * nb` blocks) and the
@@ -483,18 +604,45 @@ impl IknpReceiver {
     ) -> Result<Vec<Block>, OtError> {
         let n = choices.len();
         check_count(n)?;
-        let r = pack_bits_blocks(choices);
-        let mut out = Vec::with_capacity(n);
+        let (r, total, mut digest) = match self.check.as_mut() {
+            Some(rng) => {
+                let key = recv_block(ch, "digest key").await?;
+                let pad = crate::kos::padding(n);
+                let mut all = Vec::with_capacity(n + pad);
+                all.extend_from_slice(choices);
+                all.extend((0..pad).map(|_| rng.next_u32() & 1 == 1));
+                let r = pack_bits_blocks(&all);
+                all.zeroize();
+                (r, n + pad, Some(ColumnDigest::new(key)))
+            }
+            None => (pack_bits_blocks(choices), n, None),
+        };
+        let r = Zeroizing::new(r);
+        let mut out = Vec::with_capacity(total);
         let mut u = Vec::new();
         let mut bytes = Vec::new();
         for (c, rc) in r.chunks(CHUNK_BLOCKS).enumerate() {
-            let take = (n - c * CHUNK_OTS).min(CHUNK_OTS);
+            let take = (total - c * CHUNK_OTS).min(CHUNK_OTS);
             self.extend_core(rc, take, &mut u, &mut out);
             bytes.clear();
             crate::block::blocks_to_bytes(&u, &mut bytes);
+            if let Some(d) = digest.as_mut() {
+                d.update_bytes(&bytes);
+            }
             ch.send_bytes(&bytes).await?;
         }
         ch.flush().await?;
+        if let Some(d) = digest {
+            let key = recv_block(ch, "check key").await?;
+            let x = crate::kos::choices_hash(key, &r, total);
+            let t = crate::kos::rows_hash(key, &out);
+            let mut answer = Vec::with_capacity(ANSWER_BYTES);
+            crate::block::blocks_to_bytes(&[x, t, d.finalize()], &mut answer);
+            ch.send_bytes(&answer).await?;
+            ch.flush().await?;
+            crate::block::wipe_blocks(&mut out[n..]);
+            out.truncate(n);
+        }
         self.next_index = self.next_index.wrapping_add(n as u128);
         Ok(out)
     }
@@ -565,6 +713,7 @@ mod tests {
                 .collect(),
             next_index: 0,
             scratch: Vec::new(),
+            check: None,
         };
         let receiver = IknpReceiver {
             prgs: seeds
@@ -573,6 +722,7 @@ mod tests {
                 .collect(),
             next_index: 0,
             scratch: Vec::new(),
+            check: None,
         };
         (sender, receiver)
     }

@@ -5,6 +5,8 @@
 //!   extension can take another base OT.
 //! - [`iknp`]: IKNP OT extension giving correlated OT (global `Δ`), random OT and
 //!   chosen-message OT of any length, at 16 bytes per OT from receiver to sender.
+//! - [`kos`]: the KOS consistency check that makes the extension secure against a receiver
+//!   that deviates ([`IknpSender::with_kos_check`]).
 //! - [`aes_hash`]: the fixed-key-AES hashes of Guo, Katz, Wang and Yu (also used by garbling).
 //! - [`prg`], [`transpose`], [`block`]: the AES-CTR generator, the 128x128 bit transposition
 //!   and the 128-bit block.
@@ -27,6 +29,7 @@ pub mod base;
 pub mod block;
 pub mod error;
 pub mod iknp;
+pub mod kos;
 pub mod prg;
 pub mod transpose;
 
