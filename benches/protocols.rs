@@ -15,11 +15,14 @@ fn protocols(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let model = veil::nn::bundled_model().expect("bundled model").quantized;
-    let sealed_config = ServerConfig::new(model.clone());
+    // The benchmark's own clients: trusted with GMW.
+    let mut sealed_config = ServerConfig::new(model.clone());
+    sealed_config.trust_clients = true;
     let key = sealed_config.public_key().expect("encrypted by default");
     let sealed = Arc::new(Served::new(sealed_config).expect("served"));
     let mut plain_config = ServerConfig::new(model.clone());
     plain_config.security = veil::protocols::ServerSecurity::InsecurePlaintext;
+    plain_config.trust_clients = true;
     let plain = Arc::new(Served::new(plain_config).expect("served"));
     let test = veil::nn::data::digits_split().test;
     let codes: Vec<Vec<u8>> = test.samples[..64]

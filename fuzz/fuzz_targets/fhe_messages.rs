@@ -1,5 +1,6 @@
 //! HE messages, without key generation in the loop: the server's decoding of an encrypted
-//! query and of a compressed evaluation key (with the limits of `veil_protocols::he`), and the
+//! query, and of a compressed evaluation key through `veil_protocols::he::decode_key` (size
+//! cap, fixed-width encoding, conformance to the parameter set), and the
 //! client's whole receive path for an answer (`he::query_one`: decode, then decrypt), against a
 //! peer that sends the fuzzer's frame.
 //!
@@ -11,7 +12,6 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use tfhe::core_crypto::prelude::{LweCiphertextOwned, LweSize};
-use tfhe::shortint::CompressedServerKey;
 use veil_fhe::{EncryptedInput, EncryptedOutput, FheClient, PublicShape};
 use veil_fuzz::{against, encode_frames, frames, runtime, write_seed};
 
@@ -89,7 +89,10 @@ fuzz_target!(
                 }
             }
             1 => {
-                let _ = decode::<CompressedServerKey>(rest);
+                // The server's own path: size cap, fixed-width decoding, conformance check.
+                if rest.len() as u64 <= veil_protocols::he::key_limit() {
+                    let _ = veil_protocols::he::decode_key(rest);
+                }
             }
             _ => {
                 let c = client();

@@ -1,6 +1,6 @@
 //! Oblivious-transfer messages: each role of the base OT and of the IKNP extension (correlated
-//! and chosen-message) run against a peer that sends the fuzzer's frames, and the chosen-message
-//! frame decoder on its own.
+//! and chosen-message, without and with the KOS consistency check) run against a peer that
+//! sends the fuzzer's frames, and the chosen-message frame decoder on its own.
 //!
 //! Input: a mode byte, a size byte, then the peer's frames (4-byte LE length, payload).
 
@@ -35,10 +35,13 @@ async fn base_sender(mut ch: Channel, n: usize) {
     let _ = ChouOrlandi::new(rng()).send_random(&mut ch, n).await;
 }
 
-async fn ext_sender(mut ch: Channel, n: usize) {
+async fn ext_sender(mut ch: Channel, n: usize, checked: bool) {
     let Ok(mut s) = IknpSender::setup(&mut ch, &mut rng()).await else {
         return;
     };
+    if checked {
+        s = s.with_kos_check(&mut rng());
+    }
     if s.send_correlated(&mut ch, n).await.is_err() {
         return;
     }
@@ -47,10 +50,13 @@ async fn ext_sender(mut ch: Channel, n: usize) {
     let _ = s.send_chosen(&mut ch, &refs).await;
 }
 
-async fn ext_receiver(mut ch: Channel, n: usize) {
+async fn ext_receiver(mut ch: Channel, n: usize, checked: bool) {
     let Ok(mut r) = IknpReceiver::setup(&mut ch, &mut rng()).await else {
         return;
     };
+    if checked {
+        r = r.with_kos_check(&mut rng());
+    }
     if r.receive_correlated(&mut ch, &choices(n)).await.is_err() {
         return;
     }
@@ -70,14 +76,22 @@ fn write_seeds() {
         write_seed(&format!("base-send-{n}"), &seed);
     }
     for n in [1usize, 5, 130] {
-        // Modes 2 and 3 run `size` extended OTs.
+        // Modes 2 and 3 run `size` extended OTs, modes 5 and 6 the same with the KOS check.
         let size = n as u8;
-        let f = rt.block_on(record(|ch| ext_sender(ch, n), |ch| ext_receiver(ch, n)));
-        let seed = [&[2, size][..], &encode_frames(&f)].concat();
-        write_seed(&format!("ext-send-{n}"), &seed);
-        let f = rt.block_on(record(|ch| ext_receiver(ch, n), |ch| ext_sender(ch, n)));
-        let seed = [&[3, size][..], &encode_frames(&f)].concat();
-        write_seed(&format!("ext-recv-{n}"), &seed);
+        for (checked, send_mode, tag) in [(false, 2u8, "ext"), (true, 5, "kos")] {
+            let f = rt.block_on(record(
+                |ch| ext_sender(ch, n, checked),
+                |ch| ext_receiver(ch, n, checked),
+            ));
+            let seed = [&[send_mode, size][..], &encode_frames(&f)].concat();
+            write_seed(&format!("{tag}-send-{n}"), &seed);
+            let f = rt.block_on(record(
+                |ch| ext_receiver(ch, n, checked),
+                |ch| ext_sender(ch, n, checked),
+            ));
+            let seed = [&[send_mode + 1, size][..], &encode_frames(&f)].concat();
+            write_seed(&format!("{tag}-recv-{n}"), &seed);
+        }
     }
 }
 
@@ -92,14 +106,16 @@ fuzz_target!(
         return;
     };
     let rt = runtime();
-    match mode % 5 {
-        0 => rt.block_on(against(frames(rest), |ch| base_receiver(ch, 1 + usize::from(*size)))),
-        1 => rt.block_on(against(frames(rest), |ch| base_sender(ch, 1 + usize::from(*size % 8)))),
-        2 => rt.block_on(against(frames(rest), |ch| ext_sender(ch, usize::from(*size)))),
-        3 => rt.block_on(against(frames(rest), |ch| ext_receiver(ch, usize::from(*size)))),
+    let n = usize::from(*size);
+    match mode % 7 {
+        0 => rt.block_on(against(frames(rest), |ch| base_receiver(ch, 1 + n))),
+        1 => rt.block_on(against(frames(rest), |ch| base_sender(ch, 1 + n % 8))),
+        2 => rt.block_on(against(frames(rest), |ch| ext_sender(ch, n, false))),
+        3 => rt.block_on(against(frames(rest), |ch| ext_receiver(ch, n, false))),
+        5 => rt.block_on(against(frames(rest), |ch| ext_sender(ch, n, true))),
+        6 => rt.block_on(against(frames(rest), |ch| ext_receiver(ch, n, true))),
         _ => {
             // The decoder alone: `size` OTs with fixed keys, the frame as given.
-            let n = usize::from(*size);
             let keys: Vec<Block> = (0..n).map(|j| Block(j as u128)).collect();
             if let Ok(out) = decrypt_chosen_core(&keys, &choices(n), 0, rest) {
                 assert_eq!(out.len(), n);

@@ -1,9 +1,33 @@
 //! The HE session: the client's evaluation key once, then encrypted inputs and encrypted
 //! logits. See `he/SPEC.md`.
+//!
+//! # What a hostile client cannot make the server do
+//!
+//! - **Allocate for a large key**: the announced key size is checked against the size of an
+//!   honest key ([`key_limit`], about 30 MB) before any key byte is read.
+//! - **Expand a key of other dimensions**: the decoded key is checked by tfhe's conformance
+//!   check against veil-fhe's parameter set ([`veil_fhe::check_compressed_key`]) before it is
+//!   expanded, so a key as compact on the wire as an honest one but larger once expanded (for
+//!   instance a bootstrapping key of GLWE size 32 and polynomial size 128, sixteen times larger
+//!   expanded) is refused while it still takes its wire size.
+//! - **Hold more keys than the server can afford**: every HE session holds a share of the
+//!   server's [`HeBudget`] from before its welcome until its key is freed.
+//! - **Reach a tfhe assertion with its ciphertexts**: every input ciphertext is checked for
+//!   conformance (count, LWE size, modulus, moduli, degree, noise level, atomic pattern) before
+//!   any arithmetic ([`veil_fhe::FheServer::check`]), and a query is refused above the size of
+//!   an honest one ([`query_limit`]).
+//! - **Keep the CPU busy after its session ended**: the blocking evaluation of a session that
+//!   is dropped (its timeout, a closed channel) is cancelled, and stops within about one
+//!   bootstrap.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tfhe::shortint::{CompressedServerKey, ServerKey};
-use veil_fhe::{EncryptedInput, EncryptedOutput, FheClient, FheServer};
+use tfhe::shortint::CompressedServerKey;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use veil_fhe::{EncryptedInput, EncryptedOutput, FheClient, FheError, FheServer};
 use veil_net::Channel;
 use veil_nn::compile::Prediction;
 use veil_nn::quant::{argmax_i64, QuantModel};
@@ -12,14 +36,121 @@ use crate::SessionError;
 
 /// Bytes of key per frame.
 pub const KEY_CHUNK: usize = 16 << 20;
-/// Largest serialized ciphertext message accepted (a query is about 1 MiB).
+/// Largest serialized ciphertext message accepted by a client (a query is about 1.2 MB, an
+/// answer about 200 KB). The server refuses a query above [`query_limit`], far smaller.
 pub const MAX_CIPHERTEXT_BYTES: usize = 64 << 20;
+/// Bytes an honest serialized key takes beyond its 64-bit words (field tags, dimensions,
+/// seeds: a few hundred), with room to spare.
+pub const KEY_OVERHEAD: u64 = 4096;
+/// Default memory budget of all HE sessions of one server together ([`HeBudget`]): 2 GiB,
+/// seven sessions at once with veil-fhe's parameters.
+pub const DEFAULT_HE_MEMORY_BUDGET: u64 = 2 << 30;
+/// Longest an HE session waits for its share of the [`HeBudget`] before it is refused.
+pub const ADMISSION_WAIT: Duration = Duration::from_secs(5);
 
 /// Announces the key upload.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct KeyHeader {
     /// Total bytes of the serialized compressed evaluation key.
     pub bytes: u64,
+}
+
+/// The largest key upload the server reads: the size of an honest compressed key of
+/// veil-fhe's parameter set (8 bytes per word in the key's fixed-width encoding, see
+/// [`veil_fhe::compressed_key_words`]) plus [`KEY_OVERHEAD`]. About 30.15 MB. A key of these
+/// parameters is never larger, and a conformant key never much smaller.
+pub fn key_limit() -> u64 {
+    veil_fhe::compressed_key_words() * 8 + KEY_OVERHEAD
+}
+
+/// The largest query the server reads for a model of `inputs` input codes: each honest
+/// ciphertext takes at most 9 bytes per coefficient in bincode's variable-width encoding, plus
+/// its header (under 64 bytes). About 1.2 MB for 64 inputs. Since a decoded coefficient takes
+/// 8 bytes, and an encoded one at least 1, a query at this limit decodes to at most 8 times its
+/// size.
+pub fn query_limit(inputs: usize) -> usize {
+    let p = veil_fhe::parameters();
+    let lwe_size = p.glwe_dimension.0 * p.polynomial_size.0 + 1;
+    inputs.saturating_mul(9 * lwe_size + 64).saturating_add(16)
+}
+
+/// The memory all HE sessions of one server may hold at once, counted in evaluation keys of
+/// [`veil_fhe::key_memory_bytes`] each (about 274 MB: the compressed key and its expansion at
+/// their peak, the tables and the queries). Each HE session takes one share before its welcome
+/// and keeps it until its key is freed; a session that finds every share taken waits for one,
+/// in arrival order, for at most its admission wait, and is then refused with a message saying
+/// why.
+#[derive(Debug)]
+pub struct HeBudget {
+    bytes: u64,
+    keys: usize,
+    shares: Arc<Semaphore>,
+}
+
+/// One HE session's share of the [`HeBudget`], given back when dropped.
+#[derive(Debug)]
+pub struct HePermit {
+    _share: OwnedSemaphorePermit,
+}
+
+impl HeBudget {
+    /// A budget of `bytes` (keys of [`veil_fhe::key_memory_bytes`] each, rounded down; a budget
+    /// below one key admits no HE session).
+    pub fn new(bytes: u64) -> HeBudget {
+        let keys = (bytes / veil_fhe::key_memory_bytes()).min(Semaphore::MAX_PERMITS as u64);
+        HeBudget {
+            bytes,
+            keys: keys as usize,
+            shares: Arc::new(Semaphore::new(keys as usize)),
+        }
+    }
+
+    /// HE sessions the budget admits at once.
+    pub fn keys(&self) -> usize {
+        self.keys
+    }
+
+    /// HE sessions holding a share now.
+    pub fn in_use(&self) -> usize {
+        self.keys - self.shares.available_permits()
+    }
+
+    /// Takes a share, waiting (behind the sessions already waiting) for at most `wait`; on
+    /// failure, the message to give the client.
+    pub async fn admit(&self, wait: Duration) -> Result<HePermit, String> {
+        if self.keys == 0 {
+            return Err(format!(
+                "this server's HE memory budget ({} bytes) is below one evaluation key's need \
+                 ({} bytes): HE is not available",
+                self.bytes,
+                veil_fhe::key_memory_bytes()
+            ));
+        }
+        match tokio::time::timeout(wait, self.shares.clone().acquire_owned()).await {
+            Ok(Ok(share)) => Ok(HePermit { _share: share }),
+            // The semaphore is never closed: only the wait can fail.
+            _ => Err(format!(
+                "the server is busy: its HE memory budget holds {} evaluation keys, all in use, \
+                 and none came free within {wait:?}; try again later",
+                self.keys
+            )),
+        }
+    }
+}
+
+/// A client's evaluation key, expanded, and the model prepared under it; holds its session's
+/// share of the [`HeBudget`] until the last reference (a cancelled evaluation still winding
+/// down holds one) is dropped.
+pub struct HeServer {
+    fhe: FheServer,
+    _permit: HePermit,
+}
+
+impl HeServer {
+    /// The evaluator.
+    pub fn fhe(&self) -> &FheServer {
+        &self.fhe
+    }
 }
 
 fn decode<T: serde::de::DeserializeOwned>(
@@ -39,19 +170,63 @@ fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, SessionError> {
         .map_err(|e| SessionError::Invalid(format!("encoding: {e}")))
 }
 
-/// Runs blocking, CPU-heavy work off the async threads; a panic inside (for instance tfhe
-/// rejecting a malformed key) becomes an error of this session only.
+/// The key's encoding: bincode with fixed-width integers, so that every 64-bit word takes 8
+/// bytes on the wire (a random word takes 9 in the variable-width encoding, and a zero 1: a
+/// key of zeros would decode to 8 times its size).
+fn key_config() -> impl bincode::config::Config {
+    bincode::config::standard()
+        .with_fixed_int_encoding()
+        .with_limit::<{ 1 << 30 }>()
+}
+
+/// Serializes a compressed evaluation key as [`send_key`] sends it.
+pub fn encode_key(key: &CompressedServerKey) -> Result<Vec<u8>, SessionError> {
+    bincode::serde::encode_to_vec(key, key_config())
+        .map_err(|e| SessionError::Invalid(format!("encoding the evaluation key: {e}")))
+}
+
+/// Reads a key as [`receive_key`] does: decodes it (the fixed-width encoding, no trailing
+/// bytes) and checks its conformance to veil-fhe's parameter set, without expanding it.
+pub fn decode_key(bytes: &[u8]) -> Result<CompressedServerKey, SessionError> {
+    let key: CompressedServerKey = match bincode::serde::decode_from_slice(bytes, key_config()) {
+        Ok((k, used)) if used == bytes.len() => k,
+        Ok(_) => {
+            return Err(SessionError::Protocol(
+                "evaluation key: trailing bytes".into(),
+            ))
+        }
+        Err(e) => return Err(SessionError::Protocol(format!("evaluation key: {e}"))),
+    };
+    veil_fhe::check_compressed_key(&key).map_err(|e| SessionError::Protocol(e.to_string()))?;
+    Ok(key)
+}
+
+/// Sets a flag when dropped: the async side of a blocking job tells the job it is no longer
+/// awaited.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Runs blocking, CPU-heavy work off the async threads; a panic inside becomes an error of this
+/// session only. The flag `f` receives is set as soon as this future is dropped (the session
+/// timed out or ended) or completes, so that `f` can stop early.
 async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
+    f: impl FnOnce(&AtomicBool) -> T + Send + 'static,
 ) -> Result<T, SessionError> {
-    tokio::task::spawn_blocking(f)
+    let cancel = Arc::new(AtomicBool::new(false));
+    let _guard = CancelOnDrop(cancel.clone());
+    tokio::task::spawn_blocking(move || f(&cancel))
         .await
         .map_err(|e| SessionError::Protocol(format!("evaluation aborted: {e}")))
 }
 
 /// Client: sends the compressed evaluation key of `client`.
 pub async fn send_key(ch: &mut Channel, client: &FheClient) -> Result<u64, SessionError> {
-    let bytes = encode(&client.compressed_evaluation_key())?;
+    let bytes = encode_key(&client.compressed_evaluation_key())?;
     ch.send(&KeyHeader {
         bytes: bytes.len() as u64,
     })
@@ -63,20 +238,26 @@ pub async fn send_key(ch: &mut Channel, client: &FheClient) -> Result<u64, Sessi
     Ok(bytes.len() as u64)
 }
 
-/// Server: receives a client's key (at most `max_bytes`) and prepares `model` under it.
+/// Server: receives a client's key (at most `max_bytes`, and never more than [`key_limit`]),
+/// checks its conformance before expanding it, and prepares `model` under it. `permit` is the
+/// session's share of the [`HeBudget`]; the returned server keeps it.
 pub async fn receive_key(
     ch: &mut Channel,
     model: &QuantModel,
     max_bytes: u64,
-) -> Result<FheServer, SessionError> {
+    permit: HePermit,
+) -> Result<HeServer, SessionError> {
     let header: KeyHeader = ch.recv().await?;
-    if header.bytes == 0 || header.bytes > max_bytes {
+    let limit = max_bytes.min(key_limit());
+    if header.bytes == 0 || header.bytes > limit {
         return Err(SessionError::Protocol(format!(
-            "evaluation key of {} bytes (limit {max_bytes})",
-            header.bytes
+            "evaluation key of {} bytes refused: the limit is {limit} bytes (an honest key of \
+             this server's parameter set takes at most {})",
+            header.bytes,
+            key_limit()
         )));
     }
-    let mut bytes = Vec::with_capacity(header.bytes.min(KEY_CHUNK as u64) as usize);
+    let mut bytes = Vec::with_capacity(header.bytes as usize);
     while (bytes.len() as u64) < header.bytes {
         let chunk = ch.recv_bytes().await?;
         if chunk.is_empty() || bytes.len() as u64 + chunk.len() as u64 > header.bytes {
@@ -87,27 +268,42 @@ pub async fn receive_key(
         bytes.extend_from_slice(&chunk);
     }
     let model = model.clone();
-    blocking(move || -> Result<FheServer, SessionError> {
-        let compressed: CompressedServerKey = decode(&bytes, "evaluation key")?;
-        let key: ServerKey = compressed.decompress();
-        Ok(FheServer::new(&model, key)?)
+    blocking(move |_| -> Result<HeServer, SessionError> {
+        let compressed = decode_key(&bytes)?;
+        drop(bytes);
+        let key = compressed.decompress();
+        drop(compressed);
+        Ok(HeServer {
+            fhe: FheServer::new(&model, key)?,
+            _permit: permit,
+        })
     })
     .await?
 }
 
-/// Server: answers one encrypted query.
-pub async fn serve_one(
-    ch: &mut Channel,
-    server: &std::sync::Arc<FheServer>,
-) -> Result<(), SessionError> {
+/// Server: answers one encrypted query. A query above [`query_limit`], or one whose
+/// ciphertexts do not conform to the parameter set, is a protocol violation; a query whose
+/// session ends during its evaluation stops within about one bootstrap.
+pub async fn serve_one(ch: &mut Channel, server: &Arc<HeServer>) -> Result<(), SessionError> {
     let bytes = ch.recv_bytes().await?;
-    if bytes.len() > MAX_CIPHERTEXT_BYTES {
-        return Err(SessionError::Protocol("query too large".into()));
+    let limit = query_limit(server.fhe.plan().inputs);
+    if bytes.len() > limit {
+        return Err(SessionError::Protocol(format!(
+            "encrypted input of {} bytes (limit {limit})",
+            bytes.len()
+        )));
     }
     let server = server.clone();
-    let answer = blocking(move || -> Result<Vec<u8>, SessionError> {
+    let answer = blocking(move |cancel| -> Result<Vec<u8>, SessionError> {
         let input: EncryptedInput = decode(&bytes, "encrypted input")?;
-        let out = server.eval(&input)?;
+        drop(bytes);
+        let out = server
+            .fhe
+            .eval_cancellable(&input, cancel)
+            .map_err(|e| match e {
+                FheError::Shape(why) => SessionError::Protocol(format!("encrypted input: {why}")),
+                e => SessionError::He(e),
+            })?;
         encode(&out)
     })
     .await??;
@@ -132,4 +328,48 @@ pub async fn query_one(
         class: Some(argmax_i64(&logits)),
         logits: Some(logits),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_budget_admits_as_many_keys_as_it_holds_then_waits_then_refuses() {
+        let budget = HeBudget::new(2 * veil_fhe::key_memory_bytes() + 1);
+        assert_eq!(budget.keys(), 2);
+        let a = budget.admit(Duration::from_millis(10)).await.unwrap();
+        let _b = budget.admit(Duration::from_millis(10)).await.unwrap();
+        assert_eq!(budget.in_use(), 2);
+        let why = budget.admit(Duration::from_millis(50)).await.unwrap_err();
+        assert!(
+            why.contains("busy") && why.contains("2 evaluation keys"),
+            "{why}"
+        );
+        // A share given back admits the next session, also one already waiting.
+        let waiting = budget.admit(Duration::from_secs(5));
+        drop(a);
+        let _c = waiting.await.unwrap();
+        assert_eq!(budget.in_use(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_budget_below_one_key_refuses_every_session() {
+        let budget = HeBudget::new(veil_fhe::key_memory_bytes() - 1);
+        assert_eq!(budget.keys(), 0);
+        let why = budget.admit(Duration::from_secs(1)).await.unwrap_err();
+        assert!(why.contains("below one evaluation key"), "{why}");
+    }
+
+    #[test]
+    fn the_limits_follow_the_parameter_set() {
+        // 918·1·2·2048 + 2048·4 words of 8 bytes, and 64 inputs of 2049 coefficients.
+        assert_eq!(veil_fhe::compressed_key_words(), 3_768_320);
+        assert_eq!(key_limit(), 3_768_320 * 8 + KEY_OVERHEAD);
+        assert_eq!(query_limit(64), 64 * (9 * 2049 + 64) + 16);
+        // A key's share of the budget: well above what one expanded key keeps.
+        let share = veil_fhe::key_memory_bytes();
+        assert!((250 << 20..300 << 20).contains(&share), "{share}");
+        assert_eq!(HeBudget::new(DEFAULT_HE_MEMORY_BUDGET).keys(), 7);
+    }
 }

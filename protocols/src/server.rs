@@ -1,15 +1,52 @@
-//! The server: accepts clients on a TCP listener, one task per session, each session under a
+//! The server: accepts clients on a TCP listener, one task per connection, each session under a
 //! timeout and isolated from the others (a failing or hostile client ends its own session
 //! only). Logs one structured line per session.
+//!
+//! # Admission
+//!
+//! [`serve`] never waits before accepting. Each accepted connection is first *pending*: it must
+//! complete the secure handshake and send its [`Hello`] within
+//! [`ServerConfig::handshake_timeout`]. At most
+//! [`max_pending_handshakes`](ServerConfig::max_pending_handshakes) connections are pending at
+//! once, and about [`max_pending_per_address`](ServerConfig::max_pending_per_address) from one
+//! source address (an IPv4 address or an IPv6 /64). A new connection is always admitted; when
+//! its address is at its cap, the oldest pending connection of that address that is *idle* (its
+//! first handshake frame still not in, [`IDLE_GRACE`] after the server started waiting for it)
+//! is closed to make room, and when the server is at its total cap, the oldest idle one of all,
+//! or failing that the oldest of all. Each closure is logged as a warning.
+//!
+//! Evicting the oldest rather than refusing the newest means that idle connections cannot lock
+//! honest clients out: an honest client sends its first frame as soon as it connects and
+//! finishes in one round trip, so a flood must open `max_pending_handshakes` connections within
+//! that round trip to push it out, while a refusal of the newest would turn away every honest
+//! client for as long as the flood lasts. Sparing connections that are not idle (or not idle
+//! for long) keeps a burst of honest clients behind one address (a NAT, a load test) from
+//! evicting each other; an address that goes over its cap that way is still held by the total.
+//!
+//! Only then does the client wait for one of the [`max_sessions`](ServerConfig::max_sessions)
+//! session slots, in arrival order, for at most [`queue_timeout`](ServerConfig::queue_timeout)
+//! and with at most [`max_queued_sessions`](ServerConfig::max_queued_sessions) clients waiting;
+//! a client that cannot get a slot is told that the server is busy. The session itself runs under
+//! [`session_timeout`](ServerConfig::session_timeout).
+//!
+//! # Trust
+//!
+//! GMW is secure only against a semi-honest client: a client that deviates from it can learn
+//! more of the model than its outputs. The server serves it only to clients it trusts: every
+//! client when [`ServerConfig::trust_clients`] is set, otherwise the clients on the allow-list
+//! of [`ServerSecurity::Noise`]. Yao and HE are served to any client.
 
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 use tracing::{info, warn};
 use veil_gc::Garbler;
 use veil_gmw::{GmwParty, PartyId};
-use veil_net::{Channel, ChannelConfig, Identity, PublicKey, Stats};
+use veil_net::{Channel, ChannelConfig, Identity, PublicKey, Stats, FRAME_HEADER_LEN};
 use veil_nn::compile::{compile, Architecture, CompiledModel, Outputs};
 use veil_nn::quant::QuantModel;
 
@@ -30,13 +67,59 @@ pub struct ServerConfig {
     pub channel: ChannelConfig,
     /// Longest a session may last.
     pub session_timeout: Duration,
-    /// Largest evaluation key an HE client may upload.
+    /// Largest evaluation key an HE client may upload. Default [`he::key_limit`], the size of
+    /// an honest key of veil-fhe's parameter set (about 30 MB); a larger value acts as that
+    /// limit, since no conformant key is larger.
     pub max_key_bytes: u64,
+    /// Memory all HE sessions may hold at once, in bytes: each HE session holds one evaluation
+    /// key's share ([`veil_fhe::key_memory_bytes`], about 274 MB) from before its welcome until
+    /// it ends, and a client that finds the budget full waits up to
+    /// [`he::ADMISSION_WAIT`] and is then refused with a message saying why. Default
+    /// [`he::DEFAULT_HE_MEMORY_BUDGET`] (2 GiB: seven HE sessions at once); a budget below one
+    /// key's share refuses every HE session.
+    pub he_memory_budget: u64,
     /// How sessions are protected on the wire.
     pub security: ServerSecurity,
-    /// Sessions served at once; further connections wait (in the order they arrived) for one
-    /// to end, which bounds the server's memory.
+    /// Sessions served at once, which bounds the server's memory (default 128). A client takes
+    /// a slot only once it has completed the handshake and sent its hello; further clients wait
+    /// for one in the order they got there (see [`queue_timeout`](Self::queue_timeout)).
     pub max_sessions: usize,
+    /// Longest a connection may take from being accepted to the client's hello: the secure
+    /// handshake (one round trip) and the first protocol message. Default 5 s: an honest client
+    /// needs a round trip and two X25519 operations, well under a second even across continents
+    /// with a retransmission or two, while an idle or trickling connection holds a pending place
+    /// for no longer than this.
+    pub handshake_timeout: Duration,
+    /// Connections that may be pending (accepted, hello not yet received) at once, from all
+    /// addresses. Default 256: a pending connection holds a socket, a task and, once its first
+    /// frame is in, its channel buffers (about 130 KiB), so the pending ones hold at most about
+    /// 33 MiB and 256 descriptors, and the server's descriptors stay within the usual limit of
+    /// 1024 together with the session slots and the queue. When full, a new connection closes
+    /// the oldest idle pending one (see [Admission](self#admission)), or else the oldest.
+    pub max_pending_handshakes: usize,
+    /// Pending connections from one source address (an IPv4 address, or an IPv6 /64 prefix, the
+    /// block one subscriber usually gets). Default 32, an eighth of
+    /// [`max_pending_handshakes`](Self::max_pending_handshakes): a flood of idle connections
+    /// from one address then closes its own connections, not other addresses'. When reached, a
+    /// new connection closes the oldest pending connection of the same address that has been
+    /// idle for [`IDLE_GRACE`]; connections that have sent their first frame are spared, so an
+    /// honest burst from one address may go over the cap (the total still holds).
+    pub max_pending_per_address: usize,
+    /// Clients that may wait for a session slot at once, once all slots are taken. Default 256;
+    /// a client beyond it is told at once that the server is busy. Waiting clients have
+    /// completed the handshake (with an allow-list, they are known), but on an open server
+    /// anyone can, so the queue is bounded like the pending connections.
+    pub max_queued_sessions: usize,
+    /// Longest a client waits for a session slot before it is told that the server is busy.
+    /// Default 20 s: a client waits for the server's welcome under its read timeout (30 s by
+    /// default), so a client that waits in vain still hears why instead of timing out, with
+    /// room left for an HE session's wait for memory ([`he::ADMISSION_WAIT`]).
+    pub queue_timeout: Duration,
+    /// Serve GMW to every client. GMW is secure only against semi-honest clients (one that
+    /// deviates can learn more of the model than its outputs), so by default (`false`) it is
+    /// served only to the clients on the allow-list of [`ServerSecurity::Noise`], and refused
+    /// to any other with a message saying why. Yao and HE are served to any client either way.
+    pub trust_clients: bool,
 }
 
 /// How a server protects its sessions.
@@ -57,7 +140,8 @@ pub enum ServerSecurity {
 
 impl ServerConfig {
     /// Serves `model` by every protocol, logits allowed, with default limits, encrypted under a
-    /// fresh identity (see [`public_key`](Self::public_key)) for any client.
+    /// fresh identity (see [`public_key`](Self::public_key)) for any client; GMW, though, only
+    /// to trusted clients (see [`trust_clients`](Self::trust_clients)).
     pub fn new(model: QuantModel) -> ServerConfig {
         ServerConfig {
             model,
@@ -65,12 +149,38 @@ impl ServerConfig {
             allow_logits: true,
             channel: ChannelConfig::default(),
             session_timeout: Duration::from_secs(600),
-            max_key_bytes: 1 << 30,
+            max_key_bytes: he::key_limit(),
+            he_memory_budget: he::DEFAULT_HE_MEMORY_BUDGET,
             security: ServerSecurity::Noise {
                 identity: Arc::new(Identity::generate()),
                 allowed_clients: None,
             },
             max_sessions: 128,
+            handshake_timeout: Duration::from_secs(5),
+            max_pending_handshakes: 256,
+            max_pending_per_address: 32,
+            max_queued_sessions: 256,
+            queue_timeout: Duration::from_secs(20),
+            trust_clients: false,
+        }
+    }
+
+    /// Whether the client at the other end of `ch` is trusted with the semi-honest protocols:
+    /// every client under [`trust_clients`](Self::trust_clients), otherwise a client that
+    /// authenticated with a key on the allow-list.
+    pub fn trusts(&self, ch: &Channel) -> bool {
+        if self.trust_clients {
+            return true;
+        }
+        match (&self.security, ch.peer_key()) {
+            (
+                ServerSecurity::Noise {
+                    allowed_clients: Some(list),
+                    ..
+                },
+                Some(key),
+            ) => veil_net::secure::allowed(list, &key),
+            _ => false,
         }
     }
 
@@ -90,6 +200,7 @@ pub struct Served {
     architecture: Architecture,
     class_only: (CompiledModel, Vec<Vec<bool>>),
     with_logits: (CompiledModel, Vec<Vec<bool>>),
+    he_budget: he::HeBudget,
 }
 
 impl Served {
@@ -104,6 +215,7 @@ impl Served {
         Ok(Served {
             class_only: prep(Outputs::Class)?,
             with_logits: prep(Outputs::ClassAndLogits)?,
+            he_budget: he::HeBudget::new(config.he_memory_budget),
             architecture,
             config,
         })
@@ -126,51 +238,403 @@ pub struct SessionSummary {
     pub stats: Stats,
 }
 
-/// Accepts clients forever, one task per session.
+/// Accepts clients forever, one task per connection; see [Admission](self#admission).
 pub async fn serve(listener: TcpListener, served: Arc<Served>) -> std::io::Result<()> {
+    let config = &served.config;
+    let gates = Arc::new(Gates {
+        pending: Mutex::new(Pending::new(
+            config.max_pending_handshakes,
+            config.max_pending_per_address,
+        )),
+        slots: Arc::new(Semaphore::new(
+            config.max_sessions.clamp(1, Semaphore::MAX_PERMITS),
+        )),
+        queue: Arc::new(Semaphore::new(
+            config.max_queued_sessions.min(Semaphore::MAX_PERMITS),
+        )),
+    });
     let mut next_id = 0u64;
-    let slots = Arc::new(tokio::sync::Semaphore::new(
-        served.config.max_sessions.max(1),
-    ));
     loop {
-        // The semaphore is never closed, so acquiring only waits.
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return Ok(());
-        };
         let (sock, peer) = match listener.accept().await {
             Ok(x) => x,
             Err(e) => {
+                // Out of descriptors, most likely: give the pending connections time to end.
                 warn!(error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
         next_id += 1;
-        let id = next_id;
-        let served = served.clone();
-        tokio::spawn(async move {
-            let _slot = slot;
-            let t0 = Instant::now();
-            let mut ch = Channel::from_tcp(sock, served.config.channel);
-            let r =
-                tokio::time::timeout(served.config.session_timeout, accept(&mut ch, &served)).await;
-            let ms = t0.elapsed().as_millis() as u64;
-            let stats = ch.stats();
-            match r {
-                Ok(Ok(s)) => info!(
-                    session = id, %peer, protocol = ?s.protocol, inputs = s.inputs, ms,
-                    bytes_in = stats.bytes_received, bytes_out = stats.bytes_sent, "session done"
-                ),
-                Ok(Err(e)) => warn!(session = id, %peer, ms, error = %e, "session failed"),
-                Err(_) => warn!(session = id, %peer, ms, "session timed out"),
-            }
-        });
+        let (ticket, evicted) = Ticket::new(&gates, next_id, Source::of(peer.ip()));
+        tokio::spawn(connection(
+            sock,
+            peer,
+            ticket,
+            evicted,
+            served.clone(),
+            gates.clone(),
+        ));
     }
 }
 
-/// Runs one session on an accepted channel: the secure handshake the configuration asks for,
-/// then [`session`].
-pub async fn accept(ch: &mut Channel, served: &Served) -> Result<SessionSummary, SessionError> {
+/// What every connection of one [`serve`] shares: the pending connections and the session
+/// slots.
+struct Gates {
+    pending: Mutex<Pending>,
+    slots: Arc<Semaphore>,
+    queue: Arc<Semaphore>,
+}
+
+/// How long a pending connection must have been idle (its task waiting for the first frame,
+/// none of which has arrived in full) before its address's cap may close it. An honest client
+/// sends its first frame as soon as it connects, so it is idle for half a round trip, plus any
+/// delay in its own scheduling (a client process busy with other sessions); a second covers
+/// both, and keeps a burst of honest connections from one address (a load test, clients
+/// behind one NAT) from evicting each other.
+pub const IDLE_GRACE: Duration = Duration::from_secs(1);
+
+/// Largest first frame [`first_frame`] waits for in full: the handshake's first message, or a
+/// plaintext client's hello (a few bytes).
+const FIRST_FRAME_MAX: usize = 128;
+
+/// The source a pending connection is counted under: an IPv4 address (also when it comes
+/// IPv4-mapped on an IPv6 socket), or the /64 prefix of an IPv6 address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Source {
+    V4(Ipv4Addr),
+    V6Prefix(u64),
+}
+
+impl Source {
+    fn of(ip: IpAddr) -> Source {
+        match ip {
+            IpAddr::V4(a) => Source::V4(a),
+            IpAddr::V6(a) => match a.to_ipv4_mapped() {
+                Some(v4) => Source::V4(v4),
+                None => Source::V6Prefix((u128::from(a) >> 64) as u64),
+            },
+        }
+    }
+}
+
+/// Why a pending connection was closed to make room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Eviction {
+    /// Its address had `max_pending_per_address` connections pending.
+    PerAddress,
+    /// The server had `max_pending_handshakes` connections pending.
+    Total,
+}
+
+/// One pending connection.
+struct Entry {
+    source: Source,
+    /// Since when its task has waited for a first frame that has not arrived in full; `None`
+    /// before the task runs and once the frame is in.
+    idle_since: Option<Instant>,
+    /// Closes it.
+    evict: oneshot::Sender<Eviction>,
+}
+
+/// The pending connections (accepted, hello not yet received), oldest first.
+///
+/// When a new connection's address has `max_per_source` pending, the oldest of them that has
+/// been idle for [`IDLE_GRACE`] is closed; if none has, the address goes over its cap for now.
+/// Then, when `max_total` are pending, the oldest one idle for [`IDLE_GRACE`] is closed, or,
+/// if none is, the oldest of all: the total is a hard bound.
+struct Pending {
+    max_total: usize,
+    max_per_source: usize,
+    /// Each pending connection by arrival number.
+    by_age: BTreeMap<u64, Entry>,
+    /// The arrival numbers of each source's pending connections, oldest first.
+    by_source: HashMap<Source, VecDeque<u64>>,
+}
+
+impl Pending {
+    fn new(max_total: usize, max_per_source: usize) -> Pending {
+        Pending {
+            max_total: max_total.max(1),
+            max_per_source: max_per_source.max(1),
+            by_age: BTreeMap::new(),
+            by_source: HashMap::new(),
+        }
+    }
+
+    fn stale(&self, id: u64, now: Instant) -> bool {
+        self.by_age
+            .get(&id)
+            .and_then(|e| e.idle_since)
+            .is_some_and(|t| now.saturating_duration_since(t) >= IDLE_GRACE)
+    }
+
+    /// Registers connection `id` from `source` at `now`, first making room as the caps say.
+    fn admit(&mut self, id: u64, source: Source, now: Instant) -> oneshot::Receiver<Eviction> {
+        let crowded = self
+            .by_source
+            .get(&source)
+            .filter(|q| q.len() >= self.max_per_source);
+        if let Some(&victim) = crowded.and_then(|q| q.iter().find(|&&v| self.stale(v, now))) {
+            self.evict(victim, Eviction::PerAddress);
+        }
+        if self.by_age.len() >= self.max_total {
+            let victim = self
+                .by_age
+                .keys()
+                .find(|&&v| self.stale(v, now))
+                .or_else(|| self.by_age.keys().next())
+                .copied();
+            if let Some(victim) = victim {
+                self.evict(victim, Eviction::Total);
+            }
+        }
+        let (evict, rx) = oneshot::channel();
+        self.by_age.insert(
+            id,
+            Entry {
+                source,
+                idle_since: None,
+                evict,
+            },
+        );
+        self.by_source.entry(source).or_default().push_back(id);
+        rx
+    }
+
+    fn evict(&mut self, id: u64, why: Eviction) {
+        if let Some(e) = self.remove(id) {
+            // The evicted connection's task may have ended already: nothing to tell it then.
+            let _ = e.evict.send(why);
+        }
+    }
+
+    /// Marks connection `id` as waiting for its first frame since `since`, or (`None`) as
+    /// having it.
+    fn set_idle(&mut self, id: u64, since: Option<Instant>) {
+        if let Some(e) = self.by_age.get_mut(&id) {
+            e.idle_since = since;
+        }
+    }
+
+    /// Forgets connection `id` (no longer pending); returns its entry if it was.
+    fn remove(&mut self, id: u64) -> Option<Entry> {
+        let entry = self.by_age.remove(&id)?;
+        if let Some(q) = self.by_source.get_mut(&entry.source) {
+            q.retain(|&x| x != id);
+            if q.is_empty() {
+                self.by_source.remove(&entry.source);
+            }
+        }
+        Some(entry)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        debug_assert_eq!(
+            self.by_age.len(),
+            self.by_source.values().map(VecDeque::len).sum::<usize>()
+        );
+        self.by_age.len()
+    }
+}
+
+/// A connection's place among the pending ones, given up on drop.
+struct Ticket {
+    gates: Arc<Gates>,
+    id: u64,
+}
+
+impl Ticket {
+    /// Registers connection `id`; the receiver fires if it is evicted.
+    fn new(gates: &Arc<Gates>, id: u64, source: Source) -> (Ticket, oneshot::Receiver<Eviction>) {
+        let evicted = gates.pending().admit(id, source, Instant::now());
+        let ticket = Ticket {
+            gates: gates.clone(),
+            id,
+        };
+        (ticket, evicted)
+    }
+
+    fn set_idle(&self, since: Option<Instant>) {
+        self.gates.pending().set_idle(self.id, since);
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.gates.pending().remove(self.id);
+    }
+}
+
+impl Gates {
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Waits, reading nothing, until the connection's first frame has arrived in full (header and
+/// a payload of at most `max` bytes), announces a longer payload (which the handshake then
+/// refuses at once), or the stream ends or fails.
+async fn first_frame(sock: &TcpStream, max: usize) {
+    let mut buf = [0u8; FRAME_HEADER_LEN + FIRST_FRAME_MAX];
+    let want = FRAME_HEADER_LEN + max.min(FIRST_FRAME_MAX);
+    let mut pause = Duration::from_millis(2);
+    loop {
+        // Waits for the first byte; afterwards returns at once with what is there.
+        let n = match sock.peek(&mut buf[..want]).await {
+            Ok(n) => n,
+            Err(_) => return,
+        };
+        if n == 0 || n == want {
+            return;
+        }
+        if n >= FRAME_HEADER_LEN {
+            let header = [buf[0], buf[1], buf[2], buf[3]];
+            let len = u32::from_le_bytes(header) as usize;
+            if len > max || n >= FRAME_HEADER_LEN + len {
+                return;
+            }
+        }
+        // Part of it: look again a little later (a peek consumes nothing, so waiting for the
+        // socket to be readable would return at once).
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(100));
+    }
+}
+
+/// One connection under [`serve`]: admission (first frame, handshake and hello, evictable,
+/// under the handshake timeout), a session slot, then the session under the session timeout.
+async fn connection(
+    sock: TcpStream,
+    peer: SocketAddr,
+    ticket: Ticket,
+    mut evicted: oneshot::Receiver<Eviction>,
+    served: Arc<Served>,
+    gates: Arc<Gates>,
+) {
+    let config = &served.config;
+    let id = ticket.id;
+    let t0 = Instant::now();
+    let ms = || t0.elapsed().as_millis() as u64;
+    let first_max = match config.security {
+        ServerSecurity::Noise { .. } => veil_net::secure::FIRST_MESSAGE_LEN,
+        ServerSecurity::InsecurePlaintext => FIRST_FRAME_MAX,
+    };
+    let admission = async {
+        ticket.set_idle(Some(Instant::now()));
+        first_frame(&sock, first_max).await;
+        ticket.set_idle(None);
+        let mut ch = Channel::from_tcp(sock, config.channel);
+        let hello = admit(&mut ch, &served).await;
+        (ch, hello)
+    };
+    let admitted = tokio::select! {
+        r = tokio::time::timeout(config.handshake_timeout, admission) => r,
+        Ok(why) = &mut evicted => {
+            let (cap, of) = match why {
+                Eviction::PerAddress => (config.max_pending_per_address, "its address"),
+                Eviction::Total => (config.max_pending_handshakes, "all addresses"),
+            };
+            warn!(
+                session = id, %peer, ms = ms(), cap, of,
+                "pending connection closed to make room for a newer one: the cap on \
+                 connections in the handshake was reached"
+            );
+            return;
+        }
+    };
+    drop(ticket);
+    let (mut ch, hello) = match admitted {
+        Ok((ch, Ok(hello))) => (ch, hello),
+        Ok((_, Err(e @ SessionError::Refused(_)))) => {
+            warn!(session = id, %peer, ms = ms(), error = %e, "session refused");
+            return;
+        }
+        Ok((_, Err(e))) => {
+            warn!(session = id, %peer, ms = ms(), error = %e, "session failed");
+            return;
+        }
+        Err(_) => {
+            warn!(
+                session = id, %peer, ms = ms(), after = ?config.handshake_timeout,
+                "handshake timed out"
+            );
+            return;
+        }
+    };
+    let _slot = match slot(&gates, config.queue_timeout).await {
+        Ok(slot) => slot,
+        Err(busy) => {
+            let slots = config.max_sessions.max(1);
+            let why = match busy {
+                Busy::QueueFull => format!(
+                    "the server is busy: all {slots} session slots are taken and {} clients \
+                     are already waiting; try again later",
+                    config.max_queued_sessions
+                ),
+                Busy::Timeout => format!(
+                    "the server is busy: all {slots} session slots are taken and none came \
+                     free within {:?}; try again later",
+                    config.queue_timeout
+                ),
+            };
+            let _ = refuse(&mut ch, why).await;
+            warn!(session = id, %peer, ms = ms(), ?busy, "session refused: no session slot");
+            return;
+        }
+    };
+    let r = tokio::time::timeout(config.session_timeout, run(&mut ch, &served, hello)).await;
+    let stats = ch.stats();
+    match r {
+        Ok(Ok(s)) => info!(
+            session = id, %peer, protocol = ?s.protocol, inputs = s.inputs, ms = ms(),
+            bytes_in = stats.bytes_received, bytes_out = stats.bytes_sent, "session done"
+        ),
+        Ok(Err(e)) => warn!(session = id, %peer, ms = ms(), error = %e, "session failed"),
+        Err(_) => warn!(session = id, %peer, ms = ms(), "session timed out"),
+    }
+}
+
+/// Why a client gets no session slot.
+#[derive(Clone, Copy, Debug)]
+enum Busy {
+    /// `max_queued_sessions` clients are waiting already.
+    QueueFull,
+    /// No slot came free within `queue_timeout`.
+    Timeout,
+}
+
+/// A session slot: at once if one is free, else after the clients already waiting, within
+/// `patience`.
+async fn slot(gates: &Gates, patience: Duration) -> Result<OwnedSemaphorePermit, Busy> {
+    // Free slots go to waiting clients first (the semaphore is fair), so this never jumps the
+    // queue.
+    if let Ok(slot) = gates.slots.clone().try_acquire_owned() {
+        return Ok(slot);
+    }
+    let _place = gates
+        .queue
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| Busy::QueueFull)?;
+    match tokio::time::timeout(patience, gates.slots.clone().acquire_owned()).await {
+        Ok(Ok(slot)) => Ok(slot),
+        // The semaphore is never closed, so acquiring only waits.
+        Ok(Err(_)) | Err(_) => Err(Busy::Timeout),
+    }
+}
+
+/// Admission: the secure handshake the configuration asks for, then the client's hello, which
+/// must ask for something the server serves this client.
+async fn admit(ch: &mut Channel, served: &Served) -> Result<Hello, SessionError> {
+    handshake(ch, served).await?;
+    let hello: Hello = ch.recv().await?;
+    screen(ch, served, &hello).await?;
+    Ok(hello)
+}
+
+/// The secure handshake the configuration asks for (none for a plaintext server).
+async fn handshake(ch: &mut Channel, served: &Served) -> Result<(), SessionError> {
     if let ServerSecurity::Noise {
         identity,
         allowed_clients,
@@ -182,27 +646,79 @@ pub async fn accept(ch: &mut Channel, served: &Served) -> Result<SessionSummary,
         let key = key.to_string();
         tracing::debug!(client_key = &key[..16], "client authenticated");
     }
+    Ok(())
+}
+
+/// Runs one session on an accepted channel: the secure handshake the configuration asks for,
+/// then [`session`]. Unlike [`serve`], it applies no admission limits or timeouts of its own.
+pub async fn accept(ch: &mut Channel, served: &Served) -> Result<SessionSummary, SessionError> {
+    handshake(ch, served).await?;
     session(ch, served).await
 }
 
 /// Runs one session on an accepted channel that is already secured (or plaintext on purpose).
 pub async fn session(ch: &mut Channel, served: &Served) -> Result<SessionSummary, SessionError> {
     let hello: Hello = ch.recv().await?;
-    let refuse = |why: String| Welcome::Refused(why);
+    screen(ch, served, &hello).await?;
+    run(ch, served, hello).await
+}
+
+/// Tells the client why it is refused, and closes.
+async fn refuse(ch: &mut Channel, why: String) -> Result<(), SessionError> {
+    ch.send(&Welcome::Refused(why)).await?;
+    ch.flush().await?;
+    Ok(())
+}
+
+/// Refuses a hello the server does not serve: another wire version, a protocol not offered, or
+/// a semi-honest protocol for a client the server does not trust.
+async fn screen(ch: &mut Channel, served: &Served, hello: &Hello) -> Result<(), SessionError> {
+    let config = &served.config;
     let verdict = if hello.version != WIRE_VERSION {
         Some(format!(
             "wire version {} (this server speaks {WIRE_VERSION})",
             hello.version
         ))
-    } else if !served.config.protocols.contains(&hello.protocol) {
+    } else if !config.protocols.contains(&hello.protocol) {
         Some(format!("protocol {} is not offered", hello.protocol))
+    } else if hello.protocol.requires_trust() && !config.trusts(ch) {
+        Some(format!(
+            "{p} is secure only against a semi-honest client, so this server serves it only to \
+             clients it trusts, and it does not trust this one (its operator trusts a client by \
+             listing its key with `veil serve --allow-client KEY`, or every client with \
+             `--trust-clients`); yao and he are served to any client",
+            p = hello.protocol
+        ))
     } else {
         None
     };
-    if let Some(why) = verdict {
-        ch.send(&refuse(why.clone())).await?;
-        ch.flush().await?;
-        return Err(SessionError::Refused(why));
+    match verdict {
+        Some(why) => {
+            refuse(ch, why.clone()).await?;
+            Err(SessionError::Refused(why))
+        }
+        None => Ok(()),
+    }
+}
+
+/// Runs an admitted session: the welcome, the protocol's setup, and the queries.
+async fn run(
+    ch: &mut Channel,
+    served: &Served,
+    hello: Hello,
+) -> Result<SessionSummary, SessionError> {
+    // An HE session will hold an evaluation key: it is welcomed only within the HE memory
+    // budget, and keeps its share until its key is freed.
+    let mut he_permit = None;
+    if hello.protocol == Protocol::He {
+        let wait = he::ADMISSION_WAIT.min(served.config.channel.read_timeout / 2);
+        match served.he_budget.admit(wait).await {
+            Ok(p) => he_permit = Some(p),
+            Err(why) => {
+                refuse(ch, why.clone()).await?;
+                return Err(SessionError::Refused(why));
+            }
+        }
     }
     let logits =
         hello.protocol == Protocol::He || (hello.want_logits && served.config.allow_logits);
@@ -225,8 +741,19 @@ pub async fn session(ch: &mut Channel, served: &Served) -> Result<SessionSummary
     let mut rng = veil_ot::secure_rng();
     match hello.protocol {
         Protocol::He => {
+            let Some(permit) = he_permit else {
+                return Err(SessionError::Invalid(
+                    "an HE session without its budget".into(),
+                ));
+            };
             let server = std::sync::Arc::new(
-                he::receive_key(ch, &served.config.model, served.config.max_key_bytes).await?,
+                he::receive_key(
+                    ch,
+                    &served.config.model,
+                    served.config.max_key_bytes,
+                    permit,
+                )
+                .await?,
             );
             while let Some(n) = next_query(ch).await? {
                 for _ in 0..n {
@@ -270,5 +797,104 @@ async fn next_query(ch: &mut Channel) -> Result<Option<u32>, SessionError> {
         Request::Bye => Ok(None),
         Request::Query { count } if (1..=MAX_QUERY).contains(&count) => Ok(Some(count)),
         Request::Query { count } => Err(SessionError::Protocol(format!("query of {count} inputs"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v4(last: u8) -> Source {
+        Source::of(IpAddr::V4(Ipv4Addr::new(10, 0, 0, last)))
+    }
+
+    #[test]
+    fn sources_group_ipv6_by_prefix_and_unmap_ipv4() {
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(Source::of(a), Source::of(b));
+        assert_ne!(Source::of(a), Source::of(c));
+        let mapped: IpAddr = "::ffff:10.0.0.7".parse().unwrap();
+        assert_eq!(Source::of(mapped), v4(7));
+    }
+
+    /// `n` connections from `source`, numbered from `first`, idle since `since`.
+    fn fill(
+        p: &mut Pending,
+        first: u64,
+        n: u64,
+        source: Source,
+        now: Instant,
+        since: Option<Instant>,
+    ) -> Vec<oneshot::Receiver<Eviction>> {
+        (first..first + n)
+            .map(|i| {
+                let rx = p.admit(i, source, now);
+                p.set_idle(i, since);
+                rx
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_per_address_cap_evicts_that_address_oldest_idle_connection() {
+        let t0 = Instant::now();
+        let later = t0 + IDLE_GRACE;
+        let mut p = Pending::new(8, 3);
+        // 0 has its first frame; 1 and 2 are idle.
+        let mut rx = fill(&mut p, 0, 3, v4(1), t0, Some(t0));
+        p.set_idle(0, None);
+        let mut other = fill(&mut p, 3, 1, v4(2), t0, Some(t0));
+        assert_eq!(p.len(), 4);
+        // Within the grace, a fourth from 10.0.0.1 evicts nobody: the address goes over.
+        rx.extend(fill(&mut p, 4, 1, v4(1), t0, Some(t0)));
+        assert_eq!(p.len(), 5);
+        // After it, a fifth pushes out the address's oldest idle one, 1 (not 0, which is
+        // working, nor the newest, nor 10.0.0.2's).
+        rx.extend(fill(&mut p, 5, 1, v4(1), later, None));
+        assert_eq!(rx[1].try_recv(), Ok(Eviction::PerAddress));
+        for i in [0, 2, 3, 4] {
+            assert!(rx[i].try_recv().is_err(), "{i}");
+        }
+        assert!(other[0].try_recv().is_err());
+        assert_eq!(p.len(), 5);
+        // Leaving makes room without evicting anyone.
+        p.remove(2);
+        p.remove(4);
+        rx.extend(fill(&mut p, 6, 1, v4(1), later, None));
+        assert!(rx[0].try_recv().is_err());
+        assert_eq!(p.len(), 4);
+    }
+
+    #[test]
+    fn the_total_cap_evicts_the_oldest_idle_connection_or_else_the_oldest() {
+        let t0 = Instant::now();
+        let later = t0 + IDLE_GRACE;
+        let mut p = Pending::new(4, 3);
+        let mut rx: Vec<_> = (0..4)
+            .flat_map(|i| fill(&mut p, i, 1, v4(i as u8), t0, None))
+            .collect();
+        p.set_idle(2, Some(t0));
+        // Full: the one idle for the grace goes first.
+        rx.extend(fill(&mut p, 4, 1, v4(9), later, None));
+        assert_eq!(rx[2].try_recv(), Ok(Eviction::Total));
+        assert!(rx[0].try_recv().is_err());
+        // Then, with none idle, the oldest of all.
+        rx.extend(fill(&mut p, 5, 1, v4(9), later, None));
+        assert_eq!(rx[0].try_recv(), Ok(Eviction::Total));
+        assert!(rx[1].try_recv().is_err());
+        assert_eq!(p.len(), 4);
+        // Removing twice, or an evicted one, is harmless.
+        assert!(p.remove(0).is_none());
+        assert!(p.remove(3).is_some());
+        assert!(p.remove(3).is_none());
+        assert_eq!(p.len(), 3);
+        // Caps of zero act as one.
+        let mut p = Pending::new(0, 0);
+        let mut a = p.admit(0, v4(1), t0);
+        let _b = p.admit(1, v4(1), t0);
+        assert_eq!(a.try_recv(), Ok(Eviction::Total));
+        assert_eq!(p.len(), 1);
     }
 }

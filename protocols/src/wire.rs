@@ -4,8 +4,9 @@
 use serde::{Deserialize, Serialize};
 use veil_nn::compile::Architecture;
 
-/// Version of this message set.
-pub const WIRE_VERSION: u32 = 1;
+/// Version of this message set and of the protocols behind it. Version 2: Yao's evaluator
+/// labels come from KOS-checked random OT, and HE keys travel in fixed-width encoding.
+pub const WIRE_VERSION: u32 = 2;
 
 /// The private-inference protocols.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -14,13 +15,21 @@ pub enum Protocol {
     He,
     /// Yao garbled circuits: the server garbles, the client evaluates.
     Yao,
-    /// GMW: both parties evaluate on XOR shares, with Beaver triples.
+    /// GMW: both parties evaluate on XOR shares, with Beaver triples. Semi-honest: served
+    /// only to trusted clients (see [`Protocol::requires_trust`]).
     Gmw,
 }
 
 impl Protocol {
     /// Every protocol.
     pub const ALL: [Protocol; 3] = [Protocol::He, Protocol::Yao, Protocol::Gmw];
+
+    /// Whether the protocol is served only to clients the server trusts: GMW, which is secure
+    /// only against a semi-honest client (one that deviates can learn more of the model than
+    /// its outputs). HE and Yao are served to any client.
+    pub fn requires_trust(self) -> bool {
+        matches!(self, Protocol::Gmw)
+    }
 
     /// Lower-case name.
     pub fn name(self) -> &'static str {

@@ -12,14 +12,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use veil_net::{ChannelConfig, Identity};
 use veil_protocols::{Client, ClientOptions, Protocol, Served, ServerConfig, ServerSecurity};
 
 mod common;
-use common::{small_model, Logs};
+use common::{read_frame, small_model, Logs};
 
 /// Channel timeouts: short, except under HE, where the server waits for the client's key
 /// generation (about a second) before the key upload.
@@ -74,16 +74,8 @@ async fn pump(
     delay: Duration,
     count: Arc<AtomicUsize>,
 ) {
-    loop {
-        let mut header = [0u8; 4];
-        if from.read_exact(&mut header).await.is_err() {
-            break;
-        }
-        let len = u32::from_le_bytes(header) as usize;
-        let mut payload = vec![0u8; len];
-        if from.read_exact(&mut payload).await.is_err() {
-            break;
-        }
+    while let Some((mut header, mut payload)) = read_frame(&mut from).await {
+        let len = payload.len();
         let k = count.fetch_add(1, Ordering::SeqCst);
         let mut copies = 1;
         match fault {

@@ -1,5 +1,6 @@
 //! One in-process server on loopback: eight concurrent clients of mixed protocols, a client
-//! that vanishes mid-protocol and one that sends garbage, and the server keeps serving.
+//! that vanishes mid-protocol and one that sends garbage, and the server keeps serving; GMW
+//! only for the clients the server trusts.
 
 use std::sync::Arc;
 
@@ -18,11 +19,11 @@ async fn start_with(config: ServerConfig) -> (String, PublicKey) {
     (addr, key)
 }
 
+/// A server that trusts every client (GMW included).
 async fn start() -> (String, PublicKey) {
-    start_with(ServerConfig::new(
-        veil_nn::bundled_model().unwrap().quantized,
-    ))
-    .await
+    let mut config = ServerConfig::new(veil_nn::bundled_model().unwrap().quantized);
+    config.trust_clients = true;
+    start_with(config).await
 }
 
 async fn classify(
@@ -191,4 +192,60 @@ async fn pinning_and_the_allow_list_are_enforced_before_any_protocol_message() {
         .unwrap();
     assert_eq!(p[0].class, Some(model.predict(&digit.pixels)));
     c.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gmw_is_served_only_to_trusted_clients() {
+    let model = veil_nn::bundled_model().unwrap().quantized;
+    let digit = &digits_split().test.samples[7];
+    let want = model.predict(&digit.pixels);
+    let query = |mut c: Client| {
+        let codes = vec![model.quantize_input(&digit.pixels)];
+        async move {
+            let p = c.classify(&codes).await.unwrap();
+            c.close().await.unwrap();
+            p[0].class
+        }
+    };
+    // By default nobody is trusted: GMW is refused with the reason, Yao is served.
+    let (addr, key) = start_with(ServerConfig::new(model.clone())).await;
+    let e = Client::connect(&addr, ClientOptions::new(Protocol::Gmw, key))
+        .await
+        .err()
+        .unwrap();
+    let SessionError::Refused(why) = &e else {
+        panic!("{e}")
+    };
+    for part in ["semi-honest", "trust", "--allow-client", "--trust-clients"] {
+        assert!(why.contains(part), "{why}");
+    }
+    let c = Client::connect(&addr, ClientOptions::new(Protocol::Yao, key))
+        .await
+        .unwrap();
+    assert_eq!(query(c).await, Some(want));
+
+    // An allow-listed client is trusted.
+    let known = Arc::new(Identity::generate());
+    let mut config = ServerConfig::new(model.clone());
+    config.security = ServerSecurity::Noise {
+        identity: Arc::new(Identity::generate()),
+        allowed_clients: Some(vec![known.public()].into()),
+    };
+    let (addr, key) = start_with(config).await;
+    let c = Client::connect(
+        &addr,
+        ClientOptions::new(Protocol::Gmw, key).with_identity(known),
+    )
+    .await
+    .unwrap();
+    assert_eq!(query(c).await, Some(want));
+
+    // `trust_clients` trusts everyone.
+    let mut config = ServerConfig::new(model.clone());
+    config.trust_clients = true;
+    let (addr, key) = start_with(config).await;
+    let c = Client::connect(&addr, ClientOptions::new(Protocol::Gmw, key))
+        .await
+        .unwrap();
+    assert_eq!(query(c).await, Some(want));
 }

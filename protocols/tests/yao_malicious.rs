@@ -16,14 +16,14 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use veil_net::ChannelConfig;
 use veil_protocols::{Client, ClientOptions, Protocol, Served, ServerConfig, ServerSecurity};
 
 mod common;
-use common::{small_model, Logs};
+use common::{read_frame, small_model, Logs};
 
 /// Bytes of one 128-row block of the 128 columns: an extension frame is a multiple of this.
 const COLUMN_BLOCK_BYTES: usize = 128 * 16;
@@ -44,14 +44,6 @@ struct Seen {
     flipped: bool,
     /// Lengths of the server's frames after the flipped frame.
     after: Vec<usize>,
-}
-
-async fn read_frame(from: &mut OwnedReadHalf) -> Option<([u8; 4], Vec<u8>)> {
-    let mut header = [0u8; 4];
-    from.read_exact(&mut header).await.ok()?;
-    let mut payload = vec![0u8; u32::from_le_bytes(header) as usize];
-    from.read_exact(&mut payload).await.ok()?;
-    Some((header, payload))
 }
 
 /// Client to server: flips the chosen bit of the chosen extension frame.

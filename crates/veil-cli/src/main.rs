@@ -60,9 +60,16 @@ enum Command {
         /// this run. The second line printed is the public key clients pin.
         #[arg(long)]
         identity: Option<PathBuf>,
-        /// Serve only clients with this public key (repeatable); without it, any client.
+        /// Serve only clients with this public key (repeatable); without it, any client. The
+        /// listed clients are trusted: they are served GMW too.
         #[arg(long = "allow-client", value_name = "KEY")]
         allow_client: Vec<veil_net::PublicKey>,
+        /// Serve GMW to every client. GMW is secure only against semi-honest clients (a client
+        /// that deviates from it can learn more of the model than its outputs), so without this
+        /// flag it is served only to the clients of --allow-client, and any other client asking
+        /// for it is refused with a message saying so. Yao and HE are served to any client.
+        #[arg(long)]
+        trust_clients: bool,
         /// Serve without encryption or authentication: for measurements on a trusted network.
         #[arg(long, conflicts_with_all = ["identity", "allow_client"])]
         insecure_plaintext: bool,
@@ -397,6 +404,7 @@ fn main() -> ExitCode {
             session_timeout,
             identity,
             allow_client,
+            trust_clients,
             insecure_plaintext,
         } => serve_cmd(
             model,
@@ -407,6 +415,7 @@ fn main() -> ExitCode {
             net_cmd::ServeSecurity {
                 identity,
                 allow: allow_client,
+                trust_clients,
                 plaintext: insecure_plaintext,
             },
         ),

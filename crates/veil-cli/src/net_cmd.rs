@@ -27,8 +27,11 @@ pub fn parse_protocols(list: &str) -> Result<Vec<Protocol>> {
 pub struct ServeSecurity {
     /// `--identity FILE`: the server's identity (a fresh one when absent).
     pub identity: Option<std::path::PathBuf>,
-    /// `--allow-client KEY`: client keys served (any client when empty).
+    /// `--allow-client KEY`: client keys served (any client when empty); they are trusted with
+    /// GMW.
     pub allow: Vec<PublicKey>,
+    /// `--trust-clients`: serve GMW, which is semi-honest, to every client.
+    pub trust_clients: bool,
     /// `--insecure-plaintext`.
     pub plaintext: bool,
 }
@@ -102,7 +105,32 @@ pub fn serve(
     config.protocols = protocols;
     config.allow_logits = allow_logits;
     config.session_timeout = Duration::from_secs(session_timeout.max(1));
+    config.trust_clients = security.trust_clients;
+    let allow_list = !security.allow.is_empty();
     config.security = security.resolve()?;
+    let semi_honest: Vec<String> = config
+        .protocols
+        .iter()
+        .filter(|p| p.requires_trust())
+        .map(|p| p.to_string())
+        .collect();
+    if !semi_honest.is_empty() {
+        let names = semi_honest.join(", ");
+        if config.trust_clients {
+            tracing::warn!(
+                "serving {names} to every client (--trust-clients): it is secure only against \
+                 semi-honest clients"
+            );
+        } else if allow_list {
+            tracing::info!("serving {names} (semi-honest) only to the --allow-client keys");
+        } else {
+            tracing::info!(
+                "{names} is semi-honest and served only to trusted clients; no client is \
+                 trusted (pass --trust-clients or --allow-client KEY), so {names} clients are \
+                 refused"
+            );
+        }
+    }
     let key = config.public_key();
     let served = Arc::new(Served::new(config)?);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -412,12 +440,14 @@ impl ChildServer {
     pub fn start(model: Option<&Path>) -> Result<ChildServer> {
         let exe = std::env::current_exe()?;
         let mut cmd = std::process::Command::new(exe);
+        // The demo's clients are its own: trusted with GMW.
         cmd.args([
             "serve",
             "--listen",
             "127.0.0.1:0",
             "--protocol",
             "he,yao,gmw",
+            "--trust-clients",
         ]);
         if let Some(m) = model {
             cmd.arg("--model").arg(m);

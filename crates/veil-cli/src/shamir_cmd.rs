@@ -55,6 +55,10 @@ pub enum ShamirCommand {
     /// A shared linear layer computed by N local processes (BGW, honest majority): party 0 holds
     /// a test digit, party 1 the bundled model's first layer, the others help; party 0 learns
     /// the layer's accumulators, which are checked against the plaintext computation.
+    ///
+    /// BGW is secure against semi-honest parties only: it runs among the configured parties,
+    /// each link encrypted and mutually authenticated with pinned keys, which trust each other
+    /// to follow the protocol.
     Demo {
         /// Number of processes (at least 3; tolerates (N-1)/2 colluding parties).
         #[arg(long, default_value_t = 3)]

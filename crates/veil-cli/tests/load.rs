@@ -21,7 +21,8 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
 
 #[test]
 fn sixty_four_concurrent_sessions_against_one_server() {
-    let server = common::start_server("yao,gmw", &[]);
+    // The test's clients are trusted with GMW.
+    let server = common::start_server("yao,gmw", &["--trust-clients"]);
     let addr = server.addr.clone();
     let key: PublicKey = server.key.parse().unwrap();
     let idle = peak_rss_kib(server.child.id());

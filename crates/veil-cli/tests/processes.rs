@@ -1,5 +1,5 @@
 //! `veil serve` and `veil infer` as separate OS processes over loopback, for every protocol:
-//! the predictions equal the plaintext integer model's.
+//! the predictions equal the plaintext integer model's; GMW only for trusted clients.
 
 use std::process::Command;
 
@@ -42,7 +42,7 @@ fn infer(addr: &str, protocol: &str, range: &str, extra: &[&str]) -> serde_json:
 
 #[test]
 fn serve_and_infer_processes_agree_with_the_plaintext_model() {
-    let server = start_server("he,yao,gmw", &[]);
+    let server = start_server("he,yao,gmw", &["--trust-clients"]);
     let model = veil_nn::bundled_model().unwrap().quantized;
     let test = digits_split().test;
     for (protocol, range, extra) in [
@@ -142,6 +142,14 @@ fn identities_pinning_allow_list_and_plaintext_between_processes() {
         &["--server-key", &server_key, "--identity", client],
     );
     assert_eq!(v["predictions"].as_array().unwrap().len(), 1);
+    // Listed clients are trusted with GMW.
+    let v = infer(
+        &server.addr,
+        "gmw",
+        "0..2",
+        &["--server-key", &server_key, "--identity", client],
+    );
+    assert_eq!(v["predictions"].as_array().unwrap().len(), 2);
     // Another client key is refused, with a message that says so.
     let out = infer_raw(&server.addr, "yao", "0", &["--server-key", &server_key]);
     assert!(!out.status.success());
@@ -165,9 +173,34 @@ fn identities_pinning_allow_list_and_plaintext_between_processes() {
     drop(server);
 
     // Plaintext only on both sides, explicitly.
-    let plain = start_server("he,yao,gmw", &["--insecure-plaintext"]);
+    let plain = start_server("he,yao,gmw", &["--insecure-plaintext", "--trust-clients"]);
     assert!(plain.key.starts_with("none"));
     let v = infer(&plain.addr, "gmw", "0..2", &["--insecure-plaintext"]);
     assert_eq!(v["predictions"].as_array().unwrap().len(), 2);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn gmw_is_refused_to_untrusted_clients_with_a_message() {
+    let server = start_server("yao,gmw", &[]);
+    let pin = ["--server-key", server.key.as_str()];
+    let out = infer_raw(&server.addr, "gmw", "0", &pin);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for part in ["semi-honest", "trusts", "--trust-clients", "--allow-client"] {
+        assert!(err.contains(part), "{err}");
+    }
+    // Yao is served to the same client.
+    let v = infer(&server.addr, "yao", "0", &pin);
+    assert_eq!(v["predictions"].as_array().unwrap().len(), 1);
+    drop(server);
+    // With --trust-clients, GMW is served to any client.
+    let server = start_server("yao,gmw", &["--trust-clients"]);
+    let v = infer(
+        &server.addr,
+        "gmw",
+        "0..3",
+        &["--server-key", server.key.as_str(), "--batch"],
+    );
+    assert_eq!(v["predictions"].as_array().unwrap().len(), 3);
 }

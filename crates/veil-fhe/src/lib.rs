@@ -22,13 +22,19 @@
 
 pub mod plan;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use tfhe::conformance::ParameterSetConformant;
 use tfhe::core_crypto::prelude::{GlweCiphertext, GlweSize};
-use tfhe::shortint::ciphertext::Degree;
-use tfhe::shortint::parameters::PARAM_MESSAGE_2_CARRY_2_KS_PBS;
+use tfhe::shortint::atomic_pattern::compressed::CompressedAtomicPatternServerKey;
+use tfhe::shortint::ciphertext::{Degree, MaxDegree};
+use tfhe::shortint::parameters::{
+    AtomicPatternParameters, CiphertextConformanceParams, PARAM_MESSAGE_2_CARRY_2_KS_PBS,
+};
 use tfhe::shortint::server_key::LookupTableOwned;
-use tfhe::shortint::{Ciphertext, ClientKey, ServerKey};
+use tfhe::shortint::{Ciphertext, ClientKey, CompressedServerKey, ServerKey};
 use veil_nn::quant::QuantModel;
 
 pub use plan::{decode_logit, FhePlan, PlanError, PublicShape};
@@ -51,6 +57,12 @@ pub enum FheError {
         /// Why it failed.
         reason: String,
     },
+    /// An evaluation key was not made from [`parameters`] (checked before it is expanded).
+    #[error("evaluation key refused: {0}")]
+    Key(String),
+    /// The evaluation was cancelled (its session ended) before it finished.
+    #[error("evaluation cancelled")]
+    Cancelled,
 }
 
 /// The tfhe parameter set every key is made from.
@@ -61,6 +73,99 @@ pub fn parameters() -> tfhe::shortint::ClassicPBSParameters {
 /// Polynomial size of the parameter set.
 pub fn polynomial_size() -> usize {
     parameters().polynomial_size.0
+}
+
+/// What a server expects of a client's evaluation key: tfhe's conformance parameters of a
+/// `CompressedServerKey` made from [`parameters`] by `CompressedServerKey::new` (which sets the
+/// maximum degree to the whole message-and-carry space).
+pub fn key_conformance() -> (AtomicPatternParameters, MaxDegree) {
+    let p = parameters();
+    (
+        p.into(),
+        MaxDegree::from_msg_carry_modulus(p.message_modulus, p.carry_modulus),
+    )
+}
+
+/// Checks, before anything is expanded, that a compressed evaluation key is one that
+/// [`FheClient::compressed_evaluation_key`] makes: tfhe's conformance check of every dimension,
+/// decomposition, modulus and container length of the keyswitching and bootstrapping keys,
+/// and of the key's moduli, maximum degree and noise level, against [`key_conformance`]. A key
+/// with other dimensions (for instance a bootstrapping key of GLWE size 32 and polynomial size
+/// 128: as compact on the wire, sixteen times larger once expanded) is refused here, so its
+/// expansion never allocates.
+pub fn check_compressed_key(key: &CompressedServerKey) -> Result<(), FheError> {
+    if key.is_conformant(&key_conformance()) {
+        return Ok(());
+    }
+    let p = parameters();
+    let got = match &key.compressed_ap_server_key {
+        CompressedAtomicPatternServerKey::Standard(k) => {
+            let b = k.bootstrapping_key();
+            format!(
+                "a bootstrapping key of LWE dimension {}, GLWE size {}, polynomial size {} and \
+                 {} levels, for ciphertexts of LWE dimension {}",
+                b.input_lwe_dimension().0,
+                b.glwe_size().0,
+                b.polynomial_size().0,
+                b.decomposition_level_count().0,
+                k.ciphertext_lwe_dimension().0
+            )
+        }
+        CompressedAtomicPatternServerKey::KeySwitch32(_) => {
+            "a key of another atomic pattern (KS32)".to_string()
+        }
+    };
+    Err(FheError::Key(format!(
+        "not conformant to the parameter set (expected a bootstrapping key of LWE dimension {}, \
+         GLWE size {}, polynomial size {} and {} levels, for ciphertexts of LWE dimension {}); \
+         got {got}",
+        p.lwe_dimension.0,
+        p.glwe_dimension.0 + 1,
+        p.polynomial_size.0,
+        p.pbs_level.0,
+        p.glwe_dimension.0 * p.polynomial_size.0,
+    )))
+}
+
+/// The 64-bit words of an honest compressed evaluation key: its seeded bootstrapping key
+/// (one body polynomial per GLWE row: `n · ℓ_pbs · (k + 1) · N`) and its seeded keyswitching
+/// key (one body per row: `k·N · ℓ_ks`). With [`parameters`]: 3 768 320 words.
+pub fn compressed_key_words() -> u64 {
+    let p = parameters();
+    let (n, k, big_n) = (
+        p.lwe_dimension.0 as u64,
+        p.glwe_dimension.0 as u64,
+        p.polynomial_size.0 as u64,
+    );
+    n * p.pbs_level.0 as u64 * (k + 1) * big_n + k * big_n * p.ks_level.0 as u64
+}
+
+/// Bytes of memory one HE session needs at its peak on the server: the compressed key twice
+/// (the bytes received and the decoded key), the standard bootstrapping key expanded from it
+/// (`n · ℓ · (k+1)² · N` words), its Fourier copy (as many bytes) and the keyswitching key
+/// (`k·N · ℓ_ks · (n+1)` words), plus 32 MiB for frames, lookup tables, queries and FFT
+/// scratch. About 274 MB with [`parameters`] (a whole honest session was measured at 261 MB
+/// above the server's resting peak); once expanded, a key keeps about 120 MB.
+pub fn key_memory_bytes() -> u64 {
+    let p = parameters();
+    let (n, k, big_n) = (
+        p.lwe_dimension.0 as u64,
+        p.glwe_dimension.0 as u64,
+        p.polynomial_size.0 as u64,
+    );
+    let bsk = n * p.pbs_level.0 as u64 * (k + 1) * (k + 1) * big_n * 8;
+    let ksk = k * big_n * p.ks_level.0 as u64 * (n + 1) * 8;
+    2 * compressed_key_words() * 8 + 2 * bsk + ksk + (32 << 20)
+}
+
+/// What the server expects of each input ciphertext: tfhe's conformance parameters of
+/// [`parameters`] (LWE dimension `k·N`, native modulus, the parameter set's message and carry
+/// moduli and atomic pattern, nominal noise level), with the degree the client's encryption
+/// gives: the whole message-and-carry space, since our encoding is not tfhe's.
+pub fn input_conformance() -> CiphertextConformanceParams {
+    let mut c = parameters().to_shortint_conformance_param();
+    c.degree = Degree::new(c.message_modulus.0 * c.carry_modulus.0 - 1);
+    c
 }
 
 /// An encrypted query: one LWE ciphertext per input code.
@@ -222,8 +327,11 @@ impl FheServer {
         self.plan.public_shape(input_max)
     }
 
-    fn check(&self, input: &EncryptedInput) -> Result<(), FheError> {
-        let big = parameters().glwe_dimension.0 * parameters().polynomial_size.0;
+    /// Checks a client's query before any arithmetic on it: the number of ciphertexts, then
+    /// every ciphertext against [`input_conformance`] (LWE dimension, modulus, message and
+    /// carry moduli, atomic pattern, degree, noise level), so that nothing a client sends can
+    /// reach one of tfhe's assertions.
+    pub fn check(&self, input: &EncryptedInput) -> Result<(), FheError> {
         if input.cts.len() != self.plan.inputs {
             return Err(FheError::Shape(format!(
                 "{} input ciphertexts, expected {}",
@@ -231,11 +339,32 @@ impl FheServer {
                 self.plan.inputs
             )));
         }
-        if let Some(ct) = input.cts.iter().find(|c| c.ct.lwe_size().0 != big + 1) {
+        let want = input_conformance();
+        if let Some((i, ct)) = input
+            .cts
+            .iter()
+            .enumerate()
+            .find(|(_, c)| !c.is_conformant(&want))
+        {
             return Err(FheError::Shape(format!(
-                "a ciphertext of LWE size {}, expected {}",
+                "input ciphertext {i} does not conform to the parameter set: LWE size {} \
+                 (expected {}), modulus {} (expected {}), degree {} (expected {}), noise level \
+                 {} (expected {}), message and carry moduli {} and {} (expected {} and {}), \
+                 atomic pattern {:?} (expected {:?})",
                 ct.ct.lwe_size().0,
-                big + 1
+                want.ct_params.lwe_dim.to_lwe_size().0,
+                ct.ct.ciphertext_modulus(),
+                want.ct_params.ct_modulus,
+                ct.degree.get(),
+                want.degree.get(),
+                ct.noise_level().get(),
+                want.noise_level.get(),
+                ct.message_modulus.0,
+                ct.carry_modulus.0,
+                want.message_modulus.0,
+                want.carry_modulus.0,
+                ct.atomic_pattern,
+                want.atomic_pattern,
             )));
         }
         Ok(())
@@ -244,11 +373,25 @@ impl FheServer {
     /// The hidden layer: returns one bootstrapped ciphertext per hidden neuron, each an
     /// encryption of its requantized activation times `Δ_out`.
     pub fn eval_hidden(&self, input: &EncryptedInput) -> Result<Vec<Ciphertext>, FheError> {
+        self.eval_hidden_cancellable(input, &AtomicBool::new(false))
+    }
+
+    /// [`eval_hidden`](Self::eval_hidden), stopping with [`FheError::Cancelled`] once `cancel`
+    /// is set: the flag is read before each neuron's bootstrap, so a cancelled evaluation ends
+    /// within about one bootstrap per thread.
+    pub fn eval_hidden_cancellable(
+        &self,
+        input: &EncryptedInput,
+        cancel: &AtomicBool,
+    ) -> Result<Vec<Ciphertext>, FheError> {
         self.check(input)?;
         let template = &input.cts[0];
-        Ok((0..self.plan.neurons.len())
+        (0..self.plan.neurons.len())
             .into_par_iter()
             .map(|j| {
+                if cancel.load(Ordering::Relaxed) {
+                    return Err(FheError::Cancelled);
+                }
                 let mut acc = template.clone();
                 let out = acc.ct.as_mut();
                 out.fill(0);
@@ -263,9 +406,9 @@ impl FheServer {
                 if let Some(b) = out.last_mut() {
                     *b = b.wrapping_add(self.plan.neurons[j].offset);
                 }
-                self.key.apply_lookup_table(&acc, &self.luts[j])
+                Ok(self.key.apply_lookup_table(&acc, &self.luts[j]))
             })
-            .collect())
+            .collect()
     }
 
     /// The output layer on bootstrapped hidden activations.
@@ -300,7 +443,21 @@ impl FheServer {
 
     /// The whole model on an encrypted input.
     pub fn eval(&self, input: &EncryptedInput) -> Result<EncryptedOutput, FheError> {
-        let hidden = self.eval_hidden(input)?;
+        self.eval_cancellable(input, &AtomicBool::new(false))
+    }
+
+    /// [`eval`](Self::eval), cooperatively cancellable: see
+    /// [`eval_hidden_cancellable`](Self::eval_hidden_cancellable). The output layer (no
+    /// bootstrap) is not interrupted.
+    pub fn eval_cancellable(
+        &self,
+        input: &EncryptedInput,
+        cancel: &AtomicBool,
+    ) -> Result<EncryptedOutput, FheError> {
+        let hidden = self.eval_hidden_cancellable(input, cancel)?;
+        if cancel.load(Ordering::Relaxed) {
+            return Err(FheError::Cancelled);
+        }
         self.eval_output(&hidden)
     }
 
@@ -313,5 +470,64 @@ impl FheServer {
     /// Bootstraps per query: one per hidden neuron.
     pub fn bootstraps_per_query(&self) -> usize {
         self.plan.neurons.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tfhe::core_crypto::prelude::{DecompositionLevelCount, GlweDimension, PolynomialSize};
+
+    fn shape() -> PublicShape {
+        let m = veil_nn::bundled_model().unwrap().quantized;
+        FhePlan::new(&m, polynomial_size())
+            .unwrap()
+            .public_shape(m.input_max() as u8)
+    }
+
+    #[test]
+    fn honest_keys_and_ciphertexts_conform_and_a_key_of_other_dimensions_does_not() {
+        let client = FheClient::new(shape());
+        let key = client.compressed_evaluation_key();
+        check_compressed_key(&key).unwrap();
+        let input = client.encrypt(&[7; 64]).unwrap();
+        assert!(input
+            .cts
+            .iter()
+            .all(|c| c.is_conformant(&input_conformance())));
+
+        // A bootstrapping key of GLWE size 32 and polynomial size 128: as many words.
+        let mut p = parameters();
+        p.glwe_dimension = GlweDimension(31);
+        p.polynomial_size = PolynomialSize(128);
+        p.ks_level = DecompositionLevelCount(2);
+        let bad = CompressedServerKey::new(&ClientKey::new(p));
+        assert_eq!(
+            bad.bootstrapping_key_size_elements(),
+            key.bootstrapping_key_size_elements()
+        );
+        let e = check_compressed_key(&bad).unwrap_err().to_string();
+        assert!(e.contains("GLWE size 32, polynomial size 128"), "{e}");
+
+        // The expanded server refuses a query whose ciphertext has another degree, and a
+        // cancelled evaluation stops before its first bootstrap.
+        let m = veil_nn::bundled_model().unwrap().quantized;
+        let server = FheServer::new(&m, key.decompress()).unwrap();
+        let mut q = input.clone();
+        q.cts[3].degree = Degree::new(3);
+        assert!(matches!(server.eval(&q), Err(FheError::Shape(w)) if w.contains("degree 3")));
+        let cancel = AtomicBool::new(true);
+        assert!(matches!(
+            server.eval_cancellable(&input, &cancel),
+            Err(FheError::Cancelled)
+        ));
+    }
+
+    #[test]
+    fn the_key_size_and_memory_follow_the_parameters() {
+        // 918·1·2·2048 (bootstrapping) + 2048·4 (keyswitching) words.
+        assert_eq!(compressed_key_words(), 3_768_320);
+        let share = key_memory_bytes();
+        assert!((250_000_000..300_000_000).contains(&share), "{share}");
     }
 }

@@ -48,6 +48,16 @@ fn broken(direction: &str, reason: &str) -> NetError {
     ))
 }
 
+/// What a receive accepts as the payload length of the next frame.
+#[derive(Clone, Copy)]
+enum Expect {
+    /// Any length up to this many bytes.
+    AtMost(usize),
+    /// Exactly this many bytes (a handshake message): any other announced length is refused
+    /// before its payload is read, with a message naming `from`.
+    Exactly(usize, &'static str),
+}
+
 /// A payload handed to the transport: borrowed from the caller, or already owned (which saves a
 /// copy on the in-memory transport).
 enum Payload<'a> {
@@ -181,7 +191,12 @@ impl Channel {
         }
         let (hs, first) = secure::initiator(identity, server)?;
         self.send_bytes(&first).await?;
-        let answer = self.recv_bytes().await?;
+        let mut answer = Vec::new();
+        self.recv_wire(
+            &mut answer,
+            Expect::Exactly(secure::MSG2_LEN, "the server's answer"),
+        )
+        .await?;
         self.sealer = Some(Box::new(secure::initiator_finish(hs, &answer)?));
         self.peer_key = Some(*server);
         Ok(())
@@ -191,10 +206,18 @@ impl Channel {
     /// allow-list, a client whose key is not on it is told so and refused before any protocol
     /// message. Returns the client's authenticated public key.
     ///
+    /// The client's first message has a fixed length (96 bytes): a frame header announcing any
+    /// other length is refused as soon as its 4 bytes are in, without reading (or waiting for)
+    /// a payload, whatever [`max_frame`](ChannelConfig::max_frame) allows. The handshake
+    /// waits for that message under the channel's read timeout; a server that admits
+    /// untrusted connections should bound the whole handshake more tightly (as
+    /// `veil_protocols::serve` does).
+    ///
     /// # Errors
     ///
     /// [`NetError::Handshake`] if the client's first message is not a handshake sealed for
-    /// `identity`, [`NetError::Refused`] for a client not on `allow`, and the channel's errors.
+    /// `identity` or announces another length, [`NetError::Refused`] for a client not on
+    /// `allow`, and the channel's errors.
     pub async fn secure_server(
         &mut self,
         identity: &Identity,
@@ -203,7 +226,12 @@ impl Channel {
         if self.sealer.is_some() {
             return Err(NetError::Handshake("the channel is already secure".into()));
         }
-        let first = self.recv_bytes().await?;
+        let mut first = Vec::new();
+        self.recv_wire(
+            &mut first,
+            Expect::Exactly(secure::MSG1_LEN, "the client's first message"),
+        )
+        .await?;
         let (hs, key) = secure::responder(identity, &first)?;
         let accept = allow.is_none_or(|list| secure::allowed(list, &key));
         let status = if accept {
@@ -483,11 +511,11 @@ impl Channel {
     async fn recv_frame(&mut self, buf: &mut Vec<u8>) -> Result<(), NetError> {
         if self.sealer.is_none() {
             let max = self.config.effective_max_frame();
-            return self.recv_wire(buf, max).await;
+            return self.recv_wire(buf, Expect::AtMost(max)).await;
         }
         let max = secure::sealed_len(self.config.effective_max_frame()).min(u32::MAX as usize);
         let mut sealed = std::mem::take(&mut self.sealed_scratch);
-        let result = self.recv_wire(&mut sealed, max).await;
+        let result = self.recv_wire(&mut sealed, Expect::AtMost(max)).await;
         let result = match (result, self.sealer.as_mut()) {
             (Ok(()), Some(sealer)) => sealer.open(&sealed, buf),
             (Ok(()), None) => Err(NetError::Decrypt),
@@ -500,7 +528,7 @@ impl Channel {
         result
     }
 
-    async fn recv_wire(&mut self, buf: &mut Vec<u8>, max: usize) -> Result<(), NetError> {
+    async fn recv_wire(&mut self, buf: &mut Vec<u8>, expect: Expect) -> Result<(), NetError> {
         // A sending side that already failed cannot deliver its buffer; the receiving side is
         // independent of it.
         if self.tx_broken.is_none() {
@@ -513,12 +541,30 @@ impl Channel {
         match &mut self.transport {
             Transport::Tcp(tcp) => {
                 let mut consumed = 0usize;
-                let result = with_timeout(
-                    "read",
-                    limit,
-                    transport::read_frame(&mut tcp.reader, max, buf, &mut consumed),
-                )
-                .await;
+                let result = match expect {
+                    Expect::AtMost(max) => {
+                        with_timeout(
+                            "read",
+                            limit,
+                            transport::read_frame(&mut tcp.reader, max, buf, &mut consumed),
+                        )
+                        .await
+                    }
+                    Expect::Exactly(len, from) => {
+                        with_timeout(
+                            "read",
+                            limit,
+                            transport::read_frame_exact(
+                                &mut tcp.reader,
+                                len,
+                                buf,
+                                &mut consumed,
+                                |got| secure::wrong_length(from, got, len),
+                            ),
+                        )
+                        .await
+                    }
+                };
                 if let Err(e) = result {
                     if consumed > 0 {
                         self.rx_broken = Some("an earlier receive failed inside a frame");
@@ -532,11 +578,17 @@ impl Channel {
                     mem.rx.recv().await.ok_or(NetError::PeerClosed)
                 })
                 .await?;
-                if frame.len() > max {
-                    return Err(NetError::FrameTooLarge {
-                        len: frame.len() as u64,
-                        max,
-                    });
+                match expect {
+                    Expect::AtMost(max) if frame.len() > max => {
+                        return Err(NetError::FrameTooLarge {
+                            len: frame.len() as u64,
+                            max,
+                        });
+                    }
+                    Expect::Exactly(len, from) if frame.len() != len => {
+                        return Err(secure::wrong_length(from, frame.len() as u64, len));
+                    }
+                    _ => {}
                 }
                 *buf = frame;
             }

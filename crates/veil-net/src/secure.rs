@@ -16,6 +16,9 @@
 //!
 //! Both handshake messages travel as plain frames (96 and 49 bytes), so a peer that speaks
 //! plaintext, or another protocol, fails the handshake instead of reaching a protocol decoder.
+//! Each side reads the other's handshake frame with its exact length: a header announcing any
+//! other length is refused before a byte of payload is read or waited for, so an
+//! unauthenticated peer cannot make the handshake buffer (or wait for) more than 96 bytes.
 //!
 //! # Records
 //!
@@ -58,9 +61,26 @@ pub const ACCEPTED: u8 = 0;
 /// The server's handshake status byte for a client whose key is not on its allow-list.
 pub const REFUSED: u8 = 1;
 
-/// Exact lengths of the two IK handshake messages with the payloads used here.
-const MSG1_LEN: usize = 32 + (32 + TAG_LEN) + TAG_LEN;
-const MSG2_LEN: usize = 32 + 1 + TAG_LEN;
+/// Bytes of the client's first handshake message (the payload of the channel's first frame),
+/// exactly: its ephemeral key, its encrypted static key and an empty encrypted payload.
+pub const FIRST_MESSAGE_LEN: usize = MSG1_LEN;
+
+/// Exact lengths of the two IK handshake messages with the payloads used here: the client's
+/// ephemeral key, its encrypted static key and an empty encrypted payload; the server's
+/// ephemeral key and the encrypted status byte.
+pub(crate) const MSG1_LEN: usize = 32 + (32 + TAG_LEN) + TAG_LEN;
+pub(crate) const MSG2_LEN: usize = 32 + 1 + TAG_LEN;
+
+/// The error for a handshake message (`what`, "the client's first message" or "the server's
+/// answer") of `got` bytes where `want` were due.
+pub(crate) fn wrong_length(what: &str, got: u64, want: usize) -> NetError {
+    let who = if want == MSG1_LEN {
+        "a plaintext or foreign client"
+    } else {
+        "not a Veil server, or one that does not speak encrypted channels"
+    };
+    NetError::Handshake(format!("{what} has {got} bytes, not {want}: {who}"))
+}
 
 /// An X25519 public key: a party's long-term identity on the wire.
 #[derive(Clone, Copy)]
@@ -299,11 +319,11 @@ pub(crate) fn initiator_finish(
     answer: &[u8],
 ) -> Result<Sealer, NetError> {
     if answer.len() != MSG2_LEN {
-        return Err(NetError::Handshake(format!(
-            "the server's answer has {} bytes, not {MSG2_LEN}: not a Veil server, or one \
-             that does not speak encrypted channels",
-            answer.len()
-        )));
+        return Err(wrong_length(
+            "the server's answer",
+            answer.len() as u64,
+            MSG2_LEN,
+        ));
     }
     let mut payload = [0u8; MSG2_LEN];
     let n = hs.read_message(answer, &mut payload).map_err(|_| {
@@ -332,11 +352,11 @@ pub(crate) fn responder(
     first: &[u8],
 ) -> Result<(snow::HandshakeState, PublicKey), NetError> {
     if first.len() != MSG1_LEN {
-        return Err(NetError::Handshake(format!(
-            "the client's first message has {} bytes, not {MSG1_LEN}: a plaintext or foreign \
-             client",
-            first.len()
-        )));
+        return Err(wrong_length(
+            "the client's first message",
+            first.len() as u64,
+            MSG1_LEN,
+        ));
     }
     let mut hs = snow::Builder::new(params())
         .local_private_key(&identity.private[..])
@@ -524,6 +544,73 @@ mod tests {
         assert!(responder(&server, &[0u8; 3]).is_err());
         let (hs, _) = initiator(&client, &server.public()).unwrap();
         assert!(initiator_finish(hs, &[7u8; MSG2_LEN]).is_err());
+    }
+
+    /// A raw socket to a fresh server-side channel with a 30 s read timeout.
+    async fn raw_and_channel() -> (tokio::net::TcpStream, crate::Channel) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let raw = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (sock, _) = listener.accept().await.unwrap();
+        let config = crate::ChannelConfig::default()
+            .with_read_timeout(std::time::Duration::from_secs(30))
+            .with_max_frame(64 << 20);
+        (raw, crate::Channel::from_tcp(sock, config))
+    }
+
+    #[tokio::test]
+    async fn handshake_frames_of_another_length_are_refused_before_their_payload() {
+        use tokio::io::AsyncWriteExt;
+        let server = Identity::generate();
+        // Only a header is sent and the socket stays open: a reader that waited for the
+        // announced payload would sit until its 30 s read timeout.
+        for announced in [64u32 << 20, u32::MAX, MSG1_LEN as u32 + 1, 95, 0] {
+            let (mut raw, mut ch) = raw_and_channel().await;
+            raw.write_all(&announced.to_le_bytes()).await.unwrap();
+            let t0 = std::time::Instant::now();
+            let e = ch.secure_server(&server, None).await.unwrap_err();
+            assert!(
+                t0.elapsed() < std::time::Duration::from_secs(2),
+                "{announced}: {:?}",
+                t0.elapsed()
+            );
+            match e {
+                NetError::Handshake(m) => {
+                    assert!(m.contains(&format!("{announced} bytes, not 96")), "{m}")
+                }
+                other => panic!("{announced}: {other}"),
+            }
+            assert_eq!(ch.stats().bytes_received, 0, "no frame was taken in");
+        }
+        // The client's side: a "server" whose answer announces 64 MiB.
+        let (mut raw, mut ch) = raw_and_channel().await;
+        let client = tokio::spawn(async move {
+            let id = Identity::generate();
+            let e = ch.secure_client(&id, &server.public()).await.unwrap_err();
+            assert!(
+                matches!(&e, NetError::Handshake(m) if m.contains("not 49")),
+                "{e}"
+            );
+        });
+        use tokio::io::AsyncReadExt;
+        let mut first = [0u8; 4 + MSG1_LEN];
+        raw.read_exact(&mut first).await.unwrap();
+        raw.write_all(&(64u32 << 20).to_le_bytes()).await.unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(2), client)
+            .await
+            .expect("refused at once")
+            .unwrap();
+        // In memory too.
+        let (mut a, mut b) = crate::Channel::memory_pair(crate::ChannelConfig::default());
+        a.send_bytes(&[0u8; MSG1_LEN + 1]).await.unwrap();
+        let e = b
+            .secure_server(&Identity::generate(), None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, NetError::Handshake(m) if m.contains("97 bytes")),
+            "{e}"
+        );
     }
 
     #[test]

@@ -110,6 +110,43 @@ pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
     buf: &mut Vec<u8>,
     consumed: &mut usize,
 ) -> Result<(), NetError> {
+    let announced = read_header(reader, consumed).await?;
+    let len = match usize::try_from(announced) {
+        Ok(len) if len <= max => len,
+        _ => {
+            return Err(NetError::FrameTooLarge {
+                len: u64::from(announced),
+                max,
+            })
+        }
+    };
+    buf.clear();
+    read_payload(reader, len, buf, consumed).await
+}
+
+/// Reads one frame whose payload must be exactly `len` bytes (a handshake message of fixed
+/// size). Any other announced length is refused with `wrong(announced)` as soon as the header
+/// is in, before a byte of the payload is read.
+pub(crate) async fn read_frame_exact<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    len: usize,
+    buf: &mut Vec<u8>,
+    consumed: &mut usize,
+    wrong: impl FnOnce(u64) -> NetError,
+) -> Result<(), NetError> {
+    let announced = read_header(reader, consumed).await?;
+    if usize::try_from(announced).ok() != Some(len) {
+        return Err(wrong(u64::from(announced)));
+    }
+    buf.clear();
+    read_payload(reader, len, buf, consumed).await
+}
+
+/// Reads a frame's 4-byte header; returns the announced payload length.
+async fn read_header<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    consumed: &mut usize,
+) -> Result<u32, NetError> {
     let mut header = [0u8; FRAME_HEADER_LEN];
     let mut filled = 0;
     while filled < FRAME_HEADER_LEN {
@@ -127,18 +164,7 @@ pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
         filled += n;
         *consumed += n;
     }
-    let announced = u32::from_le_bytes(header);
-    let len = match usize::try_from(announced) {
-        Ok(len) if len <= max => len,
-        _ => {
-            return Err(NetError::FrameTooLarge {
-                len: u64::from(announced),
-                max,
-            })
-        }
-    };
-    buf.clear();
-    read_payload(reader, len, buf, consumed).await
+    Ok(u32::from_le_bytes(header))
 }
 
 /// Reads exactly `len` payload bytes, appending them to the empty `buf`.

@@ -1,27 +1,19 @@
-//! What the hostile-client tests share: a small model and a log sink.
+//! What the hostile-client tests share: small models, a frame reader and a log sink.
 
 #![allow(dead_code)]
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use tokio::io::AsyncReadExt;
+use tokio::net::tcp::OwnedReadHalf;
 use veil_nn::quant::{QLayer, QuantModel, Requant};
 
 /// A small 64-3-10 network, so that a session moves little data; the frame structure of each
 /// protocol is the same as for the bundled model.
 pub fn small_model() -> QuantModel {
     let hidden = 3;
-    // Sparse first-layer weights keep each hidden accumulator's range within one bootstrap.
-    let w1: Vec<i8> = (0..64 * hidden)
-        .map(|i| {
-            if i % 8 == 0 {
-                ((i / 8 % 7) as i8) - 3
-            } else {
-                0
-            }
-        })
-        .collect();
-    let w2: Vec<i8> = (0..hidden * 10).map(|i| ((i * 3 % 15) as i8) - 7).collect();
+    let (w1, w2) = sparse_weights(hidden);
     QuantModel {
         input_bits: 4,
         layers: vec![
@@ -46,6 +38,31 @@ pub fn small_model() -> QuantModel {
             },
         ],
     }
+}
+
+/// The weights of a 64-`hidden`-10 network: a sparse first layer (one input in eight), so
+/// that each hidden accumulator's range fits one bootstrap, and a dense second layer.
+pub fn sparse_weights(hidden: usize) -> (Vec<i8>, Vec<i8>) {
+    let w1: Vec<i8> = (0..64 * hidden)
+        .map(|i| {
+            if i % 8 == 0 {
+                ((i / 8 % 7) as i8) - 3
+            } else {
+                0
+            }
+        })
+        .collect();
+    let w2: Vec<i8> = (0..hidden * 10).map(|i| ((i * 3 % 15) as i8) - 7).collect();
+    (w1, w2)
+}
+
+/// Reads one frame (4-byte LE length, payload) as it travels; `None` when the stream ends.
+pub async fn read_frame(from: &mut OwnedReadHalf) -> Option<([u8; 4], Vec<u8>)> {
+    let mut header = [0u8; 4];
+    from.read_exact(&mut header).await.ok()?;
+    let mut payload = vec![0u8; u32::from_le_bytes(header) as usize];
+    from.read_exact(&mut payload).await.ok()?;
+    Some((header, payload))
 }
 
 /// Captures the server's logs.

@@ -18,6 +18,11 @@
 //! single multiplication costs.
 //!
 //! Security: semi-honest (passive) adversary corrupting at most `t` parties, `n ≥ 2t + 1`.
+//! The parties are fixed in advance ([`PartyConfig::parties`]): the mesh connects only to the
+//! configured addresses and, with [`PartyConfig::with_security`] (as `veil shamir demo` always
+//! runs it), accepts on each link only the pinned key of the party it expects, so the protocol
+//! is semi-honest among mutually authenticated parties that trust each other to follow it. It
+//! serves no outside client, so it has no counterpart of the server's trust opt-in for GMW.
 //! Openings check that all `n` shares lie on one degree-`t` polynomial and name the parties
 //! whose shares do not (Berlekamp-Welch), but the protocol as a whole does not claim security
 //! against active deviation. Messages are still parsed as hostile input: every length, index
