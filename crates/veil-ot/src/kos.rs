@@ -37,7 +37,7 @@
 //! eight zero blocks appended scales `T` and `Q` by the same `η^8`, so no inverse is needed.
 //! The number of rows is a multiple of 128 ([`padding`]).
 
-use polyval::universal_hash::{KeyInit, UniversalHash};
+use polyval::universal_hash::UniversalHash;
 use polyval::Polyval;
 
 use crate::block::Block;
