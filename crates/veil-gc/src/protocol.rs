@@ -15,9 +15,9 @@
 //!    sender under a random correlation of its own (not a garbling offset);
 //! 2. `G → E`: a header (SHA-256 fingerprint of the circuit, of who owns which input and of who
 //!    learns the output; the first AND index) and the active labels of `G`'s input bits;
-//! 3. checked random OT for `E`'s input bits ([`veil_ot::iknp`]): `G → E` a digest key,
-//!    `E → G` the extension columns (16 bytes per bit plus 256 padding OTs), `G → E` the check
-//!    key, `E → G` the 48-byte answer; `G` checks it and aborts on failure. `G` holds random
+//! 3. checked random OT for `E`'s input bits ([`veil_ot::iknp`]): `E → G` the extension
+//!    columns (16 bytes per bit plus 256 to 383 padding OTs), `G → E` the check key, `E → G`
+//!    the 48-byte answer; `G` checks it and aborts on failure. `G` holds random
 //!    keys `(k0_j, k1_j)`, `E` holds `k_{x_j}`;
 //! 4. `G → E`: for each of `E`'s input bits `d_j = k0_j ⊕ k1_j ⊕ Δ`. The zero label of that
 //!    wire is `k0_j`, so `E`'s active label is `k_{x_j} ⊕ x_j·d_j`;

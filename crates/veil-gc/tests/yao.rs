@@ -171,19 +171,14 @@ async fn several_evaluations_share_one_ot_setup_and_wire_bytes_add_up() {
     }
     g.await.unwrap();
     // After the first run (which includes the base OTs), each evaluation receives: the header
-    // (40 bytes), 128 garbler labels, the OT check's two keys (16 bytes each), 128 label
+    // (40 bytes), 128 garbler labels, the OT check's key (16 bytes), 128 label
     // offsets, the tables (32 bytes per AND in one frame) and 16 bytes of decoding bits, each
     // frame with a 4-byte header; and sends 16 bytes per OT of extension (its 128 input bits
     // and the check's 256 padding OTs) and the check's 48-byte answer.
     for d in &per_run[1..] {
         assert_eq!(
             d.bytes_received,
-            (4 + 40)
-                + (4 + 16 * 128)
-                + 2 * (4 + 16)
-                + (4 + 16 * 128)
-                + (4 + 32 * and_count)
-                + (4 + 16)
+            (4 + 40) + (4 + 16 * 128) + (4 + 16) + (4 + 16 * 128) + (4 + 32 * and_count) + (4 + 16)
         );
         assert_eq!(d.bytes_sent, (4 + 16 * (128 + 256)) + (4 + 48));
     }

@@ -256,14 +256,9 @@ impl IknpSender {
         n: usize,
     ) -> Result<Vec<Block>, OtError> {
         check_count(n)?;
-        // With the check: the digest key goes first, and the padding OTs follow the real ones.
-        let (total, mut digest) = match self.check.as_mut() {
-            Some(rng) => {
-                let key = Block::random(rng);
-                ch.send_bytes(&key.to_bytes()).await?;
-                ch.flush().await?;
-                (n + crate::kos::padding(n), Some(ColumnDigest::new(key)))
-            }
+        // With the check, the padding OTs follow the real ones.
+        let (total, mut digest) = match self.check {
+            Some(_) => (n + crate::kos::padding(n), Some(ColumnDigest::new())),
             None => (n, None),
         };
         let mut out = Vec::with_capacity(total);
@@ -308,7 +303,7 @@ impl IknpSender {
     }
 
     /// The sender's half of the KOS check on the rows `q` of one call (padding included):
-    /// sends the hash key, reads `X`, `T` and the digest of the columns, and compares both
+    /// sends the hash key, reads `X`, `T` and the checksum of the columns, and compares both
     /// equations in constant time, with one error for either failure.
     async fn verify(
         &mut self,
@@ -323,6 +318,8 @@ impl IknpSender {
         let key = Block::random(rng);
         ch.send_bytes(&key.to_bytes()).await?;
         ch.flush().await?;
+        // Hash the rows while the receiver hashes its own.
+        let q_hash = crate::kos::rows_hash(key, q);
         let answer = ch.recv_bytes().await?;
         let fields = crate::block::blocks_from_bytes(&answer)
             .filter(|_| answer.len() == ANSWER_BYTES)
@@ -333,7 +330,7 @@ impl IknpSender {
                 ))
             })?;
         let (x, t, d) = (fields[0], fields[1], fields[2]);
-        let lhs = crate::kos::rows_hash(key, q) ^ t;
+        let lhs = q_hash ^ t;
         let rhs = crate::kos::dot(self.delta, x);
         let ok = lhs.ct_eq(&rhs) & d.ct_eq(&digest.finalize());
         if bool::from(ok) {
@@ -606,14 +603,13 @@ impl IknpReceiver {
         check_count(n)?;
         let (r, total, mut digest) = match self.check.as_mut() {
             Some(rng) => {
-                let key = recv_block(ch, "digest key").await?;
                 let pad = crate::kos::padding(n);
                 let mut all = Vec::with_capacity(n + pad);
                 all.extend_from_slice(choices);
                 all.extend((0..pad).map(|_| rng.next_u32() & 1 == 1));
                 let r = pack_bits_blocks(&all);
                 all.zeroize();
-                (r, n + pad, Some(ColumnDigest::new(key)))
+                (r, n + pad, Some(ColumnDigest::new()))
             }
             None => (pack_bits_blocks(choices), n, None),
         };
