@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use veil_net::{ChannelConfig, Identity};
 use veil_protocols::{Client, ClientOptions, Protocol, Served, ServerConfig, ServerSecurity};
 
 mod common;
-use common::{read_frame, small_model, Logs};
+use common::{proxy_legs, read_frame, small_model, Logs};
 
 /// Channel timeouts: short, except under HE, where the server waits for the client's key
 /// generation (about a second) before the key upload.
@@ -118,14 +118,9 @@ async fn proxy(
     let counts = [Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0))];
     let c = counts.clone();
     tokio::spawn(async move {
-        let Ok((inbound, _)) = listener.accept().await else {
+        let Some((ir, iw, or, ow)) = proxy_legs(listener, server).await else {
             return;
         };
-        let Ok(outbound) = TcpStream::connect(server).await else {
-            return;
-        };
-        let (ir, iw) = inbound.into_split();
-        let (or, ow) = outbound.into_split();
         let on = |d: Dir| fault.filter(|f| f.0 == d).map(|f| (f.1, f.2));
         tokio::join!(
             pump(ir, ow, on(0), delay, c[0].clone()),

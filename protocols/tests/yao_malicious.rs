@@ -18,12 +18,12 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use veil_net::ChannelConfig;
 use veil_protocols::{Client, ClientOptions, Protocol, Served, ServerConfig, ServerSecurity};
 
 mod common;
-use common::{read_frame, small_model, Logs};
+use common::{proxy_legs, read_frame, small_model, Logs};
 
 /// Bytes of one 128-row block of the 128 columns: an extension frame is a multiple of this.
 const COLUMN_BLOCK_BYTES: usize = 128 * 16;
@@ -96,14 +96,9 @@ async fn proxy(server: SocketAddr, flip: Option<Flip>) -> (SocketAddr, Arc<Mutex
     let seen = Arc::new(Mutex::new(Seen::default()));
     let s = seen.clone();
     tokio::spawn(async move {
-        let Ok((inbound, _)) = listener.accept().await else {
+        let Some((ir, iw, or, ow)) = proxy_legs(listener, server).await else {
             return;
         };
-        let Ok(outbound) = TcpStream::connect(server).await else {
-            return;
-        };
-        let (ir, iw) = inbound.into_split();
-        let (or, ow) = outbound.into_split();
         tokio::join!(upstream(ir, ow, flip, s.clone()), downstream(or, iw, s));
     });
     (addr, seen)

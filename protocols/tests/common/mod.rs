@@ -6,7 +6,8 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use tokio::io::AsyncReadExt;
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
 use veil_nn::quant::{QLayer, QuantModel, Requant};
 
 /// A small 64-3-10 network, so that a session moves little data; the frame structure of each
@@ -54,6 +55,19 @@ pub fn sparse_weights(hidden: usize) -> (Vec<i8>, Vec<i8>) {
         .collect();
     let w2: Vec<i8> = (0..hidden * 10).map(|i| ((i * 3 % 15) as i8) - 7).collect();
     (w1, w2)
+}
+
+/// The two legs of a one-connection proxy: accepts one client on `listener`, connects to
+/// `server`, and returns (client read, client write, server read, server write).
+pub async fn proxy_legs(
+    listener: TcpListener,
+    server: std::net::SocketAddr,
+) -> Option<(OwnedReadHalf, OwnedWriteHalf, OwnedReadHalf, OwnedWriteHalf)> {
+    let (inbound, _) = listener.accept().await.ok()?;
+    let outbound = TcpStream::connect(server).await.ok()?;
+    let (ir, iw) = inbound.into_split();
+    let (or, ow) = outbound.into_split();
+    Some((ir, iw, or, ow))
 }
 
 /// Reads one frame (4-byte LE length, payload) as it travels; `None` when the stream ends.
