@@ -286,20 +286,7 @@ async fn server_memory_stays_low_while_refusing_hostile_keys() {
     );
 
     // (d) An honest session on the same server.
-    let m = model();
-    let digit = &digits_split().test.samples[7];
-    let mut c = Client::connect(
-        &server.addr,
-        ClientOptions::insecure_plaintext(Protocol::He),
-    )
-    .await
-    .unwrap();
-    let p = c
-        .classify(&[m.quantize_input(&digit.pixels)])
-        .await
-        .unwrap();
-    assert_eq!(p[0].class, Some(m.predict(&digit.pixels)));
-    c.close().await.unwrap();
+    classifies_correctly(&server.addr, Protocol::He, 7).await;
     let honest = server.hwm();
     eprintln!(
         "server VmHWM after one honest HE session: {:.1} MB (+{:.1} MB); test took {:?}",
@@ -576,11 +563,17 @@ async fn a_full_he_budget_is_a_clear_refusal() {
         matches!(&e, SessionError::Refused(w) if w.contains("HE memory budget")),
         "{e}"
     );
-    let mut c = Client::connect(&addr, ClientOptions::insecure_plaintext(Protocol::Yao))
+    classifies_correctly(&addr, Protocol::Yao, 1).await;
+}
+
+/// One plaintext session of `protocol` classifies test digit `sample` as the integer model
+/// does.
+async fn classifies_correctly(addr: &str, protocol: Protocol, sample: usize) {
+    let m = model();
+    let digit = &digits_split().test.samples[sample];
+    let mut c = Client::connect(addr, ClientOptions::insecure_plaintext(protocol))
         .await
         .unwrap();
-    let m = model();
-    let digit = &digits_split().test.samples[1];
     let p = c
         .classify(&[m.quantize_input(&digit.pixels)])
         .await

@@ -127,16 +127,22 @@ pub fn check_compressed_key(key: &CompressedServerKey) -> Result<(), FheError> {
     )))
 }
 
+/// The LWE dimension `n`, GLWE dimension `k` and polynomial size `N` of [`parameters`].
+fn dimensions() -> (u64, u64, u64) {
+    let p = parameters();
+    (
+        p.lwe_dimension.0 as u64,
+        p.glwe_dimension.0 as u64,
+        p.polynomial_size.0 as u64,
+    )
+}
+
 /// The 64-bit words of an honest compressed evaluation key: its seeded bootstrapping key
 /// (one body polynomial per GLWE row: `n · ℓ_pbs · (k + 1) · N`) and its seeded keyswitching
 /// key (one body per row: `k·N · ℓ_ks`). With [`parameters`]: 3 768 320 words.
 pub fn compressed_key_words() -> u64 {
     let p = parameters();
-    let (n, k, big_n) = (
-        p.lwe_dimension.0 as u64,
-        p.glwe_dimension.0 as u64,
-        p.polynomial_size.0 as u64,
-    );
+    let (n, k, big_n) = dimensions();
     n * p.pbs_level.0 as u64 * (k + 1) * big_n + k * big_n * p.ks_level.0 as u64
 }
 
@@ -148,11 +154,7 @@ pub fn compressed_key_words() -> u64 {
 /// above the server's resting peak); once expanded, a key keeps about 120 MB.
 pub fn key_memory_bytes() -> u64 {
     let p = parameters();
-    let (n, k, big_n) = (
-        p.lwe_dimension.0 as u64,
-        p.glwe_dimension.0 as u64,
-        p.polynomial_size.0 as u64,
-    );
+    let (n, k, big_n) = dimensions();
     let bsk = n * p.pbs_level.0 as u64 * (k + 1) * (k + 1) * big_n * 8;
     let ksk = k * big_n * p.ks_level.0 as u64 * (n + 1) * 8;
     2 * compressed_key_words() * 8 + 2 * bsk + ksk + (32 << 20)

@@ -91,16 +91,6 @@ impl PolyHash {
         }
     }
 
-    /// Absorbs blocks given as little-endian bytes (a multiple of 16), in order.
-    pub fn update_bytes(&mut self, bytes: &[u8]) {
-        debug_assert_eq!(bytes.len() % Block::BYTES, 0);
-        if self.len > 0 {
-            self.inner.update(&self.buf[..self.len]);
-            self.len = 0;
-        }
-        self.inner.update_padded(bytes);
-    }
-
     /// The hash of everything absorbed.
     pub fn finalize(mut self) -> Block {
         if self.len > 0 {
