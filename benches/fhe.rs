@@ -9,7 +9,7 @@ use veil::fhe::{FheClient, FhePlan, FheServer};
 fn fhe(c: &mut Criterion) {
     let model = veil::nn::bundled_model().expect("bundled model").quantized;
     let plan = FhePlan::new(&model, veil::fhe::polynomial_size()).expect("plan");
-    let shape = plan.public_shape(model.input_max() as u8);
+    let shape = plan.public_shape();
     let codes = model.quantize_input(&veil::nn::data::digits_split().test.samples[0].pixels);
     let mut g = c.benchmark_group("tfhe_inference");
     g.sample_size(10);

@@ -10,7 +10,7 @@ fn inference(c: &mut Criterion) {
     let sample = digits_split().test.samples[0].clone();
     let codes = model.quantized.quantize_input(&sample.pixels);
     c.bench_function("float_predict", |b| {
-        b.iter(|| model.float.predict(black_box(&sample.pixels)))
+        b.iter(|| model.predict_float(black_box(&sample.pixels)))
     });
     c.bench_function("integer_predict", |b| {
         b.iter(|| model.quantized.predict_codes(black_box(&codes)))

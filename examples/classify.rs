@@ -9,7 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let model = veil::nn::bundled_model()?;
     let q = &model.quantized;
     let test = digits_split().test;
-    println!("model {} ({:?})", model.name, q.widths());
+    println!("model {} ({})", model.name, q.architecture.describe());
     for s in test.samples.iter().take(8) {
         let codes = q.quantize_input(&s.pixels);
         let logits = q.logits(&codes);

@@ -1,13 +1,13 @@
 //! The client: connects, shakes hands, sets its protocol up, and classifies inputs.
 
 use std::sync::Arc;
-use veil_fhe::{FheClient, FhePlan};
+use veil_fhe::{FheClient, PublicShape};
 use veil_gc::Evaluator;
 use veil_gmw::{GmwParty, PartyId};
 
 use veil_net::{Channel, ChannelConfig, Identity, PublicKey, Stats};
-use veil_nn::compile::{compile_architecture, Architecture, CompiledModel, Outputs};
-use veil_nn::quant::{QLayer, QuantModel};
+use veil_nn::compile::{compile_architecture, CompileError, CompiledModel, Outputs};
+use veil_nn::graph::Architecture;
 
 pub use veil_nn::compile::Prediction;
 
@@ -96,25 +96,6 @@ pub struct Client {
     setup_stats: Stats,
 }
 
-/// A model with the architecture's shape and zero weights: what a client knows of the model.
-fn shape_only(arch: &Architecture) -> QuantModel {
-    QuantModel {
-        input_bits: arch.input_bits,
-        layers: arch
-            .layers
-            .iter()
-            .map(|l| QLayer {
-                inputs: l.inputs,
-                outputs: l.outputs,
-                weight_bits: l.weight_bits,
-                weights: vec![0; l.inputs * l.outputs],
-                bias: vec![0; l.outputs],
-                requant: l.requant,
-            })
-            .collect(),
-    }
-}
-
 impl Client {
     /// Connects to `addr` and sets the session up: for HE, key generation and key upload;
     /// for GMW, the first triples.
@@ -155,7 +136,9 @@ impl Client {
             } => (architecture, logits),
             Welcome::Refused(why) => return Err(SessionError::Refused(why)),
         };
-        architecture.validate()?;
+        architecture
+            .validate()
+            .map_err(|e| CompileError::InvalidArchitecture(e.to_string()))?;
         let outputs = if logits && options.protocol != Protocol::He {
             Outputs::ClassAndLogits
         } else {
@@ -164,16 +147,9 @@ impl Client {
         let mut rng = veil_ot::secure_rng();
         let state = match options.protocol {
             Protocol::He => {
-                // The model's shape is checked against the encrypted evaluator's needs; the
-                // logit width is the architecture's (the server plans with the same width).
-                FhePlan::new(&shape_only(&architecture), veil_fhe::polynomial_size())
-                    .map_err(veil_fhe::FheError::from)?;
-                let shape = veil_fhe::PublicShape {
-                    inputs: architecture.input_count(),
-                    input_max: ((1u16 << architecture.input_bits) - 1) as u8,
-                    outputs: architecture.classes(),
-                    output_bits: architecture.layers.last().map(|l| l.acc_bits).unwrap_or(1),
-                };
+                // The client plans its side from the public architecture alone: the input
+                // width, the number of logits and their width (the server plans with the same).
+                let shape = PublicShape::of(&architecture).map_err(veil_fhe::FheError::from)?;
                 let client = tokio::task::spawn_blocking(move || FheClient::new(shape))
                     .await
                     .map_err(|e| SessionError::Invalid(format!("key generation: {e}")))?;

@@ -30,7 +30,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use veil_fhe::{EncryptedInput, EncryptedOutput, FheClient, FheError, FheServer};
 use veil_net::Channel;
 use veil_nn::compile::Prediction;
-use veil_nn::quant::{argmax_i64, QuantModel};
+use veil_nn::graph::QuantGraph;
+use veil_nn::quant::argmax_i64;
 
 use crate::SessionError;
 
@@ -243,7 +244,7 @@ pub async fn send_key(ch: &mut Channel, client: &FheClient) -> Result<u64, Sessi
 /// session's share of the [`HeBudget`]; the returned server keeps it.
 pub async fn receive_key(
     ch: &mut Channel,
-    model: &QuantModel,
+    model: &QuantGraph,
     max_bytes: u64,
     permit: HePermit,
 ) -> Result<HeServer, SessionError> {

@@ -47,8 +47,8 @@ use tracing::{info, warn};
 use veil_gc::Garbler;
 use veil_gmw::{GmwParty, PartyId};
 use veil_net::{Channel, ChannelConfig, Identity, PublicKey, Stats, FRAME_HEADER_LEN};
-use veil_nn::compile::{compile, Architecture, CompiledModel, Outputs};
-use veil_nn::quant::QuantModel;
+use veil_nn::compile::{compile, CompiledModel, Outputs};
+use veil_nn::graph::{Architecture, QuantGraph};
 
 use crate::wire::{Hello, Protocol, Request, Welcome, MAX_QUERY, WIRE_VERSION};
 use crate::{gmw, he, yao, SessionError};
@@ -57,7 +57,7 @@ use crate::{gmw, he, yao, SessionError};
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     /// The model (the server's secret).
-    pub model: QuantModel,
+    pub model: QuantGraph,
     /// Protocols offered.
     pub protocols: Vec<Protocol>,
     /// Whether a client that asks for logits gets them (Yao and GMW; under HE the client
@@ -142,9 +142,9 @@ impl ServerConfig {
     /// Serves `model` by every protocol, logits allowed, with default limits, encrypted under a
     /// fresh identity (see [`public_key`](Self::public_key)) for any client; GMW, though, only
     /// to trusted clients (see [`trust_clients`](Self::trust_clients)).
-    pub fn new(model: QuantModel) -> ServerConfig {
+    pub fn new(model: impl Into<QuantGraph>) -> ServerConfig {
         ServerConfig {
-            model,
+            model: model.into(),
             protocols: Protocol::ALL.to_vec(),
             allow_logits: true,
             channel: ChannelConfig::default(),
@@ -206,7 +206,7 @@ pub struct Served {
 impl Served {
     /// Compiles the model's circuits.
     pub fn new(config: ServerConfig) -> Result<Served, SessionError> {
-        let architecture = Architecture::of(&config.model)?;
+        let architecture = config.model.architecture.clone();
         let prep = |o: Outputs| -> Result<(CompiledModel, Vec<Vec<bool>>), SessionError> {
             let c = compile(&config.model, o)?;
             let inputs = c.server_inputs(&config.model)?;

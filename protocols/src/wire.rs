@@ -2,11 +2,11 @@
 //! veil-net (bincode), each one frame.
 
 use serde::{Deserialize, Serialize};
-use veil_nn::compile::Architecture;
+use veil_nn::graph::Architecture;
 
 /// Version of this message set and of the protocols behind it. Version 2: Yao's evaluator
 /// labels come from KOS-checked random OT, and HE keys travel in fixed-width encoding.
-pub const WIRE_VERSION: u32 = 2;
+pub const WIRE_VERSION: u32 = 3;
 
 /// The private-inference protocols.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

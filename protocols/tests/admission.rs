@@ -17,10 +17,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use veil_net::{Channel, ChannelConfig, Identity};
 use veil_nn::data::digits_split;
-use veil_nn::quant::QuantModel;
 use veil_protocols::{Client, ClientOptions, Protocol, Served, ServerConfig, ServerSecurity};
 
-fn model() -> QuantModel {
+fn model() -> veil_nn::graph::QuantGraph {
     veil_nn::bundled_model().unwrap().quantized
 }
 

@@ -18,6 +18,7 @@ use tfhe::shortint::{ClientKey, CompressedServerKey};
 use veil_fhe::{EncryptedInput, FheClient, PublicShape};
 use veil_net::{Channel, ChannelConfig};
 use veil_nn::data::digits_split;
+use veil_nn::graph::QuantGraph;
 use veil_nn::quant::{QLayer, QuantModel, Requant};
 use veil_protocols::he::{self, HeBudget, HeServer, KeyHeader};
 use veil_protocols::wire::{Hello, Request, Welcome, WIRE_VERSION};
@@ -30,14 +31,12 @@ mod common;
 /// The environment variable that turns [`server_process`] into a server.
 const CHILD: &str = "VEIL_HE_HOSTILE_SERVER";
 
-fn model() -> QuantModel {
+fn model() -> veil_nn::graph::QuantGraph {
     veil_nn::bundled_model().unwrap().quantized
 }
 
-fn shape(m: &QuantModel) -> PublicShape {
-    veil_fhe::FhePlan::new(m, veil_fhe::polynomial_size())
-        .unwrap()
-        .public_shape(m.input_max() as u8)
+fn shape(m: &QuantGraph) -> PublicShape {
+    PublicShape::of(&m.architecture).unwrap()
 }
 
 /// An honest client and its serialized compressed evaluation key, made once per test binary.
@@ -299,7 +298,7 @@ async fn server_memory_stays_low_while_refusing_hostile_keys() {
 
 /// Sends `key` after announcing `announced` bytes, to a server task running
 /// [`he::receive_key`]; returns the server's error.
-async fn refusal(budget: &HeBudget, m: &QuantModel, announced: u64, key: Vec<u8>) -> SessionError {
+async fn refusal(budget: &HeBudget, m: &QuantGraph, announced: u64, key: Vec<u8>) -> SessionError {
     let (mut client, mut server) = Channel::memory_pair(ChannelConfig::default());
     let permit = budget.admit(Duration::from_secs(5)).await.unwrap();
     let sender = tokio::spawn(async move {
@@ -359,7 +358,7 @@ async fn hostile_keys_are_refused_before_expansion_with_a_clear_error() {
 
 /// An honest key received over an in-memory channel (decoded, checked and expanded as a
 /// server does), with `model` prepared under it.
-async fn keyed(model: &QuantModel, budget: &HeBudget) -> Arc<HeServer> {
+async fn keyed(model: &QuantGraph, budget: &HeBudget) -> Arc<HeServer> {
     let (mut client, mut server) = Channel::memory_pair(ChannelConfig::default());
     let bytes = tokio::task::spawn_blocking(|| honest().1.clone())
         .await
@@ -499,7 +498,7 @@ async fn a_dropped_session_stops_its_evaluation() {
     let hidden = 384;
     let wide = wide_model(hidden);
     let budget = HeBudget::new(he::DEFAULT_HE_MEMORY_BUDGET);
-    let server = keyed(&wide, &budget).await;
+    let server = keyed(&wide.to_graph(), &budget).await;
     assert_eq!(server.fhe().bootstraps_per_query(), hidden);
     let client = &honest().0;
     let q = client.encrypt(&[3; 64]).unwrap();

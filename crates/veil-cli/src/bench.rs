@@ -644,7 +644,7 @@ pub fn protocols(
     progress: bool,
 ) -> Result<Vec<ProtocolRow>> {
     use veil_protocols::{Protocol, Served, ServerConfig};
-    let test = veil_nn::data::digits_split().test;
+    let test = crate::inputs::DatasetName::choose(None, Some(model)).test_set()?;
     let digits = digits.clamp(1, test.len());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -678,14 +678,13 @@ pub fn protocols(
         if progress {
             eprintln!("measuring {p} on {n} digits, encrypted and in plaintext ...");
         }
-        let images: Vec<_> = test.samples.iter().take(n).cloned().collect();
+        let images = crate::inputs::from_set(&test, 0..n);
         let r = rt.block_on(crate::net_cmd::infer_session(
             &addr,
             veil_protocols::ClientOptions::new(p, key),
             &images,
             batch,
             Some(&model.quantized),
-            true,
         ))?;
         let plain = rt.block_on(crate::net_cmd::infer_session(
             &plain_addr,
@@ -693,7 +692,6 @@ pub fn protocols(
             &images,
             batch,
             Some(&model.quantized),
-            true,
         ))?;
         let online = r.online_ms_median.unwrap_or(r.online_ms_per_input);
         let plain_online = plain.online_ms_median.unwrap_or(plain.online_ms_per_input);

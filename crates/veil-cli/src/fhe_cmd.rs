@@ -1,5 +1,5 @@
 //! `veil fhe eval`: the client and server roles of encrypted inference in one process, over
-//! the digits test split, with accuracy, agreement with the plaintext integer model, timings,
+//! a test split (the model's dataset), with accuracy, agreement with the plaintext integer model, timings,
 //! bootstrap counts and failure rate, and key sizes.
 
 use std::time::Instant;
@@ -8,7 +8,6 @@ use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use veil_fhe::{FheClient, FheServer};
-use veil_nn::data::digits_split;
 use veil_nn::quant::argmax_i64;
 use veil_nn::Model;
 
@@ -66,9 +65,17 @@ fn size_of<T: Serialize>(v: &T) -> usize {
 /// Runs the evaluation on the first `samples` test images (all if `None`).
 pub fn eval(model: &Model, samples: Option<usize>, show_progress: bool) -> Result<FheReport> {
     let q = &model.quantized;
-    let test = digits_split().test;
+    let test = crate::inputs::DatasetName::choose(None, Some(model)).test_set()?;
     let n = samples.unwrap_or(test.len()).min(test.len());
-    let input_max = q.input_max() as u8;
+    // The tensors after each ReLU: what each stage's bootstraps must give.
+    let relu_tensors: Vec<usize> = q
+        .architecture
+        .ops
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.requant().is_some())
+        .map(|(k, _)| k + 1)
+        .collect();
 
     let spinner = |msg: &str| {
         let pb = ProgressBar::new_spinner();
@@ -83,7 +90,7 @@ pub fn eval(model: &Model, samples: Option<usize>, show_progress: bool) -> Resul
 
     let sp = spinner("generating keys (tfhe 128-bit parameters)");
     let t0 = Instant::now();
-    let shape = veil_fhe::FhePlan::new(q, veil_fhe::polynomial_size())?.public_shape(input_max);
+    let shape = veil_fhe::PublicShape::of(&q.architecture)?;
     let (client, server_key) = FheClient::generate(shape);
     let keygen_ms = t0.elapsed().as_secs_f64() * 1e3;
     let server_key_bytes = size_of(&server_key);
@@ -125,9 +132,10 @@ pub fn eval(model: &Model, samples: Option<usize>, show_progress: bool) -> Resul
     let (mut correct, mut agree, mut plain_correct) = (0, 0, 0);
     let (mut failures, mut logit_mismatch, mut logit_max_err) = (0usize, 0usize, 0i64);
     let (mut query_bytes, mut answer_bytes) = (0, 0);
-    for (i, s) in test.samples.iter().take(n).enumerate() {
-        let codes = q.quantize_input(&s.pixels);
-        let accs = q.accumulators(&codes);
+    for i in 0..n {
+        let label = test.label(i);
+        let codes = q.quantize_input(test.image(i));
+        let tensors = q.tensors(&codes);
         let t = Instant::now();
         let input = client.encrypt(&codes)?;
         enc_ms.push(t.elapsed().as_secs_f64() * 1e3);
@@ -135,8 +143,9 @@ pub fn eval(model: &Model, samples: Option<usize>, show_progress: bool) -> Resul
             query_bytes = size_of(&input);
         }
         let t = Instant::now();
-        let hidden = server.eval_hidden(&input)?;
-        let out = server.eval_output(&hidden)?;
+        let stages = server.eval_stages(&input)?;
+        let hidden = stages.last().map(Vec::as_slice).unwrap_or_default();
+        let out = server.eval_output(hidden)?;
         srv_ms.push(t.elapsed().as_secs_f64() * 1e3);
         if i == 0 {
             answer_bytes = size_of(&out);
@@ -146,16 +155,15 @@ pub fn eval(model: &Model, samples: Option<usize>, show_progress: bool) -> Resul
         dec_ms.push(t.elapsed().as_secs_f64() * 1e3);
 
         // Diagnostics with the client key: each bootstrap's output against the plaintext.
-        let r = q.layers[0]
-            .requant
-            .ok_or_else(|| anyhow::anyhow!("no hidden requantization"))?;
-        for (ct, acc) in hidden.iter().zip(&accs[0]) {
-            let y = veil_fhe::decode_logit(client.phase(ct), server.plan().output_bits);
-            if y != r.apply(*acc) {
-                failures += 1;
+        for ((cts, stage), &t) in stages.iter().zip(&server.plan().stages).zip(&relu_tensors) {
+            for ((ct, want), scale) in cts.iter().zip(&tensors[t]).zip(&stage.out_scale) {
+                let bits = 64 - scale.trailing_zeros();
+                if veil_fhe::decode_logit(client.phase(ct), bits) != *want {
+                    failures += 1;
+                }
             }
         }
-        let plain = &accs[accs.len() - 1];
+        let plain = &tensors[tensors.len() - 1];
         for (a, b) in logits.iter().zip(plain) {
             if a != b {
                 logit_mismatch += 1;
@@ -163,8 +171,8 @@ pub fn eval(model: &Model, samples: Option<usize>, show_progress: bool) -> Resul
             logit_max_err = logit_max_err.max((a - b).abs());
         }
         let (enc_pred, plain_pred) = (argmax_i64(&logits), argmax_i64(plain));
-        correct += usize::from(enc_pred == usize::from(s.label));
-        plain_correct += usize::from(plain_pred == usize::from(s.label));
+        correct += usize::from(enc_pred == label);
+        plain_correct += usize::from(plain_pred == label);
         agree += usize::from(enc_pred == plain_pred);
         bar.set_message(format!("agreement {agree}/{}", i + 1));
         bar.inc(1);

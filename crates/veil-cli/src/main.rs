@@ -9,6 +9,8 @@ mod bench;
 mod circuit_cmd;
 mod dp_cmd;
 mod fhe_cmd;
+mod import_cmd;
+mod inputs;
 mod net_cmd;
 mod shamir_cmd;
 
@@ -36,8 +38,12 @@ enum Command {
     ///
     /// With the defaults this reproduces the bundled `models/digits.json` bit for bit.
     Train(TrainArgs),
-    /// Report a model's float and quantized accuracy on the digits test split.
+    /// Report a model's float and quantized accuracy on a test split (the model's own dataset
+    /// by default: the digits or Fashion-MNIST).
     Eval(EvalArgs),
+    /// Import a float ONNX model: quantize it to Veil's integer semantics, calibrated on a
+    /// dataset's training split, and write a model file (version 2).
+    Import(import_cmd::ImportArgs),
     /// Serve a model privately to clients over TCP (HE, Yao and GMW), one task per client.
     Serve {
         /// Model file. Without it: `models/digits.json` if that file exists, else the copy
@@ -82,10 +88,18 @@ enum Command {
         /// The server's address.
         #[arg(long)]
         connect: String,
-        /// Images to classify: a CSV file of 64 pixels (0-16) per line, optionally a label.
-        #[arg(long, conflicts_with = "digits_test")]
+        /// Images to classify: a PNG or PGM image (converted to grey and resized to the model's
+        /// input), or a CSV file of one image per line (the model's number of pixels at its
+        /// scale, optionally followed by a label).
+        #[arg(long, conflicts_with_all = ["digits_test", "test_rows"])]
         input: Option<PathBuf>,
-        /// Images from the digits test split: `7`, `0..10` (end excluded) or `0-9`.
+        /// Rows of the test split of --dataset: `7`, `0..10` (end excluded) or `0-9`.
+        #[arg(long, conflicts_with = "digits_test")]
+        test_rows: Option<String>,
+        /// The dataset of --test-rows.
+        #[arg(long, value_enum, default_value = "digits")]
+        dataset: inputs::DatasetName,
+        /// Images from the digits test split (the same as --dataset digits --test-rows).
         #[arg(long)]
         digits_test: Option<String>,
         /// Ask for the logits too (if the server allows).
@@ -382,10 +396,13 @@ struct TrainArgs {
 
 #[derive(Args, Debug)]
 struct EvalArgs {
-    /// Model file. Without it: `models/digits.json` if that file exists, else the copy
-    /// compiled into this binary.
+    /// Model file (version 1, version 2 or `.onnx`). Without it: `models/digits.json` if that
+    /// file exists, else the copy compiled into this binary.
     #[arg(long)]
     model: Option<PathBuf>,
+    /// The test split to measure on [default: the model's own dataset].
+    #[arg(long, value_enum)]
+    dataset: Option<inputs::DatasetName>,
     /// Print one JSON object (`float_accuracy`, `quantized_accuracy`, ...) instead of text.
     #[arg(long)]
     json: bool,
@@ -396,6 +413,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(a) => train(a),
         Command::Eval(a) => eval(a),
+        Command::Import(a) => import_cmd::run(a),
         Command::Serve {
             model,
             protocol,
@@ -423,6 +441,8 @@ fn main() -> ExitCode {
             protocol,
             connect,
             input,
+            test_rows,
+            dataset,
             digits_test,
             logits,
             batch,
@@ -434,11 +454,17 @@ fn main() -> ExitCode {
             .and_then(|security| {
                 let mut options = veil_protocols::ClientOptions::with_security(protocol, security);
                 options.want_logits = logits;
+                let dataset = if digits_test.is_some() {
+                    inputs::DatasetName::Digits
+                } else {
+                    dataset
+                };
                 net_cmd::infer(
                     options,
                     &connect,
                     input.as_deref(),
-                    digits_test.as_deref(),
+                    test_rows.as_deref().or(digits_test.as_deref()),
+                    dataset,
                     batch,
                     json,
                 )
@@ -616,7 +642,11 @@ fn train(a: TrainArgs) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     model.save(&a.out)?;
-    let report = Report::of(&model, &a.out.display().to_string());
+    let report = Report::of(
+        &model,
+        &a.out.display().to_string(),
+        inputs::DatasetName::Digits,
+    )?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -626,10 +656,15 @@ fn train(a: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// Loads `--model`, or `models/digits.json` when it exists, or the bundled copy; returns the
-/// model and a description of where it came from.
+/// Loads `--model` (a model file of either version, or an ONNX file, imported with the default
+/// bit widths and calibrated on its dataset's training split), or `models/digits.json` when it
+/// exists, or the bundled copy; returns the model and a description of where it came from.
 fn load_model(path: Option<PathBuf>) -> Result<(Model, String)> {
     Ok(match path {
+        Some(path) if import_cmd::is_onnx(&path) => (
+            import_cmd::import_default(&path)?,
+            path.display().to_string(),
+        ),
         Some(path) => (Model::load(&path)?, path.display().to_string()),
         None => {
             let default = Path::new("models/digits.json");
@@ -711,7 +746,8 @@ fn fhe_eval(model: Option<PathBuf>, samples: Option<usize>, json: bool) -> Resul
 
 fn eval(a: EvalArgs) -> Result<()> {
     let (model, source) = load_model(a.model)?;
-    let report = Report::of(&model, &source);
+    let dataset = inputs::DatasetName::choose(a.dataset, Some(&model));
+    let report = Report::of(&model, &source, dataset)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -725,7 +761,8 @@ fn eval(a: EvalArgs) -> Result<()> {
 struct Report {
     model: String,
     name: String,
-    architecture: Vec<usize>,
+    dataset: String,
+    architecture: String,
     test_samples: usize,
     float_accuracy: f64,
     quantized_accuracy: f64,
@@ -734,67 +771,102 @@ struct Report {
     weight_bits: Vec<u8>,
     activation_bits: Vec<u8>,
     accumulator_bits: Vec<u32>,
-    hidden_neurons: usize,
+    /// Hidden activations per query (one TFHE bootstrap each).
+    hidden_activations: usize,
+    /// AND gates of the class-revealing circuit (Yao and GMW).
+    and_gates: usize,
+    /// AND depth of that circuit (GMW's rounds).
+    and_depth: usize,
     /// The DP-SGD guarantee recorded in the file, or null.
     privacy: Option<veil_nn::PrivacyInfo>,
 }
 
 impl Report {
-    fn of(model: &Model, source: &str) -> Report {
-        let test = digits_split().test;
+    fn of(model: &Model, source: &str, dataset: inputs::DatasetName) -> Result<Report> {
+        let test = dataset.test_set()?;
         let q = &model.quantized;
-        let float_pred: Vec<usize> = test
-            .samples
-            .iter()
-            .map(|s| model.float.predict(&s.pixels))
-            .collect();
-        let quant_pred: Vec<usize> = test.samples.iter().map(|s| q.predict(&s.pixels)).collect();
+        let arch = &q.architecture;
+        if test.image_len() != arch.input_count() {
+            bail!(
+                "the {} test images have {} pixels, the model takes {} ({})",
+                dataset.file_name(),
+                test.image_len(),
+                arch.input_count(),
+                arch.input
+            );
+        }
+        let bar = ProgressBar::new(test.len() as u64);
+        bar.set_style(
+            ProgressStyle::with_template("evaluating {bar:30} {pos}/{len} [{elapsed}<{eta}]")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        if test.len() < 2000 {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
+        let (mut fc, mut qc, mut agree) = (0usize, 0usize, 0usize);
+        for i in 0..test.len() {
+            let (f, p) = (
+                model.predict_float(test.image(i)),
+                model.predict(test.image(i)),
+            );
+            fc += usize::from(f == test.label(i));
+            qc += usize::from(p == test.label(i));
+            agree += usize::from(f == p);
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
         let frac = |n: usize| n as f64 / test.len().max(1) as f64;
-        let correct = |p: &[usize]| {
-            p.iter()
-                .zip(&test.samples)
-                .filter(|(c, s)| **c == usize::from(s.label))
-                .count()
-        };
-        Report {
+        let circuit = veil_nn::compile::compile(q, veil_nn::compile::Outputs::Class)?
+            .circuit
+            .stats();
+        Ok(Report {
             model: source.to_string(),
             name: model.name.clone(),
-            architecture: q.widths(),
+            dataset: dataset.file_name().to_string(),
+            architecture: arch.describe(),
             test_samples: test.len(),
-            float_accuracy: frac(correct(&float_pred)),
-            quantized_accuracy: frac(correct(&quant_pred)),
-            agreement: frac(
-                float_pred
-                    .iter()
-                    .zip(&quant_pred)
-                    .filter(|(a, b)| a == b)
-                    .count(),
-            ),
-            input_bits: q.input_bits,
-            weight_bits: q.layers.iter().map(|l| l.weight_bits).collect(),
-            activation_bits: q
-                .layers
+            float_accuracy: frac(fc),
+            quantized_accuracy: frac(qc),
+            agreement: frac(agree),
+            input_bits: arch.input_bits,
+            weight_bits: arch
+                .ops
                 .iter()
-                .filter_map(|l| l.requant.map(|r| r.out_bits))
+                .filter_map(|o| o.widths().map(|w| w.0))
                 .collect(),
-            accumulator_bits: q.accumulator_bits(),
-            hidden_neurons: q.hidden_neurons(),
+            activation_bits: arch
+                .ops
+                .iter()
+                .filter_map(|o| o.requant().map(|r| r.out_bits))
+                .collect(),
+            accumulator_bits: arch
+                .ops
+                .iter()
+                .filter_map(|o| o.widths().map(|w| w.1))
+                .collect(),
+            hidden_activations: arch.activations(),
+            and_gates: circuit.and_count,
+            and_depth: circuit.and_depth as usize,
             privacy: model.training.privacy.clone(),
-        }
+        })
     }
 
     fn print(&self) {
-        let arch: Vec<String> = self.architecture.iter().map(|w| w.to_string()).collect();
         println!("model         {} ({})", self.model, self.name);
-        println!("architecture  {} (ReLU hidden layers)", arch.join("-"));
+        println!("architecture  {}", self.architecture);
         println!(
             "bit widths    input {} unsigned, weights {:?} signed, activations {:?} unsigned, accumulators {:?} signed",
             self.input_bits, self.weight_bits, self.activation_bits, self.accumulator_bits
         );
         println!(
-            "float         {:.2}% of {} test images",
+            "cost          {} hidden activations (TFHE bootstraps), {} AND gates of AND depth {} (Yao, GMW)",
+            self.hidden_activations, self.and_gates, self.and_depth
+        );
+        println!(
+            "float         {:.2}% of {} {} test images",
             100.0 * self.float_accuracy,
-            self.test_samples
+            self.test_samples,
+            self.dataset
         );
         println!("quantized     {:.2}%", 100.0 * self.quantized_accuracy);
         println!(

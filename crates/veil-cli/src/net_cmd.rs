@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use veil_net::{Identity, PublicKey};
-use veil_nn::data::{digits_split, Dataset, Sample, IMAGE_PIXELS};
 use veil_nn::Model;
 use veil_protocols::{
     Client, ClientOptions, ClientSecurity, Protocol, Served, ServerConfig, ServerSecurity,
 };
 
 use crate::bench::median;
+use crate::inputs::{fit, from_set, parse_range, read_input, DatasetName, RawImage};
 
 /// Parses `he,yao,gmw`.
 pub fn parse_protocols(list: &str) -> Result<Vec<Protocol>> {
@@ -159,65 +159,6 @@ pub fn serve(
     })
 }
 
-/// Parses a range of test images: `7`, `0..10` (end excluded) or `0-9` (end included).
-pub fn parse_range(s: &str, len: usize) -> Result<std::ops::Range<usize>> {
-    let num = |t: &str| {
-        t.trim()
-            .parse::<usize>()
-            .with_context(|| format!("bad range {s:?}"))
-    };
-    let r = if let Some((a, b)) = s.split_once("..") {
-        num(a)?..num(b)?
-    } else if let Some((a, b)) = s.split_once('-') {
-        num(a)?..num(b)? + 1
-    } else {
-        let a = num(s)?;
-        a..a + 1
-    };
-    if r.start >= r.end || r.end > len {
-        bail!("range {s:?} is empty or beyond the {len} test images");
-    }
-    Ok(r)
-}
-
-/// Reads images from a file: one per line, 64 comma-separated pixels 0..=16, optionally a
-/// label as a 65th field; a header line starting with `p0` is skipped.
-pub fn read_images(path: &Path) -> Result<Vec<(Sample, bool)>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || (n == 0 && line.starts_with("p0")) {
-            continue;
-        }
-        let fields: Vec<&str> = line.split(',').collect();
-        let labelled = fields.len() == IMAGE_PIXELS + 1;
-        if !labelled && fields.len() != IMAGE_PIXELS {
-            bail!(
-                "{}: line {}: {} fields, expected 64 pixels (and an optional label)",
-                path.display(),
-                n + 1,
-                fields.len()
-            );
-        }
-        let row = if labelled {
-            line.to_string()
-        } else {
-            format!("{line},0")
-        };
-        let ds = Dataset::parse_csv(&row)
-            .map_err(|e| anyhow::anyhow!("{}: line {}: {}", path.display(), n + 1, e.reason))?;
-        if let Some(s) = ds.samples.into_iter().next() {
-            out.push((s, labelled));
-        }
-    }
-    if out.is_empty() {
-        bail!("{}: no images", path.display());
-    }
-    Ok(out)
-}
-
 /// One protocol's results on a set of images.
 #[derive(Debug, Serialize)]
 pub struct InferReport {
@@ -263,25 +204,33 @@ pub struct InferReport {
 }
 
 /// Runs `images` through a session with the server at `addr`, one query per image (or one
-/// batched query for GMW when `batch` is set).
+/// batched query for GMW when `batch` is set). The images are fitted to the model's input
+/// shape once the session tells the architecture ([`fit`]).
 pub async fn infer_session(
     addr: &str,
     opts: ClientOptions,
-    images: &[Sample],
+    images: &[RawImage],
     batch: bool,
-    reference: Option<&veil_nn::QuantModel>,
-    labelled: bool,
+    reference: Option<&veil_nn::graph::QuantGraph>,
 ) -> Result<InferReport> {
     let t0 = Instant::now();
     let protocol = opts.protocol;
     let mut client = Client::connect(addr, opts).await?;
     let setup_ms = t0.elapsed().as_secs_f64() * 1e3;
     let setup = client.stats();
-    let input_bits = client.architecture().input_bits;
-    let codes: Vec<Vec<u8>> = images
-        .iter()
-        .map(|s| veil_nn::quant::quantize_pixels(&s.pixels, input_bits))
-        .collect();
+    let arch = client.architecture().clone();
+    let mut codes: Vec<Vec<u8>> = Vec::with_capacity(images.len());
+    let mut labels: Vec<Option<u8>> = Vec::with_capacity(images.len());
+    for (i, img) in images.iter().enumerate() {
+        let (pixels, label) = fit(img, &arch).with_context(|| format!("image {i}"))?;
+        codes.push(veil_nn::graph::quantize_pixels(
+            &pixels,
+            arch.input_bits,
+            arch.pixel_max,
+        ));
+        labels.push(label);
+    }
+    let labels: Option<Vec<u8>> = labels.into_iter().collect();
     let mut preds = Vec::new();
     let mut per_query = Vec::new();
     let t1 = Instant::now();
@@ -305,11 +254,11 @@ pub async fn infer_session(
         .collect();
     let logits: Option<Vec<Vec<i64>>> = preds.iter().map(|p| p.logits.clone()).collect();
     let n = images.len().max(1) as f64;
-    let accuracy = labelled.then(|| {
+    let accuracy = labels.as_ref().map(|l| {
         classes
             .iter()
-            .zip(images)
-            .filter(|(c, s)| **c == usize::from(s.label))
+            .zip(l)
+            .filter(|(c, s)| **c == usize::from(**s))
             .count() as f64
             / n
     });
@@ -337,7 +286,7 @@ pub async fn infer_session(
         protocol: protocol.to_string(),
         predictions: classes,
         logits,
-        labels: labelled.then(|| images.iter().map(|s| s.label).collect()),
+        labels,
         accuracy,
         agreement,
         setup_ms,
@@ -356,32 +305,30 @@ pub async fn infer_session(
     })
 }
 
-/// `veil infer`.
+/// `veil infer`: classifies `--input` (a CSV file, a PNG or a PGM image) or rows of a test
+/// split.
 pub fn infer(
     opts: ClientOptions,
     connect: &str,
     input: Option<&Path>,
-    digits: Option<&str>,
+    rows: Option<&str>,
+    dataset: DatasetName,
     batch: bool,
     json: bool,
 ) -> Result<()> {
-    let (images, labelled): (Vec<Sample>, bool) = match (input, digits) {
-        (Some(path), None) => {
-            let rows = read_images(path)?;
-            let labelled = rows.iter().all(|(_, l)| *l);
-            (rows.into_iter().map(|(s, _)| s).collect(), labelled)
-        }
+    let images: Vec<RawImage> = match (input, rows) {
+        (Some(path), None) => read_input(path)?,
         (None, Some(r)) => {
-            let test = digits_split().test;
+            let test = dataset.test_set()?;
             let range = parse_range(r, test.len())?;
-            (test.samples[range].to_vec(), true)
+            from_set(&test, range)
         }
-        _ => bail!("give exactly one of --input FILE and --digits-test RANGE"),
+        _ => bail!("give exactly one of --input FILE and --test-rows RANGE (or --digits-test)"),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let report = rt.block_on(infer_session(connect, opts, &images, batch, None, labelled))?;
+    let report = rt.block_on(infer_session(connect, opts, &images, batch, None))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -486,13 +433,8 @@ impl Drop for ChildServer {
 
 /// `veil demo`: a server in a child process, a client per protocol, a table side by side.
 pub fn demo(model: &Model, model_path: Option<&Path>, digits: usize) -> Result<()> {
-    let test = digits_split().test;
-    let images: Vec<Sample> = test
-        .samples
-        .iter()
-        .take(digits.clamp(1, test.len()))
-        .cloned()
-        .collect();
+    let test = DatasetName::choose(None, Some(model)).test_set()?;
+    let images = from_set(&test, 0..digits.clamp(1, test.len()));
     println!(
         "Veil demo: one server process, one client per protocol, {} test digits",
         images.len()
@@ -517,7 +459,6 @@ pub fn demo(model: &Model, model_path: Option<&Path>, digits: usize) -> Result<(
             &images,
             p == Protocol::Gmw,
             Some(q),
-            true,
         ))?;
         rows.push(r);
     }

@@ -270,9 +270,9 @@ struct PartyReport {
 fn demo_layer(model: &Model) -> Result<(Vec<i64>, Vec<i64>)> {
     let layer = model
         .quantized
-        .layers
+        .params
         .first()
-        .context("the model has no layers")?;
+        .context("the model has no layer with weights")?;
     let weights = layer.weights.iter().map(|&w| i64::from(w)).collect();
     let bias = layer.bias.iter().map(|&b| i64::from(b)).collect();
     Ok((weights, bias))
@@ -394,7 +394,7 @@ fn demo(parties: usize, digit: usize) -> Result<()> {
     let expected = linear_layer_plain(&weights, &x, &bias)?;
     let codes: Vec<u8> = x.iter().map(|&v| v as u8).collect();
     anyhow::ensure!(
-        model.quantized.accumulators(&codes).first() == Some(&expected),
+        model.quantized.tensors(&codes).get(1) == Some(&expected),
         "the plaintext twin disagrees with the model's own first layer"
     );
     let degree = (parties - 1) / 2;

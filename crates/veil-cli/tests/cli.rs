@@ -32,7 +32,12 @@ fn eval_json_reports_accuracies_of_the_bundled_model() {
     assert!((0.96..=1.0).contains(&float), "{float}");
     assert!((0.95..=1.0).contains(&quant), "{quant}");
     assert_eq!(v["test_samples"], 359);
-    assert_eq!(v["architecture"], serde_json::json!([64, 24, 10]));
+    assert_eq!(
+        v["architecture"],
+        "64 -> dense 24 [24] -> relu [24] -> dense 10 [10]"
+    );
+    assert_eq!(v["hidden_activations"], 24);
+    assert_eq!(v["and_gates"], 55089);
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -75,7 +80,10 @@ fn train_writes_a_model_that_eval_reads() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["architecture"], serde_json::json!([64, 8, 10]));
+    assert_eq!(
+        v["architecture"],
+        "64 -> dense 8 [8] -> relu [8] -> dense 10 [10]"
+    );
     let out = veil()
         .arg("eval")
         .arg("--model")
@@ -83,7 +91,7 @@ fn train_writes_a_model_that_eval_reads() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("64-8-10"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("64 -> dense 8 [8] -> relu"));
     let bad = veil()
         .args(["train", "--hidden", "0"])
         .arg("--out")

@@ -35,9 +35,9 @@ use tfhe::shortint::parameters::{
 };
 use tfhe::shortint::server_key::LookupTableOwned;
 use tfhe::shortint::{Ciphertext, ClientKey, CompressedServerKey, ServerKey};
-use veil_nn::quant::QuantModel;
+use veil_nn::graph::QuantGraph;
 
-pub use plan::{decode_logit, FhePlan, PlanError, PublicShape};
+pub use plan::{decode_logit, AffineRow, FhePlan, PlanError, PublicShape};
 
 /// Why an encrypted evaluation failed.
 #[derive(Debug, thiserror::Error)]
@@ -290,30 +290,64 @@ impl FheClient {
 /// The server: the model's plan, its lookup tables and a client's evaluation key.
 pub struct FheServer {
     plan: FhePlan,
-    luts: Vec<LookupTableOwned>,
+    /// One table per hidden value, per stage.
+    luts: Vec<Vec<LookupTableOwned>>,
     key: ServerKey,
+}
+
+/// `Σ coef · ct + constant` on raw LWE ciphertexts (wrapping), into a copy of `template`.
+fn affine(
+    template: &Ciphertext,
+    terms: &[(u32, i64)],
+    scale: i64,
+    cts: &[Ciphertext],
+    constant: u64,
+) -> Ciphertext {
+    let mut acc = template.clone();
+    let out = acc.ct.as_mut();
+    out.fill(0);
+    for &(i, c) in terms {
+        let Some(ct) = cts.get(i as usize) else {
+            continue;
+        };
+        let c = c.wrapping_mul(scale) as u64;
+        for (o, x) in out.iter_mut().zip(ct.ct.as_ref()) {
+            *o = o.wrapping_add(x.wrapping_mul(c));
+        }
+    }
+    if let Some(b) = out.last_mut() {
+        *b = b.wrapping_add(constant);
+    }
+    acc
 }
 
 impl FheServer {
     /// Prepares `model` for evaluation under `key`.
-    pub fn new(model: &QuantModel, key: ServerKey) -> Result<FheServer, FheError> {
+    pub fn new(model: &QuantGraph, key: ServerKey) -> Result<FheServer, FheError> {
         let params = parameters();
         let plan = FhePlan::new(model, params.polynomial_size.0)?;
         let glwe_size = GlweSize(params.glwe_dimension.0 + 1);
-        let luts = (0..plan.neurons.len())
-            .map(|j| {
-                let mut acc = GlweCiphertext::new(
-                    0u64,
-                    glwe_size,
-                    params.polynomial_size,
-                    params.ciphertext_modulus,
-                );
-                let mut body = acc.get_mut_body();
-                body.as_mut().copy_from_slice(&plan.lookup_table(j));
-                LookupTableOwned {
-                    acc,
-                    degree: Degree::new(u64::from(plan.requant.max_out() as u32)),
-                }
+        let luts = plan
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(s, stage)| {
+                (0..stage.neurons.len())
+                    .map(|j| {
+                        let mut acc = GlweCiphertext::new(
+                            0u64,
+                            glwe_size,
+                            params.polynomial_size,
+                            params.ciphertext_modulus,
+                        );
+                        let mut body = acc.get_mut_body();
+                        body.as_mut().copy_from_slice(&plan.lookup_table(s, j));
+                        LookupTableOwned {
+                            acc,
+                            degree: Degree::new(u64::from(stage.requant.max_out() as u32)),
+                        }
+                    })
+                    .collect()
             })
             .collect();
         Ok(FheServer { plan, luts, key })
@@ -325,8 +359,8 @@ impl FheServer {
     }
 
     /// What the client needs to know about the model.
-    pub fn public_shape(&self, input_max: u8) -> PublicShape {
-        self.plan.public_shape(input_max)
+    pub fn public_shape(&self) -> PublicShape {
+        self.plan.public_shape()
     }
 
     /// Checks a client's query before any arithmetic on it: the number of ciphertexts, then
@@ -372,72 +406,84 @@ impl FheServer {
         Ok(())
     }
 
-    /// The hidden layer: returns one bootstrapped ciphertext per hidden neuron, each an
+    /// Every hidden stage: returns the last stage's bootstrapped ciphertexts, each an
     /// encryption of its requantized activation times `Δ_out`.
     pub fn eval_hidden(&self, input: &EncryptedInput) -> Result<Vec<Ciphertext>, FheError> {
         self.eval_hidden_cancellable(input, &AtomicBool::new(false))
     }
 
     /// [`eval_hidden`](Self::eval_hidden), stopping with [`FheError::Cancelled`] once `cancel`
-    /// is set: the flag is read before each neuron's bootstrap, so a cancelled evaluation ends
-    /// within about one bootstrap per thread.
+    /// is set: the flag is read before each bootstrap, so a cancelled evaluation ends within
+    /// about one bootstrap per thread.
     pub fn eval_hidden_cancellable(
         &self,
         input: &EncryptedInput,
         cancel: &AtomicBool,
     ) -> Result<Vec<Ciphertext>, FheError> {
-        self.check(input)?;
-        let template = &input.cts[0];
-        (0..self.plan.neurons.len())
-            .into_par_iter()
-            .map(|j| {
-                if cancel.load(Ordering::Relaxed) {
-                    return Err(FheError::Cancelled);
-                }
-                let mut acc = template.clone();
-                let out = acc.ct.as_mut();
-                out.fill(0);
-                for (w, ct) in self.plan.hidden_row(j).iter().zip(&input.cts) {
-                    if *w != 0 {
-                        let c = (i64::from(*w) * self.plan.neurons[j].k as i64) as u64;
-                        for (o, x) in out.iter_mut().zip(ct.ct.as_ref()) {
-                            *o = o.wrapping_add(x.wrapping_mul(c));
-                        }
-                    }
-                }
-                if let Some(b) = out.last_mut() {
-                    *b = b.wrapping_add(self.plan.neurons[j].offset);
-                }
-                Ok(self.key.apply_lookup_table(&acc, &self.luts[j]))
-            })
-            .collect()
+        let mut all = self.run_stages(input, cancel, false)?;
+        all.pop()
+            .ok_or_else(|| FheError::Shape("the plan has no stage".into()))
     }
 
-    /// The output layer on bootstrapped hidden activations.
+    /// Every hidden stage's bootstrapped outputs, input side first (for diagnostics with the
+    /// client key: stage `s`'s values are encoded at `plan().stages[s].out_delta`).
+    pub fn eval_stages(&self, input: &EncryptedInput) -> Result<Vec<Vec<Ciphertext>>, FheError> {
+        self.run_stages(input, &AtomicBool::new(false), true)
+    }
+
+    fn run_stages(
+        &self,
+        input: &EncryptedInput,
+        cancel: &AtomicBool,
+        keep_all: bool,
+    ) -> Result<Vec<Vec<Ciphertext>>, FheError> {
+        self.check(input)?;
+        let mut kept = Vec::new();
+        let mut cts = input.cts.clone();
+        for (s, stage) in self.plan.stages.iter().enumerate() {
+            let template = &cts[0];
+            // The bootstraps of a stage are independent: spread over the cores.
+            cts = (0..stage.neurons.len())
+                .into_par_iter()
+                .map(|j| {
+                    if cancel.load(Ordering::Relaxed) {
+                        return Err(FheError::Cancelled);
+                    }
+                    let n = &stage.neurons[j];
+                    let acc = affine(template, &stage.mults[j], 1, &cts, n.offset);
+                    Ok(self.key.apply_lookup_table(&acc, &self.luts[s][j]))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if keep_all && s + 1 < self.plan.stages.len() {
+                kept.push(cts.clone());
+            }
+        }
+        kept.push(cts);
+        Ok(kept)
+    }
+
+    /// The output layer on the last stage's bootstrapped activations.
     pub fn eval_output(&self, hidden: &[Ciphertext]) -> Result<EncryptedOutput, FheError> {
-        if hidden.len() != self.plan.neurons.len() || hidden.is_empty() {
+        let expected = self.plan.stages.last().map_or(0, |s| s.neurons.len());
+        if hidden.len() != expected || hidden.is_empty() {
             return Err(FheError::Shape(format!(
-                "{} hidden ciphertexts",
+                "{} hidden ciphertexts, expected {expected}",
                 hidden.len()
             )));
         }
         let d = plan::output_delta(self.plan.output_bits);
-        let logits = (0..self.plan.output_bias.len())
-            .map(|k| {
-                let mut acc = hidden[0].clone();
-                let out = acc.ct.as_mut();
-                out.fill(0);
-                for (w, ct) in self.plan.output_row(k).iter().zip(hidden) {
-                    let c = i64::from(*w) as u64;
-                    for (o, x) in out.iter_mut().zip(ct.ct.as_ref()) {
-                        *o = o.wrapping_add(x.wrapping_mul(c));
-                    }
-                }
-                if let Some(b) = out.last_mut() {
-                    *b = b
-                        .wrapping_add((i64::from(self.plan.output_bias[k]) as u64).wrapping_mul(d));
-                }
-                acc
+        let logits = self
+            .plan
+            .output
+            .iter()
+            .map(|row| {
+                affine(
+                    &hidden[0],
+                    &row.terms,
+                    1,
+                    hidden,
+                    (row.constant as u64).wrapping_mul(d),
+                )
             })
             .collect();
         Ok(EncryptedOutput { logits })
@@ -464,14 +510,14 @@ impl FheServer {
     }
 
     /// One keyswitch and bootstrap of `ct` with the first neuron's table: the unit cost of
-    /// the hidden layer, for comparisons.
+    /// the hidden layers, for comparisons.
     pub fn bare_bootstrap(&self, ct: &Ciphertext) -> Ciphertext {
-        self.key.apply_lookup_table(ct, &self.luts[0])
+        self.key.apply_lookup_table(ct, &self.luts[0][0])
     }
 
-    /// Bootstraps per query: one per hidden neuron.
+    /// Bootstraps per query: one per hidden activation.
     pub fn bootstraps_per_query(&self) -> usize {
-        self.plan.neurons.len()
+        self.plan.bootstraps()
     }
 }
 
@@ -482,9 +528,7 @@ mod tests {
 
     fn shape() -> PublicShape {
         let m = veil_nn::bundled_model().unwrap().quantized;
-        FhePlan::new(&m, polynomial_size())
-            .unwrap()
-            .public_shape(m.input_max() as u8)
+        PublicShape::of(&m.architecture).unwrap()
     }
 
     #[test]

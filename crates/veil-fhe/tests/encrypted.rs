@@ -12,8 +12,8 @@ fn fixture() -> &'static (FheClient, FheServer) {
     static KEYS: OnceLock<(FheClient, FheServer)> = OnceLock::new();
     KEYS.get_or_init(|| {
         let model = veil_nn::bundled_model().unwrap().quantized;
-        let plan = veil_fhe::FhePlan::new(&model, veil_fhe::polynomial_size()).unwrap();
-        let (client, key) = FheClient::generate(plan.public_shape(model.input_max() as u8));
+        let shape = veil_fhe::PublicShape::of(&model.architecture).unwrap();
+        let (client, key) = FheClient::generate(shape);
         (client, FheServer::new(&model, key).unwrap())
     })
 }
@@ -23,12 +23,12 @@ fn encrypted_inference_matches_the_plaintext_integers() {
     let model = veil_nn::bundled_model().unwrap().quantized;
     let (client, server) = fixture();
     assert_eq!(server.bootstraps_per_query(), 24);
-    let r = model.layers[0].requant.unwrap();
+    let r = model.architecture.ops[1].requant().unwrap();
     let mut checked = 0;
     for s in digits_split().test.samples.iter() {
         let codes = model.quantize_input(&s.pixels);
-        let accs = model.accumulators(&codes);
-        let logits = &accs[1];
+        let tensors = model.tensors(&codes);
+        let (accs, logits) = (&tensors[1], &tensors[3]);
         // Images whose top two logits are far apart, so one rare bootstrap failure (which moves
         // an activation by one step) cannot change the class.
         let mut sorted = logits.clone();
@@ -39,7 +39,7 @@ fn encrypted_inference_matches_the_plaintext_integers() {
         let input = client.encrypt(&codes).unwrap();
         let hidden = server.eval_hidden(&input).unwrap();
         let mut off = 0;
-        for (ct, acc) in hidden.iter().zip(&accs[0]) {
+        for (ct, acc) in hidden.iter().zip(accs) {
             let y = veil_fhe::decode_logit(client.phase(ct), server.plan().output_bits);
             // A bootstrap either returns the exact activation or, rarely, a neighbour.
             assert!(

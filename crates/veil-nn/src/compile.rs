@@ -100,14 +100,10 @@ use serde::{Deserialize, Serialize};
 use veil_circuit::bits::{bits_from_i64, bits_from_u128, bits_to_i128, bits_to_u128};
 use veil_circuit::{Bit, Builder, Circuit, CircuitError, Word};
 
-use crate::quant::{AccRange, QuantModel, Requant};
+use crate::graph::{Architecture, Coef, GraphError, Op, QuantGraph, Shape};
 
-/// Most inputs or outputs a layer may have.
-pub const MAX_LAYER_WIDTH: usize = 4096;
-/// Widest accumulator word.
+/// Widest accumulator word a circuit may use.
 pub const MAX_ACC_BITS: u32 = 64;
-/// Largest requantization shift (as in the model file).
-pub const MAX_SHIFT: u8 = 31;
 
 /// What the circuit reveals to the party that decodes its outputs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -132,234 +128,27 @@ impl Outputs {
     }
 }
 
-/// The public shape of one layer; see the module documentation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LayerShape {
-    /// Width of the input.
-    pub inputs: usize,
-    /// Width of the output.
-    pub outputs: usize,
-    /// Width of the signed weights (`2..=8`).
-    pub weight_bits: u8,
-    /// Two's-complement width of the accumulators and of the biases (`1..=64`).
-    pub acc_bits: u32,
-    /// Present on hidden layers, absent on the output layer.
-    pub requant: Option<Requant>,
+/// Widens every accumulator of `architecture` to `bits` (at least its own width): a circuit
+/// compiled from the result evaluates every model of the same ops whose accumulators fit
+/// `bits`, and reveals nothing about the weights beyond the ops (32 bits hold every model a
+/// model file can hold).
+pub fn widen(architecture: &Architecture, bits: u32) -> Architecture {
+    let mut a = architecture.clone();
+    for op in &mut a.ops {
+        if let Op::Dense { acc_bits, .. } | Op::Conv2d { acc_bits, .. } = op {
+            *acc_bits = (*acc_bits).max(bits.min(MAX_ACC_BITS));
+        }
+    }
+    a
 }
 
-impl LayerShape {
-    /// Bits of the layer's server input value: `outputs * (inputs * weight_bits + acc_bits)`.
-    pub fn param_bits(&self) -> usize {
-        self.outputs * (self.inputs * usize::from(self.weight_bits) + self.acc_bits as usize)
-    }
-
-    /// Width `W` of the sums the circuit computes: `acc_bits`, plus room for the rounding
-    /// constant on a hidden layer with a positive shift (module documentation).
-    pub fn sum_bits(&self) -> usize {
-        let acc = self.acc_bits as usize;
-        match self.requant {
-            Some(r) if r.shift > 0 => acc.max(usize::from(r.shift)) + 1,
-            _ => acc,
-        }
-    }
-
-    /// The rounding constant added before the shift, `2^(shift-1)` (0 without a shift).
-    fn half(&self) -> i128 {
-        match self.requant {
-            Some(r) if r.shift > 0 => 1i128 << (r.shift - 1),
-            _ => 0,
-        }
-    }
-}
-
-/// The public architecture a circuit is compiled from: everything about the model that both
-/// parties know.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Architecture {
-    /// Width of the unsigned input codes (`1..=8`).
-    pub input_bits: u8,
-    /// The layers, input first; all but the last requantize.
-    pub layers: Vec<LayerShape>,
-}
-
-impl Architecture {
-    /// The architecture of `model`, with the narrowest accumulator widths that hold every
-    /// accumulator of the model (the largest [`AccRange::signed_bits`] of each layer).
-    pub fn of(model: &QuantModel) -> Result<Architecture, CompileError> {
-        let mut arch = Architecture {
-            input_bits: model.input_bits,
-            layers: model
-                .layers
-                .iter()
-                .map(|l| LayerShape {
-                    inputs: l.inputs,
-                    outputs: l.outputs,
-                    weight_bits: l.weight_bits,
-                    acc_bits: 1,
-                    requant: l.requant,
-                })
-                .collect(),
-        };
-        arch.validate().map_err(|e| match e {
-            CompileError::InvalidArchitecture(msg) => CompileError::InvalidModel(msg),
-            other => other,
-        })?;
-        for (k, l) in model.layers.iter().enumerate() {
-            let invalid =
-                |msg: String| Err(CompileError::InvalidModel(format!("layer {k}: {msg}")));
-            if l.weights.len() != l.inputs * l.outputs || l.bias.len() != l.outputs {
-                return invalid(format!(
-                    "{}x{} but holds {} weights and {} biases",
-                    l.outputs,
-                    l.inputs,
-                    l.weights.len(),
-                    l.bias.len()
-                ));
-            }
-            let wmax = (1i16 << (l.weight_bits - 1)) - 1;
-            if let Some(w) = l.weights.iter().find(|w| i16::from(**w).abs() > wmax) {
-                return invalid(format!(
-                    "weight {w} is outside -{wmax}..={wmax} ({} bits)",
-                    l.weight_bits
-                ));
-            }
-        }
-        for (shape, ranges) in arch.layers.iter_mut().zip(model.accumulator_ranges()) {
-            shape.acc_bits = ranges
-                .iter()
-                .map(AccRange::signed_bits)
-                .max()
-                .unwrap_or(1)
-                .max(1);
-        }
-        Ok(arch)
-    }
-
-    /// Checks the architecture: at least one layer, layers that fit together, every width in
-    /// its range, a requantization on every layer but the last.
-    pub fn validate(&self) -> Result<(), CompileError> {
-        let invalid = |msg: String| Err(CompileError::InvalidArchitecture(msg));
-        if !(1..=8).contains(&self.input_bits) {
-            return invalid(format!("input_bits is {}, expected 1..=8", self.input_bits));
-        }
-        let Some(first) = self.layers.first() else {
-            return invalid("no layers".into());
-        };
-        let last = self.layers.len() - 1;
-        let mut width = first.inputs;
-        for (k, l) in self.layers.iter().enumerate() {
-            if l.inputs != width {
-                return invalid(format!(
-                    "layer {k} takes {} inputs, the previous layer gives {width}",
-                    l.inputs
-                ));
-            }
-            for (what, n) in [("inputs", l.inputs), ("outputs", l.outputs)] {
-                if !(1..=MAX_LAYER_WIDTH).contains(&n) {
-                    return invalid(format!(
-                        "layer {k} has {n} {what}, expected 1..={MAX_LAYER_WIDTH}"
-                    ));
-                }
-            }
-            if !(2..=8).contains(&l.weight_bits) {
-                return invalid(format!(
-                    "layer {k}: weight_bits is {}, expected 2..=8",
-                    l.weight_bits
-                ));
-            }
-            if !(1..=MAX_ACC_BITS).contains(&l.acc_bits) {
-                return invalid(format!(
-                    "layer {k}: acc_bits is {}, expected 1..={MAX_ACC_BITS}",
-                    l.acc_bits
-                ));
-            }
-            match (k == last, l.requant) {
-                (true, Some(_)) => return invalid("the output layer must not requantize".into()),
-                (false, None) => {
-                    return invalid(format!("hidden layer {k} lacks a requantization"))
-                }
-                (false, Some(r)) if !(1..=8).contains(&r.out_bits) || r.shift > MAX_SHIFT => {
-                    return invalid(format!(
-                        "hidden layer {k}: shift {} and out_bits {} (expected shift <= {MAX_SHIFT}, out_bits 1..=8)",
-                        r.shift, r.out_bits
-                    ));
-                }
-                _ => {}
-            }
-            width = l.outputs;
-        }
-        Ok(())
-    }
-
-    /// Checks that `model` can be evaluated by a circuit compiled from this architecture: the
-    /// same input width, layer sizes, weight widths and requantizations, and accumulators that
-    /// fit this architecture's widths (narrower ones are fine).
-    pub fn check(&self, model: &QuantModel) -> Result<(), CompileError> {
-        let theirs = Architecture::of(model)?;
-        let mismatch = |msg: String| Err(CompileError::ModelMismatch(msg));
-        if theirs.input_bits != self.input_bits {
-            return mismatch(format!(
-                "input_bits is {}, the circuit takes {}",
-                theirs.input_bits, self.input_bits
-            ));
-        }
-        if theirs.layers.len() != self.layers.len() {
-            return mismatch(format!(
-                "{} layers, the circuit has {}",
-                theirs.layers.len(),
-                self.layers.len()
-            ));
-        }
-        for (k, (t, o)) in theirs.layers.iter().zip(&self.layers).enumerate() {
-            if (t.inputs, t.outputs) != (o.inputs, o.outputs) {
-                return mismatch(format!(
-                    "layer {k} is {}x{}, the circuit's is {}x{}",
-                    t.outputs, t.inputs, o.outputs, o.inputs
-                ));
-            }
-            if t.weight_bits != o.weight_bits {
-                return mismatch(format!(
-                    "layer {k} has {}-bit weights, the circuit takes {}",
-                    t.weight_bits, o.weight_bits
-                ));
-            }
-            if t.requant != o.requant {
-                return mismatch(format!(
-                    "layer {k} requantizes with {:?}, the circuit with {:?}",
-                    t.requant, o.requant
-                ));
-            }
-            if t.acc_bits > o.acc_bits {
-                return mismatch(format!(
-                    "layer {k} needs {}-bit accumulators, the circuit has {}",
-                    t.acc_bits, o.acc_bits
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// Number of input codes (the first layer's inputs).
-    pub fn input_count(&self) -> usize {
-        self.layers.first().map_or(0, |l| l.inputs)
-    }
-
-    /// Number of classes (the last layer's outputs).
-    pub fn classes(&self) -> usize {
-        self.layers.last().map_or(0, |l| l.outputs)
-    }
-
-    /// Width of the class output, `ceil(log2 classes)`.
-    pub fn class_bits(&self) -> usize {
-        self.classes().next_power_of_two().trailing_zeros() as usize
-    }
-
-    /// Width of each logit, the last layer's `acc_bits`.
-    pub fn logit_bits(&self) -> usize {
-        self.layers.last().map_or(0, |l| l.acc_bits as usize)
-    }
+/// Bits of the server's input value for op `k` of `architecture` (an op with weights):
+/// its weights, then its biases.
+pub fn param_bits(architecture: &Architecture, shapes: &[Shape], k: usize) -> usize {
+    let op = architecture.ops[k];
+    let (nw, nb) = op.geometry().param_counts(shapes[k]);
+    let (wb, ab) = op.widths().unwrap_or((0, 0));
+    nw * usize::from(wb) + nb * ab as usize
 }
 
 /// What one circuit input value holds.
@@ -367,7 +156,7 @@ impl Architecture {
 pub enum InputValue {
     /// The client's input codes.
     Codes,
-    /// The server's weights and biases of this layer.
+    /// The server's weights and biases of the `p`-th op with weights.
     Layer(usize),
 }
 
@@ -403,10 +192,11 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// The layout of the circuit compiled from `architecture` with `outputs`.
+    /// The layout of the circuit compiled from `architecture` with `outputs` (which must be
+    /// valid).
     pub fn new(architecture: Architecture, outputs: Outputs) -> Layout {
         let input_values = std::iter::once(InputValue::Codes)
-            .chain((0..architecture.layers.len()).map(InputValue::Layer))
+            .chain((0..architecture.param_ops().len()).map(InputValue::Layer))
             .collect();
         let mut output_values = Vec::with_capacity(2);
         if outputs.has_class() {
@@ -428,7 +218,12 @@ impl Layout {
         let arch = &self.architecture;
         match value {
             InputValue::Codes => arch.input_count() * usize::from(arch.input_bits),
-            InputValue::Layer(k) => arch.layers.get(k).map_or(0, LayerShape::param_bits),
+            InputValue::Layer(p) => {
+                let (Ok(shapes), Some(&k)) = (arch.shapes(), arch.param_ops().get(p)) else {
+                    return 0;
+                };
+                param_bits(arch, &shapes, k)
+            }
         }
     }
 
@@ -445,7 +240,7 @@ impl Layout {
         let arch = &self.architecture;
         match value {
             OutputValue::Class => arch.class_bits(),
-            OutputValue::Logits => arch.classes() * arch.logit_bits(),
+            OutputValue::Logits => arch.classes() * arch.logit_bits() as usize,
         }
     }
 
@@ -462,17 +257,23 @@ impl Layout {
         (0, i * usize::from(self.architecture.input_bits))
     }
 
-    /// Input value and first bit of the weight of layer `layer` from input `i` to output `j`.
-    pub fn weight_position(&self, layer: usize, j: usize, i: usize) -> (usize, usize) {
-        let l = &self.architecture.layers[layer];
-        (1 + layer, (j * l.inputs + i) * usize::from(l.weight_bits))
+    /// Input value and first bit of weight `w` (in [`crate::graph::Geometry::rows`] order) of the `p`-th op
+    /// with weights; for a dense layer, weight `j * inputs + i` joins input `i` to output `j`.
+    pub fn weight_position(&self, p: usize, w: usize) -> (usize, usize) {
+        let k = self.architecture.param_ops()[p];
+        let (wb, _) = self.architecture.ops[k].widths().unwrap_or((0, 0));
+        (1 + p, w * usize::from(wb))
     }
 
-    /// Input value and first bit of the bias of output `j` of layer `layer`.
-    pub fn bias_position(&self, layer: usize, j: usize) -> (usize, usize) {
-        let l = &self.architecture.layers[layer];
-        let weights = l.outputs * l.inputs * usize::from(l.weight_bits);
-        (1 + layer, weights + j * l.acc_bits as usize)
+    /// Input value and first bit of bias `j` of the `p`-th op with weights.
+    pub fn bias_position(&self, p: usize, j: usize) -> (usize, usize) {
+        let arch = &self.architecture;
+        let k = arch.param_ops()[p];
+        let shapes = arch.shapes().unwrap_or_default();
+        let op = arch.ops[k];
+        let (nw, _) = op.geometry().param_counts(shapes[k]);
+        let (wb, ab) = op.widths().unwrap_or((0, 0));
+        (1 + p, nw * usize::from(wb) + j * ab as usize)
     }
 }
 
@@ -525,6 +326,9 @@ pub enum CompileError {
     /// The plaintext evaluation failed.
     #[error(transparent)]
     Circuit(#[from] CircuitError),
+    /// The model graph is malformed.
+    #[error("invalid model graph: {0}")]
+    Graph(#[from] GraphError),
 }
 
 /// A model compiled into a circuit, and how to feed and read it.
@@ -537,61 +341,166 @@ pub struct CompiledModel {
 }
 
 /// Compiles `model` for two-party inference, at the narrowest accumulator widths the model
-/// allows ([`Architecture::of`]); the circuit depends on that architecture only.
-pub fn compile(model: &QuantModel, outputs: Outputs) -> Result<CompiledModel, CompileError> {
-    compile_architecture(&Architecture::of(model)?, outputs)
+/// allows (its architecture's own); the circuit depends on that architecture only.
+pub fn compile(model: &QuantGraph, outputs: Outputs) -> Result<CompiledModel, CompileError> {
+    model
+        .validate_with(MAX_ACC_BITS)
+        .map_err(|e| CompileError::InvalidModel(e.to_string()))?;
+    compile_architecture(&model.architecture, outputs)
 }
 
-/// Compiles the circuit of a public architecture: it evaluates every model that fits
-/// `architecture` ([`Architecture::check`]).
+/// The next op after `k` that is not a `Flatten` (a reshape, no gate).
+fn next_real_op(ops: &[Op], k: usize) -> Option<&Op> {
+    ops[k + 1..].iter().find(|o| !matches!(o, Op::Flatten))
+}
+
+/// A tensor's words in the circuit: each value's bits and whether they are two's complement.
+struct Words {
+    words: Vec<Word>,
+    signed: bool,
+}
+
+/// Compiles the circuit of a public architecture: it evaluates every model that the
+/// architecture admits ([`Architecture::admits`]).
 pub fn compile_architecture(
     architecture: &Architecture,
     outputs: Outputs,
 ) -> Result<CompiledModel, CompileError> {
-    architecture.validate()?;
+    let types = architecture
+        .validate()
+        .map_err(|e| CompileError::InvalidArchitecture(e.to_string()))?;
+    let shapes: Vec<Shape> = types.iter().map(|(s, _)| *s).collect();
     let layout = Layout::new(architecture.clone(), outputs);
     let ib = usize::from(architecture.input_bits);
     let mut b = Builder::new();
     let codes = b.input(layout.input_width(InputValue::Codes));
-    let params: Vec<Word> = architecture
-        .layers
+    let param_ops = architecture.param_ops();
+    let params: Vec<Word> = param_ops
         .iter()
-        .map(|l| b.input(l.param_bits()))
+        .map(|&k| b.input(param_bits(architecture, &shapes, k)))
         .collect();
 
-    let mut xs: Vec<Word> = codes.chunks(ib).map(<[Bit]>::to_vec).collect();
-    let mut logits: Vec<Word> = Vec::new();
-    for (l, p) in architecture.layers.iter().zip(&params) {
-        let wb = usize::from(l.weight_bits);
-        let ab = l.acc_bits as usize;
-        let row = l.inputs * wb;
-        let (weights, biases) = p.split_at(l.outputs * row);
-        // The bias enters the heap as one more product, by the constant 1.
-        let mut factors = xs.clone();
-        factors.push(vec![Bit::ONE]);
-        let (width, half) = (l.sum_bits(), l.half());
-        let sums: Vec<Word> = (0..l.outputs)
-            .map(|j| {
-                let mut ws: Vec<Word> = weights[j * row..(j + 1) * row]
-                    .chunks(wb)
-                    .map(<[Bit]>::to_vec)
-                    .collect();
-                ws.push(biases[j * ab..(j + 1) * ab].to_vec());
-                b.dot_unsigned_signed(&factors, &ws, half, width)
-            })
-            .collect();
-        match l.requant {
-            Some(r) => {
-                xs = sums
+    let mut t = Words {
+        words: codes.chunks(ib).map(<[Bit]>::to_vec).collect(),
+        signed: false,
+    };
+    let plus_one: Word = vec![Bit::ONE, Bit::ZERO];
+    let mut p = 0;
+    for (k, op) in architecture.ops.iter().enumerate() {
+        let g = op.geometry();
+        if let Some(rows) = g.rows(shapes[k]) {
+            // A ReLU right after (past any flatten) has its rounding constant added in this
+            // op's bit heap, at one more bit of width when it shifts.
+            let fused = next_real_op(&architecture.ops, k).and_then(Op::requant);
+            let bits = types[k + 1].1.bits as usize;
+            let (width, half) = match fused {
+                Some(r) if r.shift > 0 => {
+                    (bits.max(usize::from(r.shift)) + 1, 1i128 << (r.shift - 1))
+                }
+                _ => (bits, 0),
+            };
+            // Unsigned factors: a two's-complement input of `n` bits enters as its unsigned
+            // offset `v + 2^(n-1)` (top bit inverted), the offset subtracted in the constant.
+            let mut offset_per_term = 0i128;
+            let factors: Vec<Word> = if t.signed {
+                t.words
                     .iter()
-                    .map(|s| {
-                        b.saturate_unsigned(&s[usize::from(r.shift)..], usize::from(r.out_bits))
+                    .map(|w| {
+                        let mut u = w.clone();
+                        if let Some(top) = u.last_mut() {
+                            *top = b.not(*top);
+                        }
+                        offset_per_term = 1i128 << (w.len() - 1);
+                        u
                     })
-                    .collect();
+                    .collect()
+            } else {
+                t.words.clone()
+            };
+            let (wb, ab) = op
+                .widths()
+                .map_or((0, 0), |(w, a)| (usize::from(w), a as usize));
+            let (weights, biases): (&[Bit], &[Bit]) = if g.has_params() {
+                let (nw, _) = g.param_counts(shapes[k]);
+                params[p].split_at(nw * wb)
+            } else {
+                (&[], &[])
+            };
+            let sums: Vec<Word> = (0..rows.outputs)
+                .map(|j| {
+                    let mut xs: Vec<Word> = Vec::new();
+                    let mut ws: Vec<Word> = Vec::new();
+                    let mut constant = half;
+                    for (i, c) in rows.row(j) {
+                        xs.push(factors[i].clone());
+                        match c {
+                            Coef::Weight(w) => {
+                                let w = w as usize;
+                                ws.push(weights[w * wb..(w + 1) * wb].to_vec());
+                            }
+                            Coef::One => ws.push(plus_one.clone()),
+                        }
+                        constant -= offset_per_term;
+                    }
+                    if let Some(bi) = rows.bias[j] {
+                        let bi = bi as usize;
+                        xs.push(vec![Bit::ONE]);
+                        ws.push(biases[bi * ab..(bi + 1) * ab].to_vec());
+                    }
+                    if xs.is_empty() {
+                        return b.constant_signed(constant, width);
+                    }
+                    b.dot_unsigned_signed(&xs, &ws, constant, width)
+                })
+                .collect();
+            if g.has_params() {
+                p += 1;
             }
-            None => logits = sums,
+            // Dense and convolution sums are signed; a pool keeps its input's signedness
+            // (a pool of activations is unsigned, and its sums use every bit of its width).
+            t = Words {
+                words: sums,
+                signed: types[k + 1].1.signed,
+            };
+        } else if let Some(r) = op.requant() {
+            // Fused: the rounding constant is already in the sums. Otherwise add it here.
+            let prev = architecture.ops[..k]
+                .iter()
+                .rev()
+                .find(|o| !matches!(o, Op::Flatten))
+                .map(|o| o.geometry().is_linear())
+                .unwrap_or(false);
+            let shift = usize::from(r.shift);
+            let words: Vec<Word> = t
+                .words
+                .iter()
+                .map(|w| {
+                    let mut s = if t.signed {
+                        w.clone()
+                    } else {
+                        b.zero_extend(w, w.len() + 1)
+                    };
+                    if !prev && shift > 0 {
+                        let width = s.len().max(shift) + 1;
+                        let ext = b.sign_extend(&s, width);
+                        let half = b.constant(1u128 << (shift - 1), width);
+                        s = b.add(&ext, &half);
+                    }
+                    if s.len() <= shift {
+                        // Every value shifts to its sign: 0 or -1, both clamped to 0.
+                        return vec![Bit::ZERO; usize::from(r.out_bits)];
+                    }
+                    b.saturate_unsigned(&s[shift..], usize::from(r.out_bits))
+                })
+                .collect();
+            t = Words {
+                words,
+                signed: false,
+            };
         }
+        // Flatten: the same words.
     }
+    let logits = t.words;
     if outputs.has_class() {
         let class = b.argmax_signed(&logits);
         b.output(&class);
@@ -608,22 +517,29 @@ pub fn compile_architecture(
 
 impl CompiledModel {
     /// Server side: the circuit input values that encode the model's weights and biases, one per
-    /// layer in circuit input order, after checking that the model fits the compiled
-    /// architecture ([`Architecture::check`]).
-    pub fn server_inputs(&self, model: &QuantModel) -> Result<Vec<Vec<bool>>, CompileError> {
+    /// op with weights in circuit input order, after checking that the compiled architecture
+    /// admits the model ([`Architecture::admits`]).
+    pub fn server_inputs(&self, model: &QuantGraph) -> Result<Vec<Vec<bool>>, CompileError> {
         let arch = &self.layout.architecture;
-        arch.check(model)?;
+        model
+            .validate_with(MAX_ACC_BITS)
+            .map_err(|e| CompileError::InvalidModel(e.to_string()))?;
+        arch.admits(model)
+            .map_err(|e| CompileError::ModelMismatch(e.to_string()))?;
         Ok(model
-            .layers
+            .params
             .iter()
-            .zip(&arch.layers)
-            .map(|(layer, shape)| {
-                let mut bits = Vec::with_capacity(shape.param_bits());
+            .zip(arch.param_ops())
+            .map(|(layer, k)| {
+                let (wb, ab) = arch.ops[k].widths().unwrap_or((0, 0));
+                let mut bits = Vec::with_capacity(
+                    layer.weights.len() * usize::from(wb) + layer.bias.len() * ab as usize,
+                );
                 for &w in &layer.weights {
-                    bits.extend(bits_from_i64(i64::from(w), usize::from(shape.weight_bits)));
+                    bits.extend(bits_from_i64(i64::from(w), usize::from(wb)));
                 }
                 for &c in &layer.bias {
-                    bits.extend(bits_from_i64(i64::from(c), shape.acc_bits as usize));
+                    bits.extend(bits_from_i64(i64::from(c), ab as usize));
                 }
                 bits
             })
@@ -731,7 +647,7 @@ impl CompiledModel {
                     prediction.class = Some(class);
                 }
                 OutputValue::Logits => {
-                    let lb = layout.architecture.logit_bits();
+                    let lb = layout.architecture.logit_bits() as usize;
                     // A logit has at most 64 bits, so it fits an i64.
                     prediction.logits =
                         Some(bits.chunks(lb).map(|c| bits_to_i128(c) as i64).collect());
@@ -743,7 +659,7 @@ impl CompiledModel {
 
     /// Evaluates the circuit in the clear on `model` and input codes `codes`: what the two
     /// parties obtain together, for tests and for checking a deployment.
-    pub fn eval_plain(&self, model: &QuantModel, codes: &[u8]) -> Result<Prediction, CompileError> {
+    pub fn eval_plain(&self, model: &QuantGraph, codes: &[u8]) -> Result<Prediction, CompileError> {
         let inputs = self.merge_inputs(self.server_inputs(model)?, self.client_inputs(codes)?)?;
         self.decode(&self.circuit.eval(&inputs)?)
     }

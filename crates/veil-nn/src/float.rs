@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::data::{IMAGE_PIXELS, PIXEL_MAX};
+use crate::graph::{FloatGraph, FloatOp, Shape};
 
 /// One dense layer: `y = W x + b`, with `W` stored row-major (`outputs` rows of `inputs`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -61,16 +62,58 @@ impl FloatModel {
         w
     }
 
-    /// The outputs (logits) for a float input vector.
+    /// The outputs (logits) for a float input vector: the model graph's float forward pass.
     pub fn forward(&self, x: &[f32]) -> Vec<f32> {
-        let mut h = x.to_vec();
-        for (k, layer) in self.layers.iter().enumerate() {
-            h = layer.apply(&h);
+        self.to_graph().forward(x)
+    }
+
+    /// The same network as a graph on a flat input: `dense, relu, ..., dense`.
+    pub fn to_graph(&self) -> FloatGraph {
+        let mut ops = Vec::with_capacity(2 * self.layers.len());
+        for (k, l) in self.layers.iter().enumerate() {
+            ops.push(FloatOp::Dense {
+                outputs: l.outputs,
+                weights: l.weights.clone(),
+                bias: l.bias.clone(),
+            });
             if k + 1 < self.layers.len() {
-                h.iter_mut().for_each(|v| *v = v.max(0.0));
+                ops.push(FloatOp::Relu);
             }
         }
-        h
+        FloatGraph {
+            input: Shape::flat(self.layers.first().map_or(0, |l| l.inputs)),
+            ops,
+        }
+    }
+
+    /// The MLP form of a graph on a flat input made of `dense, relu, ..., dense`; `None` for
+    /// any other graph.
+    pub fn from_graph(g: &FloatGraph) -> Option<FloatModel> {
+        if g.input.height != 1 || g.input.width != 1 {
+            return None;
+        }
+        let mut layers: Vec<Dense> = Vec::new();
+        let mut inputs = g.input.len();
+        for (k, op) in g.ops.iter().enumerate() {
+            match op {
+                FloatOp::Dense {
+                    outputs,
+                    weights,
+                    bias,
+                } if k % 2 == 0 => {
+                    layers.push(Dense {
+                        inputs,
+                        outputs: *outputs,
+                        weights: weights.clone(),
+                        bias: bias.clone(),
+                    });
+                    inputs = *outputs;
+                }
+                FloatOp::Relu if k % 2 == 1 && k + 1 < g.ops.len() => {}
+                _ => return None,
+            }
+        }
+        Some(FloatModel { layers })
     }
 
     /// The predicted class of an image.

@@ -1,6 +1,10 @@
 //! The model file: versioned JSON holding the float network, its quantized twin and how both
 //! were made. `FORMAT.md` beside this crate specifies every field.
 //!
+//! Version 2 holds any model graph ([`crate::graph`]); version 1, the 8x8-digits MLP format,
+//! still loads (into the same graph form, predicting exactly as before) and a model read from
+//! a version-1 file is written back as version 1, byte for byte.
+//!
 //! Loading checks, in order: that the text is JSON, that it declares `"format": "veil-model"`,
 //! that its `version` is one this build reads, that every field is known and of the right type,
 //! and then the shapes and ranges ([`Model::validate`]). Each failure is a distinct
@@ -12,12 +16,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{IMAGE_PIXELS, NUM_CLASSES};
 use crate::float::FloatModel;
+use crate::graph::{FloatGraph, QuantGraph};
 use crate::quant::QuantModel;
 
 /// Value of the `format` field.
 pub const FORMAT_NAME: &str = "veil-model";
-/// The model-file version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The model-file version this build writes for graphs; it also reads and writes
+/// [`FORMAT_VERSION_MLP`].
+pub const FORMAT_VERSION: u32 = 2;
+/// The first model-file version: an MLP over the 8x8 digits.
+pub const FORMAT_VERSION_MLP: u32 = 1;
 /// Largest model file read, in bytes.
 pub const MAX_MODEL_BYTES: u64 = 64 << 20;
 
@@ -79,13 +87,35 @@ pub struct PrivacyInfo {
     pub quantization_calibration: String,
 }
 
-/// A model file's contents.
+/// A model, as read from a file of either version.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Model {
     /// Always [`FORMAT_NAME`].
     pub format: String,
-    /// Always [`FORMAT_VERSION`] for what this build writes.
+    /// [`FORMAT_VERSION`], or [`FORMAT_VERSION_MLP`] for a model read from (and to be written
+    /// as) a version-1 file.
+    pub version: u32,
+    /// A name for people.
+    pub name: String,
+    /// The dataset the model classifies: `"digits"` (8x8, pixels 0..=16) or
+    /// `"fashion-mnist"` (28x28, pixels 0..=255), or another name for a user's data.
+    pub dataset: String,
+    /// The float network.
+    pub float: FloatGraph,
+    /// The quantized network the protocols compute.
+    pub quantized: QuantGraph,
+    /// Provenance.
+    pub training: TrainingInfo,
+}
+
+/// A version-1 model file: an MLP over the 8x8 digits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelV1 {
+    /// Always [`FORMAT_NAME`].
+    pub format: String,
+    /// Always [`FORMAT_VERSION_MLP`].
     pub version: u32,
     /// A name for people.
     pub name: String,
@@ -95,6 +125,21 @@ pub struct Model {
     pub quantized: QuantModel,
     /// Provenance.
     pub training: TrainingInfo,
+}
+
+impl ModelV1 {
+    /// The model in graph form (still to be written as version 1).
+    pub fn into_model(self) -> Model {
+        Model {
+            format: self.format,
+            version: FORMAT_VERSION_MLP,
+            name: self.name,
+            dataset: "digits".into(),
+            float: self.float.to_graph(),
+            quantized: self.quantized.to_graph(),
+            training: self.training,
+        }
+    }
 }
 
 /// Why a model could not be read or written.
@@ -124,7 +169,7 @@ pub enum ModelError {
     #[error("not a Veil model: the \"format\" field must be \"veil-model\"")]
     NotAModel,
     /// A Veil model of a version this build does not read.
-    #[error("unsupported model version {found} (this build reads version {supported})")]
+    #[error("unsupported model version {found} (this build reads versions 1 and {supported})")]
     UnsupportedVersion {
         /// Version in the file.
         found: u64,
@@ -144,15 +189,23 @@ fn shape(msg: String) -> Result<(), ModelError> {
 }
 
 impl Model {
-    /// Parses and validates a model from JSON text.
+    /// Parses and validates a model from JSON text, of either version.
     pub fn from_json(text: &str) -> Result<Model, ModelError> {
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| ModelError::Syntax(e.to_string()))?;
         if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT_NAME) {
             return Err(ModelError::NotAModel);
         }
-        match value.get("version").and_then(|v| v.as_u64()) {
-            Some(v) if v == u64::from(FORMAT_VERSION) => {}
+        let model = match value.get("version").and_then(|v| v.as_u64()) {
+            Some(v) if v == u64::from(FORMAT_VERSION_MLP) => {
+                let v1: ModelV1 =
+                    serde_json::from_value(value).map_err(|e| ModelError::Schema(e.to_string()))?;
+                v1.validate()?;
+                v1.into_model()
+            }
+            Some(v) if v == u64::from(FORMAT_VERSION) => {
+                serde_json::from_value(value).map_err(|e| ModelError::Schema(e.to_string()))?
+            }
             Some(v) => {
                 return Err(ModelError::UnsupportedVersion {
                     found: v,
@@ -164,9 +217,7 @@ impl Model {
                     "missing or non-integer \"version\"".into(),
                 ))
             }
-        }
-        let model: Model =
-            serde_json::from_value(value).map_err(|e| ModelError::Schema(e.to_string()))?;
+        };
         model.validate()?;
         Ok(model)
     }
@@ -188,12 +239,50 @@ impl Model {
         Model::from_json(&text)
     }
 
-    /// The model as pretty-printed JSON, ending with a newline.
+    /// The model as pretty-printed JSON, ending with a newline: version 1 for a model read
+    /// from or made as a version-1 file (byte for byte as that version writes it), version 2
+    /// otherwise.
     pub fn to_json(&self) -> String {
         // Serializing plain data with finite floats cannot fail.
-        let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
+        let mut s = match self.to_v1() {
+            Some(v1) => serde_json::to_string_pretty(&v1),
+            None => serde_json::to_string_pretty(self),
+        }
+        .unwrap_or_default();
         s.push('\n');
         s
+    }
+
+    /// The version-1 form of a model whose `version` is 1 and whose graphs are MLPs.
+    pub fn to_v1(&self) -> Option<ModelV1> {
+        if self.version != FORMAT_VERSION_MLP {
+            return None;
+        }
+        Some(ModelV1 {
+            format: self.format.clone(),
+            version: FORMAT_VERSION_MLP,
+            name: self.name.clone(),
+            float: FloatModel::from_graph(&self.float)?,
+            quantized: QuantModel::from_graph(&self.quantized)?,
+            training: self.training.clone(),
+        })
+    }
+
+    /// The float network's class for raw pixels (scaled by the architecture's `pixel_max`).
+    pub fn predict_float(&self, pixels: &[u8]) -> usize {
+        let x = crate::graph::float_input(pixels, self.quantized.architecture.pixel_max);
+        crate::float::argmax_f32(&self.float.forward(&x))
+    }
+
+    /// The quantized network's class for raw pixels: the integer reference every protocol
+    /// reproduces.
+    pub fn predict(&self, pixels: &[u8]) -> usize {
+        self.quantized.predict(pixels)
+    }
+
+    /// Number of classes.
+    pub fn classes(&self) -> usize {
+        self.quantized.architecture.classes()
     }
 
     /// Writes the model file (after validating it).
@@ -205,18 +294,52 @@ impl Model {
         })
     }
 
+    /// Checks the format and version, both graphs (shapes that chain, parameter counts,
+    /// finite floats, integer values within their declared widths and 32 bits), and that both
+    /// graphs have the same input and ops; a version-1 model must also be an MLP from 64
+    /// pixels to 10 classes.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        if self.format != FORMAT_NAME {
+            return Err(ModelError::NotAModel);
+        }
+        if self.version != FORMAT_VERSION && self.version != FORMAT_VERSION_MLP {
+            return Err(ModelError::UnsupportedVersion {
+                found: u64::from(self.version),
+                supported: FORMAT_VERSION,
+            });
+        }
+        let graph = |what: &str, e: crate::graph::GraphError| {
+            ModelError::Shape(format!("{what} network: {e}"))
+        };
+        self.float.validate().map_err(|e| graph("float", e))?;
+        self.quantized
+            .validate()
+            .map_err(|e| graph("quantized", e))?;
+        let (f, q) = (&self.float, &self.quantized.architecture);
+        if f.input != q.input || f.geometries() != q.geometries() {
+            return shape(format!(
+                "the float and quantized networks differ: {} vs {}",
+                crate::graph::describe_geometries(f.input, &f.geometries()),
+                q.describe()
+            ));
+        }
+        if self.version == FORMAT_VERSION_MLP {
+            match self.to_v1() {
+                Some(v1) => v1.validate()?,
+                None => return shape("a version-1 model must be an MLP over 64 pixels".into()),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ModelV1 {
     /// Checks that both networks map 64 pixels to 10 classes through layers that fit
     /// together, that every value is within its declared width, and that every quantized
     /// accumulator fits in a signed 32-bit integer.
     pub fn validate(&self) -> Result<(), ModelError> {
         if self.format != FORMAT_NAME {
             return Err(ModelError::NotAModel);
-        }
-        if self.version != FORMAT_VERSION {
-            return Err(ModelError::UnsupportedVersion {
-                found: u64::from(self.version),
-                supported: FORMAT_VERSION,
-            });
         }
         self.validate_float()?;
         self.validate_quantized()?;

@@ -13,6 +13,9 @@ pub mod compile;
 pub mod data;
 pub mod float;
 pub mod format;
+pub mod graph;
+pub mod images;
+pub mod onnx;
 pub mod quant;
 pub mod train;
 

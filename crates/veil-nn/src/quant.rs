@@ -25,7 +25,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Dataset, IMAGE_PIXELS, PIXEL_MAX};
-use crate::float::{input_features, FloatModel};
+use crate::float::FloatModel;
+use crate::graph::{
+    float_input, Architecture, FloatGraph, FloatOp, Geometry, GraphError, LayerParams, Op,
+    QuantGraph, Shape,
+};
 
 /// Bit widths of a quantized model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,21 +102,6 @@ impl QLayer {
     pub fn row(&self, j: usize) -> &[i8] {
         &self.weights[j * self.inputs..(j + 1) * self.inputs]
     }
-
-    /// `bias[j] + sum_i w[j][i] * x[i]` for every output `j`.
-    pub fn accumulate(&self, x: &[i64]) -> Vec<i64> {
-        (0..self.outputs)
-            .map(|j| {
-                i64::from(self.bias[j])
-                    + self
-                        .row(j)
-                        .iter()
-                        .zip(x)
-                        .map(|(w, v)| i64::from(*w) * v)
-                        .sum::<i64>()
-            })
-            .collect()
-    }
 }
 
 /// Inclusive range of an accumulator.
@@ -137,7 +126,8 @@ impl AccRange {
     }
 }
 
-/// A quantized MLP: the model the private protocols compute.
+/// A quantized MLP as a version-1 model file holds it. Its inference is the model graph's
+/// ([`QuantModel::to_graph`]): dense layers with a ReLU requantization between them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QuantModel {
@@ -148,6 +138,88 @@ pub struct QuantModel {
 }
 
 impl QuantModel {
+    /// The same model as a graph: `dense, relu, dense, ..., dense` on a flat input of pixels
+    /// in `0..=16`, with the narrowest accumulator widths.
+    pub fn to_graph(&self) -> QuantGraph {
+        let mut ops = Vec::with_capacity(2 * self.layers.len());
+        let mut params = Vec::with_capacity(self.layers.len());
+        for l in &self.layers {
+            ops.push(Op::Dense {
+                outputs: l.outputs,
+                weight_bits: l.weight_bits,
+                acc_bits: 64,
+            });
+            if let Some(r) = l.requant {
+                ops.push(Op::Relu {
+                    shift: r.shift,
+                    out_bits: r.out_bits,
+                });
+            }
+            params.push(LayerParams {
+                weights: l.weights.clone(),
+                bias: l.bias.clone(),
+            });
+        }
+        let mut g = QuantGraph {
+            architecture: Architecture {
+                input: Shape::flat(self.layers.first().map_or(0, |l| l.inputs)),
+                input_bits: self.input_bits,
+                pixel_max: u16::from(PIXEL_MAX),
+                ops,
+            },
+            params,
+        };
+        g.fit_acc_bits();
+        g
+    }
+
+    /// The version-1 form of a graph that is an MLP on a flat input of 0..=16 pixels
+    /// (`dense, relu, ..., dense`); `None` for any other graph.
+    pub fn from_graph(g: &QuantGraph) -> Option<QuantModel> {
+        let a = &g.architecture;
+        if a.pixel_max != u16::from(PIXEL_MAX) || a.input.height != 1 || a.input.width != 1 {
+            return None;
+        }
+        let mut layers: Vec<QLayer> = Vec::new();
+        let mut inputs = a.input.len();
+        let mut params = g.params.iter();
+        for op in &a.ops {
+            match *op {
+                Op::Dense {
+                    outputs,
+                    weight_bits,
+                    ..
+                } => {
+                    if layers.last().is_some_and(|l| l.requant.is_none()) {
+                        return None;
+                    }
+                    let p = params.next()?;
+                    layers.push(QLayer {
+                        inputs,
+                        outputs,
+                        weight_bits,
+                        weights: p.weights.clone(),
+                        bias: p.bias.clone(),
+                        requant: None,
+                    });
+                    inputs = outputs;
+                }
+                Op::Relu { shift, out_bits } => {
+                    let last = layers.last_mut()?;
+                    if last.requant.is_some() {
+                        return None;
+                    }
+                    last.requant = Some(Requant { shift, out_bits });
+                }
+                _ => return None,
+            }
+        }
+        Some(QuantModel {
+            input_bits: a.input_bits,
+            layers,
+        })
+    }
+
     /// Largest input code, `2^input_bits - 1`.
     pub fn input_max(&self) -> i64 {
         (1i64 << self.input_bits) - 1
@@ -158,24 +230,18 @@ impl QuantModel {
         quantize_pixels(pixels, self.input_bits)
     }
 
-    /// Every layer's accumulators for input codes `x`: hidden layers before requantization,
-    /// then the logits.
+    /// Every layer's accumulators for input codes `x` (before requantization), input layer
+    /// first: the graph's tensors after each dense op.
     pub fn accumulators(&self, x: &[u8]) -> Vec<Vec<i64>> {
-        let mut h: Vec<i64> = x.iter().map(|&v| i64::from(v)).collect();
-        let mut out = Vec::with_capacity(self.layers.len());
-        for layer in &self.layers {
-            let acc = layer.accumulate(&h);
-            if let Some(r) = layer.requant {
-                h = acc.iter().map(|&a| r.apply(a)).collect();
-            }
-            out.push(acc);
-        }
-        out
+        let g = self.to_graph();
+        let mut t = g.tensors(x);
+        let keep: Vec<usize> = g.architecture.param_ops().iter().map(|k| k + 1).collect();
+        keep.iter().map(|&k| std::mem::take(&mut t[k])).collect()
     }
 
-    /// The logits (last layer's accumulators) for input codes `x`.
+    /// The logits for input codes `x` (the graph's integer reference).
     pub fn logits(&self, x: &[u8]) -> Vec<i64> {
-        self.accumulators(x).pop().unwrap_or_default()
+        self.to_graph().logits(x)
     }
 
     /// The predicted class for input codes `x`.
@@ -188,51 +254,16 @@ impl QuantModel {
         self.predict_codes(&self.quantize_input(pixels))
     }
 
-    /// Largest value of each layer's input: the input codes' for the first layer, the previous
-    /// requantization's for the others.
-    pub fn input_maxima(&self) -> Vec<i64> {
-        let mut maxima = Vec::with_capacity(self.layers.len());
-        let mut m = self.input_max();
-        for layer in &self.layers {
-            maxima.push(m);
-            if let Some(r) = layer.requant {
-                m = r.max_out();
-            }
-        }
-        maxima
-    }
-
-    /// The exact range of every accumulator over all inputs: for output `j` with non-negative
-    /// inputs up to `m`, `bias + m * (sum of negative weights)` to `bias + m * (sum of
-    /// positive weights)`.
+    /// The exact range of every layer's accumulators over all inputs.
     pub fn accumulator_ranges(&self) -> Vec<Vec<AccRange>> {
-        self.layers
+        let g = self.to_graph();
+        let ranges = g.ranges();
+        g.architecture
+            .ops
             .iter()
-            .zip(self.input_maxima())
-            .map(|(layer, m)| {
-                (0..layer.outputs)
-                    .map(|j| {
-                        let (mut lo, mut hi) = (i64::from(layer.bias[j]), i64::from(layer.bias[j]));
-                        for &w in layer.row(j) {
-                            let w = i64::from(w);
-                            if w < 0 {
-                                lo += w * m;
-                            } else {
-                                hi += w * m;
-                            }
-                        }
-                        AccRange { min: lo, max: hi }
-                    })
-                    .collect()
-            })
-            .collect()
-    }
-
-    /// The widest accumulator of each layer, in two's-complement bits.
-    pub fn accumulator_bits(&self) -> Vec<u32> {
-        self.accumulator_ranges()
-            .iter()
-            .map(|l| l.iter().map(AccRange::signed_bits).max().unwrap_or(1))
+            .enumerate()
+            .filter(|(_, op)| op.geometry().has_params())
+            .map(|(k, _)| ranges[k + 1].clone())
             .collect()
     }
 
@@ -242,24 +273,23 @@ impl QuantModel {
         w.extend(self.layers.iter().map(|l| l.outputs));
         w
     }
+}
 
-    /// Number of hidden neurons (each one a requantization).
-    pub fn hidden_neurons(&self) -> usize {
-        self.layers
-            .iter()
-            .filter(|l| l.requant.is_some())
-            .map(|l| l.outputs)
-            .sum()
+impl From<QuantModel> for QuantGraph {
+    fn from(m: QuantModel) -> QuantGraph {
+        m.to_graph()
     }
 }
 
-/// Input codes of an image at `input_bits` bits: `(p * (2^input_bits - 1) + 8) >> 4`.
+impl From<&QuantModel> for QuantGraph {
+    fn from(m: &QuantModel) -> QuantGraph {
+        m.to_graph()
+    }
+}
+
+/// Input codes of an 8x8 digit at `input_bits` bits: `(p * (2^input_bits - 1) + 8) >> 4`.
 pub fn quantize_pixels(pixels: &[u8; IMAGE_PIXELS], input_bits: u8) -> Vec<u8> {
-    let top = (1u32 << input_bits) - 1;
-    pixels
-        .iter()
-        .map(|&p| ((u32::from(p) * top + u32::from(PIXEL_MAX / 2)) >> 4) as u8)
-        .collect()
+    crate::graph::quantize_pixels(pixels, input_bits, u16::from(PIXEL_MAX))
 }
 
 /// Index of the largest value, the first one on a tie; 0 for an empty slice.
@@ -275,8 +305,8 @@ pub fn argmax_i64(v: &[i64]) -> usize {
 
 const CLIP_RATIOS: [f32; 8] = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3];
 
-/// Quantizes one float layer's weights with clipping ratio `clip`; returns the weights and
-/// their scale.
+/// Quantizes one op's float weights with clipping ratio `clip`; returns the weights and their
+/// scale.
 fn quantize_weights(w: &[f32], bits: u8, clip: f32) -> (Vec<i8>, f32) {
     let qmax = ((1i32 << (bits - 1)) - 1) as f32;
     let wmax = w.iter().fold(0.0f32, |m, x| m.max(x.abs())).max(1e-12);
@@ -288,150 +318,238 @@ fn quantize_weights(w: &[f32], bits: u8, clip: f32) -> (Vec<i8>, f32) {
     (q, scale)
 }
 
-fn quantize_layer(
-    float: &crate::float::Dense,
-    bits: u8,
-    clip: f32,
-    in_scale: f32,
-    requant: Option<Requant>,
-) -> (QLayer, f32) {
-    let (weights, w_scale) = quantize_weights(&float.weights, bits, clip);
-    let acc_scale = w_scale * in_scale;
-    let bias = float
-        .bias
-        .iter()
-        .map(|b| (b / acc_scale).round().clamp(-1e9, 1e9) as i32)
-        .collect();
-    (
-        QLayer {
-            inputs: float.inputs,
-            outputs: float.outputs,
-            weight_bits: bits,
-            weights,
-            bias,
-            requant,
-        },
-        acc_scale,
-    )
-}
-
-/// Float activations of hidden layer `k` (after ReLU) on the calibration set.
-fn float_activations(float: &FloatModel, k: usize, calib: &Dataset) -> Vec<f32> {
-    let mut out = Vec::new();
-    for s in &calib.samples {
-        let mut h = input_features(&s.pixels);
-        for (i, layer) in float.layers.iter().enumerate().take(k + 1) {
-            h = layer.apply(&h);
-            if i + 1 < float.layers.len() {
-                h.iter_mut().for_each(|v| *v = v.max(0.0));
-            }
-        }
-        out.extend(h);
-    }
-    out
-}
-
-/// Shift that maps the 99.9th percentile of a layer's float activations to the top code.
-fn heuristic_shift(acts: &mut [f32], acc_scale: f32, out_bits: u8) -> u8 {
-    acts.sort_by(|a, b| a.total_cmp(b));
-    let p = acts
-        .get((acts.len() as f64 * 0.999) as usize)
+/// Shift that maps the 99.9th percentile of a ReLU's float outputs to the top code, for
+/// values of scale `in_scale` (float value of one integer unit).
+fn heuristic_shift(sorted_acts: &[f32], in_scale: f32, out_bits: u8) -> u8 {
+    let p = sorted_acts
+        .get((sorted_acts.len() as f64 * 0.999) as usize)
         .copied()
         .unwrap_or(1.0)
         .max(1e-6);
     let act_scale = p / ((1u32 << out_bits) - 1) as f32;
-    (act_scale / acc_scale).log2().round().clamp(0.0, 30.0) as u8
+    (act_scale / in_scale).log2().round().clamp(0.0, 30.0) as u8
 }
 
-/// Post-training quantization of `float` at the widths of `spec`, calibrated on `calib` (the
-/// training split): for each layer in turn, the clipping ratio and the shift that give the best
-/// calibration accuracy, later layers being quantized by the percentile heuristic meanwhile.
-pub fn quantize(float: &FloatModel, spec: QuantSpec, calib: &Dataset) -> QuantModel {
-    let n = float.layers.len();
-    let codes: Vec<Vec<u8>> = calib
-        .samples
-        .iter()
-        .map(|s| quantize_pixels(&s.pixels, spec.input_bits))
-        .collect();
-    let calib_acc = |m: &QuantModel| {
-        let correct = codes
-            .iter()
-            .zip(&calib.samples)
-            .filter(|(x, s)| m.predict_codes(x) == usize::from(s.label))
-            .count();
-        correct as f64 / codes.len().max(1) as f64
-    };
-    let input_scale = 1.0 / ((1u32 << spec.input_bits) - 1) as f32;
-    let hidden_acts: Vec<Vec<f32>> = (0..n.saturating_sub(1))
-        .map(|k| float_activations(float, k, calib))
-        .collect();
+/// One labelled calibration image: raw pixels and its class.
+pub type CalibrationImage<'a> = (&'a [u8], usize);
 
-    // Completes a model from fixed layers with heuristic choices for the rest.
-    let complete = |fixed: &[QLayer], mut in_scale: f32| -> QuantModel {
-        let mut layers = fixed.to_vec();
-        for k in fixed.len()..n {
-            let hidden = k + 1 < n;
-            let (mut layer, acc_scale) =
-                quantize_layer(&float.layers[k], spec.weight_bits, 1.0, in_scale, None);
-            if hidden {
-                let mut acts = hidden_acts[k].clone();
-                let shift = heuristic_shift(&mut acts, acc_scale, spec.activation_bits);
-                layer.requant = Some(Requant {
+/// The choice made for one op with weights: its clipping ratio and, when a ReLU follows it,
+/// that ReLU's shift (`None`: the percentile heuristic).
+type Choice = (f32, Option<u8>);
+
+/// Builds the integer graph for `choices` (ops with weights beyond them get clipping ratio 1
+/// and the heuristic shift); returns it with the heuristic shift of every ReLU (by op index).
+fn build_graph(
+    float: &FloatGraph,
+    spec: QuantSpec,
+    pixel_max: u16,
+    relu_acts: &[Option<Vec<f32>>],
+    choices: &[Choice],
+) -> (QuantGraph, Vec<u8>) {
+    let mut scale = 1.0 / ((1u32 << spec.input_bits) - 1) as f32;
+    let mut ops = Vec::with_capacity(float.ops.len());
+    let mut params = Vec::new();
+    let mut heuristics = vec![0u8; float.ops.len()];
+    let mut owner: Option<usize> = None;
+    let mut shape = float.input;
+    for (k, op) in float.ops.iter().enumerate() {
+        let g = op.geometry();
+        match op {
+            FloatOp::Dense { .. } | FloatOp::Conv2d { .. } => {
+                let p = params.len();
+                let clip = choices.get(p).map_or(1.0, |c| c.0);
+                let (w, b) = op.params();
+                let (weights, w_scale) = quantize_weights(w, spec.weight_bits, clip);
+                let acc_scale = w_scale * scale;
+                let bias = b
+                    .iter()
+                    .map(|b| (b / acc_scale).round().clamp(-1e9, 1e9) as i32)
+                    .collect();
+                params.push(LayerParams { weights, bias });
+                ops.push(match g {
+                    Geometry::Conv2d {
+                        out_channels,
+                        kernel,
+                        stride,
+                        padding,
+                    } => Op::Conv2d {
+                        out_channels,
+                        kernel,
+                        stride,
+                        padding,
+                        weight_bits: spec.weight_bits,
+                        acc_bits: 64,
+                    },
+                    _ => Op::Dense {
+                        outputs: g.output_shape(shape).map_or(0, |s| s.len()),
+                        weight_bits: spec.weight_bits,
+                        acc_bits: 64,
+                    },
+                });
+                scale = acc_scale;
+                owner = Some(p);
+            }
+            FloatOp::AvgPool { kernel, stride } => {
+                scale /= (kernel * kernel) as f32;
+                ops.push(Op::AvgPool {
+                    kernel: *kernel,
+                    stride: *stride,
+                });
+            }
+            FloatOp::Flatten => ops.push(Op::Flatten),
+            FloatOp::Relu => {
+                let acts = relu_acts[k].as_deref().unwrap_or_default();
+                let h = heuristic_shift(acts, scale, spec.activation_bits);
+                heuristics[k] = h;
+                let chosen = owner.take().and_then(|p| choices.get(p)).and_then(|c| c.1);
+                let shift = chosen.unwrap_or(h);
+                ops.push(Op::Relu {
                     shift,
                     out_bits: spec.activation_bits,
                 });
-                in_scale = acc_scale * (1u64 << shift) as f32;
+                scale *= (1u64 << shift) as f32;
             }
-            layers.push(layer);
         }
-        QuantModel {
+        shape = g.output_shape(shape).unwrap_or(shape);
+    }
+    let mut q = QuantGraph {
+        architecture: Architecture {
+            input: float.input,
             input_bits: spec.input_bits,
-            layers,
-        }
+            pixel_max,
+            ops,
+        },
+        params,
     };
+    q.fit_acc_bits();
+    (q, heuristics)
+}
 
-    let mut fixed: Vec<QLayer> = Vec::with_capacity(n);
-    let mut in_scale = input_scale;
-    for k in 0..n {
-        let hidden = k + 1 < n;
-        let mut best: Option<(f64, QLayer, f32)> = None;
+/// Post-training quantization of a float graph at the widths of `spec`, for raw pixels of
+/// full intensity `pixel_max`, calibrated on `calib` (training images only): for each op with
+/// weights in turn, the clipping ratio of its weights and the shift of the ReLU after it that
+/// give the best calibration accuracy, later ops being quantized by the percentile heuristic
+/// meanwhile. Scales follow the ops: a dense or convolution layer multiplies the scale of its
+/// input by its weights' scale, a sum pool divides it by `k^2`, a ReLU multiplies it by
+/// `2^shift`.
+pub fn quantize_graph(
+    float: &FloatGraph,
+    spec: QuantSpec,
+    pixel_max: u16,
+    calib: &[CalibrationImage<'_>],
+) -> Result<QuantGraph, GraphError> {
+    float.validate()?;
+    let codes: Vec<Vec<u8>> = calib
+        .iter()
+        .map(|(p, _)| crate::graph::quantize_pixels(p, spec.input_bits, pixel_max))
+        .collect();
+    // Every ReLU's float outputs over the calibration set, sorted.
+    let relu_ops: Vec<usize> = (0..float.ops.len())
+        .filter(|&k| float.ops[k] == FloatOp::Relu)
+        .collect();
+    let mut relu_acts: Vec<Option<Vec<f32>>> = vec![None; float.ops.len()];
+    for &k in &relu_ops {
+        relu_acts[k] = Some(Vec::new());
+    }
+    for (p, _) in calib {
+        let t = float.activations(&float_input(p, pixel_max));
+        for &k in &relu_ops {
+            if let Some(v) = relu_acts[k].as_mut() {
+                v.extend_from_slice(&t[k + 1]);
+            }
+        }
+    }
+    for v in relu_acts.iter_mut().flatten() {
+        v.sort_by(|a, b| a.total_cmp(b));
+    }
+    // Calibration accuracy of a candidate from op `first` on, given every calibration
+    // image's input tensor of that op (the ops before it are fixed while it is searched).
+    let calib_acc = |m: &QuantGraph, first: usize, prefix: &[Vec<i64>]| {
+        let run = m.runner();
+        let correct = prefix
+            .iter()
+            .zip(calib)
+            .filter(|(x, (_, label))| argmax_i64(&run.logits_from(first, x.to_vec())) == *label)
+            .count();
+        correct as f64 / prefix.len().max(1) as f64
+    };
+    let param_ops: Vec<usize> = (0..float.ops.len())
+        .filter(|&k| float.ops[k].geometry().has_params())
+        .collect();
+    // The ReLU that each op with weights feeds (before the next op with weights), if any.
+    let mut feeds_relu = Vec::new();
+    for (k, op) in float.ops.iter().enumerate() {
+        if op.geometry().has_params() {
+            let next = float.ops[k + 1..]
+                .iter()
+                .position(|o| o.geometry().has_params() || *o == FloatOp::Relu)
+                .map(|d| k + 1 + d)
+                .filter(|&j| float.ops[j] == FloatOp::Relu);
+            feeds_relu.push(next);
+        }
+    }
+    let mut choices: Vec<Choice> = Vec::with_capacity(feeds_relu.len());
+    for (p, relu) in feeds_relu.into_iter().enumerate() {
+        // Every calibration image's tensor at the input of this op, under the choices made.
+        let first = param_ops[p];
+        let (fixed, _) = build_graph(float, spec, pixel_max, &relu_acts, &choices);
+        let mut head = fixed.clone();
+        head.architecture.ops.truncate(first);
+        let run = head.runner();
+        let prefix: Vec<Vec<i64>> = codes
+            .iter()
+            .map(|x| run.logits_from(0, x.iter().map(|&v| i64::from(v)).collect()))
+            .collect();
+        let mut best: Option<(f64, Choice)> = None;
         for clip in CLIP_RATIOS {
-            let (layer, acc_scale) =
-                quantize_layer(&float.layers[k], spec.weight_bits, clip, in_scale, None);
-            let shifts: Vec<u8> = if hidden {
-                let mut acts = hidden_acts[k].clone();
-                let h = heuristic_shift(&mut acts, acc_scale, spec.activation_bits);
-                (h.saturating_sub(3)..=h.saturating_add(3).min(30)).collect()
-            } else {
-                vec![0]
+            let mut trial = choices.clone();
+            trial.push((clip, None));
+            let shifts: Vec<Option<u8>> = match relu {
+                Some(r) => {
+                    let (_, h) = build_graph(float, spec, pixel_max, &relu_acts, &trial);
+                    let h = h[r];
+                    (h.saturating_sub(3)..=h.saturating_add(3).min(30))
+                        .map(Some)
+                        .collect()
+                }
+                None => vec![None],
             };
             for shift in shifts {
-                let mut cand = layer.clone();
-                let mut next_scale = in_scale;
-                if hidden {
-                    cand.requant = Some(Requant {
-                        shift,
-                        out_bits: spec.activation_bits,
-                    });
-                    next_scale = acc_scale * (1u64 << shift) as f32;
+                if let Some(c) = trial.last_mut() {
+                    c.1 = shift;
                 }
-                let mut trial = fixed.clone();
-                trial.push(cand.clone());
-                let acc = calib_acc(&complete(&trial, next_scale));
-                if best.as_ref().is_none_or(|(a, _, _)| acc > *a) {
-                    best = Some((acc, cand, next_scale));
+                let (cand, _) = build_graph(float, spec, pixel_max, &relu_acts, &trial);
+                let acc = calib_acc(&cand, first, &prefix);
+                if best.as_ref().is_none_or(|(a, _)| acc > *a) {
+                    best = Some((acc, (clip, shift)));
                 }
             }
         }
-        if let Some((_, layer, next_scale)) = best {
-            fixed.push(layer);
-            in_scale = next_scale;
+        if let Some((_, c)) = best {
+            choices.push(c);
         }
     }
-    QuantModel {
-        input_bits: spec.input_bits,
-        layers: fixed,
-    }
+    let (q, _) = build_graph(float, spec, pixel_max, &relu_acts, &choices);
+    q.validate()?;
+    Ok(q)
+}
+
+/// Post-training quantization of a float MLP over the 8x8 digits (the version-1 model), through
+/// [`quantize_graph`], calibrated on `calib` (the training split).
+pub fn quantize(float: &FloatModel, spec: QuantSpec, calib: &Dataset) -> QuantModel {
+    let graph = float.to_graph();
+    let images: Vec<CalibrationImage<'_>> = calib
+        .samples
+        .iter()
+        .map(|s| (&s.pixels[..], usize::from(s.label)))
+        .collect();
+    quantize_graph(&graph, spec, u16::from(PIXEL_MAX), &images)
+        .ok()
+        .and_then(|g| QuantModel::from_graph(&g))
+        .unwrap_or(QuantModel {
+            input_bits: spec.input_bits,
+            layers: Vec::new(),
+        })
 }
 
 #[cfg(test)]
@@ -505,13 +623,9 @@ mod tests {
                 max: 1 + 9
             }
         );
-        assert_eq!(
-            r[1][1],
-            AccRange {
-                min: 2 - 6,
-                max: 2 + 9
-            }
-        );
+        // Hidden neuron 1's accumulator lies in -7..=-1, so its activation is always 0 and
+        // logit 1 reads only neuron 0 (activation 0..=3) through weight -2.
+        assert_eq!(r[1][1], AccRange { min: 2 - 6, max: 2 });
         for a in 0..4u8 {
             for b in 0..4u8 {
                 for (layer, accs) in m.accumulators(&[a, b]).iter().enumerate() {

@@ -480,10 +480,11 @@ fn assemble(
     let quantized_test_accuracy = crate::accuracy(test, |s| quantized.predict(&s.pixels));
     crate::format::Model {
         format: crate::format::FORMAT_NAME.to_string(),
-        version: crate::format::FORMAT_VERSION,
+        version: crate::format::FORMAT_VERSION_MLP,
         name: name.to_string(),
-        float,
-        quantized,
+        dataset: "digits".into(),
+        float: float.to_graph(),
+        quantized: quantized.to_graph(),
         training: crate::format::TrainingInfo {
             optimizer: optimizer.to_string(),
             hidden: config.hidden.clone(),

@@ -8,16 +8,61 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use veil_nn::bundled_model;
 use veil_nn::compile::{
-    compile, compile_architecture, Architecture, CompileError, CompiledModel, InputValue,
+    compile as compile_graph, compile_architecture, widen, CompileError, CompiledModel, InputValue,
     OutputValue, Outputs, Prediction,
 };
 use veil_nn::data::digits_split;
+use veil_nn::graph::{Architecture, Op};
 use veil_nn::quant::{QLayer, QuantModel, Requant};
+
+/// Most tests build MLPs in their version-1 form; the circuit takes the graph.
+fn compile(model: &QuantModel, outputs: Outputs) -> Result<CompiledModel, CompileError> {
+    compile_graph(&model.to_graph(), outputs)
+}
+
+fn arch_of(model: &QuantModel) -> Architecture {
+    model.to_graph().architecture
+}
+
+/// The narrowest accumulator width of each dense layer.
+fn acc_bits(model: &QuantModel) -> Vec<u32> {
+    arch_of(model)
+        .ops
+        .iter()
+        .filter_map(|o| o.widths().map(|(_, a)| a))
+        .collect()
+}
+
+/// Sets the accumulator width of dense layer `layer`.
+fn set_acc_bits(arch: &mut Architecture, layer: usize, bits: u32) {
+    if let Some(Op::Dense { acc_bits, .. }) = arch
+        .ops
+        .iter_mut()
+        .filter(|o| o.widths().is_some())
+        .nth(layer)
+    {
+        *acc_bits = bits;
+    }
+}
+
+trait Plain {
+    fn plain(&self, model: &QuantModel, codes: &[u8]) -> Result<Prediction, CompileError>;
+    fn server(&self, model: &QuantModel) -> Result<Vec<Vec<bool>>, CompileError>;
+}
+
+impl Plain for CompiledModel {
+    fn plain(&self, model: &QuantModel, codes: &[u8]) -> Result<Prediction, CompileError> {
+        self.eval_plain(&model.to_graph(), codes)
+    }
+    fn server(&self, model: &QuantModel) -> Result<Vec<Vec<bool>>, CompileError> {
+        self.server_inputs(&model.to_graph())
+    }
+}
 
 const ALL_OUTPUTS: [Outputs; 3] = [Outputs::Class, Outputs::Logits, Outputs::ClassAndLogits];
 
 fn bundled() -> QuantModel {
-    bundled_model().unwrap().quantized
+    QuantModel::from_graph(&bundled_model().unwrap().quantized).unwrap()
 }
 
 /// What the circuit must reveal for `codes`, by the plaintext integer inference.
@@ -126,7 +171,7 @@ fn bundled_model_circuit_matches_integer_inference() {
     let compiled = compile(&model, Outputs::ClassAndLogits).unwrap();
     assert_eq!(compiled.server_owned(), vec![false, true, true]);
     // The server's values do not depend on the image: encode them once.
-    let server = compiled.server_inputs(&model).unwrap();
+    let server = compiled.server(&model).unwrap();
     let split = digits_split();
     assert_eq!(split.test.samples.len(), 359);
     let images = split
@@ -152,9 +197,7 @@ fn bundled_model_circuit_matches_integer_inference() {
 #[test]
 fn bundled_model_circuit_costs() {
     let model = bundled();
-    let arch = Architecture::of(&model).unwrap();
-    let acc: Vec<u32> = arch.layers.iter().map(|l| l.acc_bits).collect();
-    assert_eq!(acc, model.accumulator_bits());
+    let acc = acc_bits(&model);
     println!("bundled model: accumulator widths {acc:?}");
     let split = digits_split();
     for outputs in ALL_OUTPUTS {
@@ -166,7 +209,7 @@ fn bundled_model_circuit_costs() {
         );
         for sample in split.test.samples.iter().take(20) {
             let codes = model.quantize_input(&sample.pixels);
-            let got = compiled.eval_plain(&model, &codes).unwrap();
+            let got = compiled.plain(&model, &codes).unwrap();
             assert_eq!(got, expected(&model, &codes, outputs));
         }
     }
@@ -178,7 +221,7 @@ fn random_models_match_integer_inference() {
     let mut widest = 0;
     for _ in 0..300 {
         let model = random_model(&mut rng);
-        widest = widest.max(*model.accumulator_bits().iter().max().unwrap());
+        widest = widest.max(*acc_bits(&model).iter().max().unwrap());
         let inputs = test_inputs(&mut rng, &model, 24);
         for outputs in ALL_OUTPUTS {
             let compiled = compile(&model, outputs).unwrap();
@@ -191,7 +234,7 @@ fn random_models_match_integer_inference() {
                 compiled.layout.output_widths()
             );
             for codes in &inputs {
-                let got = compiled.eval_plain(&model, codes).unwrap();
+                let got = compiled.plain(&model, codes).unwrap();
                 assert_eq!(got, expected(&model, codes, outputs), "{model:?} {codes:?}");
             }
         }
@@ -213,10 +256,7 @@ fn circuit_depends_only_on_the_architecture() {
         }
     }
     assert_ne!(model.layers[0].weights, other.layers[0].weights);
-    assert_eq!(
-        Architecture::of(&model).unwrap(),
-        Architecture::of(&other).unwrap()
-    );
+    assert_eq!(arch_of(&model), arch_of(&other));
     for outputs in ALL_OUTPUTS {
         assert_eq!(
             compile(&model, outputs).unwrap(),
@@ -227,7 +267,7 @@ fn circuit_depends_only_on_the_architecture() {
     let compiled = compile(&model, Outputs::ClassAndLogits).unwrap();
     for sample in digits_split().test.samples.iter().take(30) {
         let codes = other.quantize_input(&sample.pixels);
-        let got = compiled.eval_plain(&other, &codes).unwrap();
+        let got = compiled.plain(&other, &codes).unwrap();
         assert_eq!(got, expected(&other, &codes, Outputs::ClassAndLogits));
     }
 
@@ -242,16 +282,16 @@ fn circuit_depends_only_on_the_architecture() {
             .map(|l| (l.weight_bits, l.requant))
             .collect();
         let b = random_weights(&mut rng, a.input_bits, &widths, &shapes);
-        let mut arch = Architecture::of(&a).unwrap();
-        for (l, bits) in arch.layers.iter_mut().zip(b.accumulator_bits()) {
-            l.acc_bits = l.acc_bits.max(bits);
+        let mut arch = arch_of(&a);
+        for (l, (x, y)) in acc_bits(&a).into_iter().zip(acc_bits(&b)).enumerate() {
+            set_acc_bits(&mut arch, l, x.max(y));
         }
         for outputs in ALL_OUTPUTS {
             let compiled = compile_architecture(&arch, outputs).unwrap();
             assert_eq!(compiled, compile_architecture(&arch, outputs).unwrap());
             for model in [&a, &b] {
                 for codes in test_inputs(&mut rng, model, 4) {
-                    let got = compiled.eval_plain(model, &codes).unwrap();
+                    let got = compiled.plain(model, &codes).unwrap();
                     assert_eq!(got, expected(model, &codes, outputs));
                 }
             }
@@ -264,10 +304,7 @@ fn shape_only_widths_stay_exact() {
     // 32-bit accumulators hold every model a model file can hold, and reveal nothing about the
     // weights.
     let model = bundled();
-    let mut arch = Architecture::of(&model).unwrap();
-    for l in &mut arch.layers {
-        l.acc_bits = 32;
-    }
+    let arch = widen(&arch_of(&model), 32);
     let compiled = compile_architecture(&arch, Outputs::ClassAndLogits).unwrap();
     let s = compiled.circuit.stats();
     println!(
@@ -276,7 +313,7 @@ fn shape_only_widths_stay_exact() {
     );
     for sample in digits_split().test.samples.iter().take(30) {
         let codes = model.quantize_input(&sample.pixels);
-        let got = compiled.eval_plain(&model, &codes).unwrap();
+        let got = compiled.plain(&model, &codes).unwrap();
         assert_eq!(got, expected(&model, &codes, Outputs::ClassAndLogits));
     }
 }
@@ -296,10 +333,11 @@ fn encode_from_documentation(
             values[0][i * ib + t] = bit(i64::from(c), t);
         }
     }
-    for (shape, layer) in arch.layers.iter().zip(&model.layers) {
-        let (n, m) = (shape.inputs, shape.outputs);
-        let wb = usize::from(shape.weight_bits);
-        let ab = shape.acc_bits as usize;
+    let widths: Vec<(u8, u32)> = arch.ops.iter().filter_map(Op::widths).collect();
+    for ((weight_bits, acc_bits), layer) in widths.into_iter().zip(&model.layers) {
+        let (n, m) = (layer.inputs, layer.outputs);
+        let wb = usize::from(weight_bits);
+        let ab = acc_bits as usize;
         let mut v = vec![false; m * (n * wb + ab)];
         for j in 0..m {
             for i in 0..n {
@@ -332,7 +370,7 @@ fn layout_matches_an_independent_encoder() {
         for codes in test_inputs(&mut rng, model, 2) {
             let merged = compiled
                 .merge_inputs(
-                    compiled.server_inputs(model).unwrap(),
+                    compiled.server(model).unwrap(),
                     compiled.client_inputs(&codes).unwrap(),
                 )
                 .unwrap();
@@ -342,11 +380,11 @@ fn layout_matches_an_independent_encoder() {
             );
         }
         // The position helpers agree with the encoding.
-        let server = compiled.server_inputs(model).unwrap();
+        let server = compiled.server(model).unwrap();
         let last = layers - 1;
         let l = &model.layers[last];
         let (j, i) = (l.outputs - 1, l.inputs - 1);
-        let (value, at) = layout.weight_position(last, j, i);
+        let (value, at) = layout.weight_position(last, j * l.inputs + i);
         let wb = usize::from(l.weight_bits);
         let w = &server[value - 1][at..at + wb];
         assert_eq!(
@@ -354,7 +392,7 @@ fn layout_matches_an_independent_encoder() {
             i128::from(l.weights[j * l.inputs + i])
         );
         let (value, at) = layout.bias_position(last, j);
-        let ab = layout.architecture.layers[last].acc_bits as usize;
+        let ab = acc_bits(model)[last] as usize;
         assert_eq!(at + ab, layout.input_width(InputValue::Layer(last)));
         let b = &server[value - 1][at..at + ab];
         assert_eq!(veil_circuit::bits::bits_to_i128(b), i128::from(l.bias[j]));
@@ -369,13 +407,9 @@ fn layout_matches_an_independent_encoder() {
 fn server_inputs_reject_mismatched_models() {
     let model = bundled();
     let compiled = compile(&model, Outputs::Class).unwrap();
-    assert_eq!(compiled.server_inputs(&model).unwrap().len(), 2);
-    let mismatch = |m: &QuantModel| {
-        matches!(
-            compiled.server_inputs(m),
-            Err(CompileError::ModelMismatch(_))
-        )
-    };
+    assert_eq!(compiled.server(&model).unwrap().len(), 2);
+    let mismatch =
+        |m: &QuantModel| matches!(compiled.server(m), Err(CompileError::ModelMismatch(_)));
 
     let mut m = model.clone();
     m.input_bits = 5;
@@ -423,13 +457,13 @@ fn server_inputs_reject_mismatched_models() {
     let mut m = model.clone();
     m.layers[0].weights[5] = 8;
     assert!(matches!(
-        compiled.server_inputs(&m),
+        compiled.server(&m),
         Err(CompileError::InvalidModel(_))
     ));
     let mut m = model.clone();
     m.layers[0].weights.pop();
     assert!(matches!(
-        compiled.server_inputs(&m),
+        compiled.server(&m),
         Err(CompileError::InvalidModel(_))
     ));
 
@@ -441,7 +475,7 @@ fn server_inputs_reject_mismatched_models() {
     }
     let codes = vec![3; 64];
     assert_eq!(
-        compiled.eval_plain(&m, &codes).unwrap(),
+        compiled.plain(&m, &codes).unwrap(),
         expected(&m, &codes, Outputs::Class)
     );
 }
@@ -474,7 +508,7 @@ fn client_inputs_reject_bad_codes() {
         })
     ));
     // Merging checks the number and widths of the values.
-    let server = compiled.server_inputs(&model).unwrap();
+    let server = compiled.server(&model).unwrap();
     assert!(matches!(
         compiled.merge_inputs(server.clone(), vec![]),
         Err(CompileError::Inputs(_))
@@ -491,7 +525,10 @@ fn decode_rejects_malformed_outputs() {
     let compiled: CompiledModel = compile(&model, Outputs::ClassAndLogits).unwrap();
     let widths = compiled.layout.output_widths();
     assert_eq!(widths[0], 4);
-    assert_eq!(widths[1], 10 * compiled.layout.architecture.logit_bits());
+    assert_eq!(
+        widths[1],
+        10 * compiled.layout.architecture.logit_bits() as usize
+    );
     let zeros: Vec<Vec<bool>> = widths.iter().map(|&w| vec![false; w]).collect();
     let p = compiled.decode(&zeros).unwrap();
     assert_eq!(p.class, Some(0));
@@ -538,19 +575,16 @@ fn compile_rejects_invalid_models() {
     m.layers[1].requant = m.layers[0].requant;
     assert!(invalid(&m));
     let mut m = model.clone();
-    m.layers[1].inputs = 23;
-    assert!(invalid(&m));
-    let mut m = model.clone();
     m.layers[0].bias.push(0);
     assert!(invalid(&m));
 
-    let mut arch = Architecture::of(&model).unwrap();
-    arch.layers[0].acc_bits = 0;
+    let mut arch = arch_of(&model);
+    set_acc_bits(&mut arch, 0, 0);
     assert!(matches!(
         compile_architecture(&arch, Outputs::Class),
         Err(CompileError::InvalidArchitecture(_))
     ));
-    arch.layers[0].acc_bits = 65;
+    set_acc_bits(&mut arch, 0, 65);
     assert!(matches!(
         compile_architecture(&arch, Outputs::Class),
         Err(CompileError::InvalidArchitecture(_))

@@ -48,7 +48,7 @@ fn reference(m: &QuantModel, pixels: &[u8; IMAGE_PIXELS]) -> (Vec<Vec<i128>>, us
 
 #[test]
 fn bundled_model_matches_reference_on_every_image() {
-    let m = bundled_model().unwrap().quantized;
+    let m = QuantModel::from_graph(&bundled_model().unwrap().quantized).unwrap();
     let split = digits_split();
     for s in split.train.samples.iter().chain(&split.test.samples) {
         let (accs, class) = reference(&m, &s.pixels);

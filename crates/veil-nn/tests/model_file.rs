@@ -12,8 +12,8 @@ const BUNDLED: &str = include_str!("../../../models/digits.json");
 fn bundled_model_meets_accuracy_targets() {
     let model = bundled_model().expect("bundled model loads");
     let test = digits_split().test;
-    let float = accuracy(&test.samples, |s| model.float.predict(&s.pixels));
-    let quant = accuracy(&test.samples, |s| model.quantized.predict(&s.pixels));
+    let float = accuracy(&test.samples, |s| model.predict_float(&s.pixels));
+    let quant = accuracy(&test.samples, |s| model.predict(&s.pixels));
     assert!(float >= 0.96, "float accuracy {float}");
     assert!(quant >= 0.95, "quantized accuracy {quant}");
     assert_eq!(float, model.training.float_test_accuracy);
@@ -67,18 +67,21 @@ fn truncated_files_are_syntax_errors() {
 fn wrong_format_or_version_is_named() {
     let e = edit(|v| v["format"] = "onnx".into()).unwrap_err();
     assert!(matches!(e, ModelError::NotAModel), "{e}");
-    let e = edit(|v| v["version"] = 2.into()).unwrap_err();
+    let e = edit(|v| v["version"] = 3.into()).unwrap_err();
     assert!(
         matches!(
             e,
             ModelError::UnsupportedVersion {
-                found: 2,
-                supported: 1
+                found: 3,
+                supported: 2
             }
         ),
         "{e}"
     );
-    assert!(e.to_string().contains("unsupported model version 2"));
+    assert!(e.to_string().contains("unsupported model version 3"));
+    // A version-1 body under version 2 is a schema error that names the field.
+    let e = edit(|v| v["version"] = 2.into()).unwrap_err();
+    assert!(matches!(e, ModelError::Schema(_)), "{e}");
     let e = Model::from_json("[1, 2, 3]").unwrap_err();
     assert!(matches!(e, ModelError::NotAModel), "{e}");
 }
