@@ -40,6 +40,8 @@ pub struct FheReport {
     pub pbs_failures: usize,
     /// `pbs_failures` over all bootstraps run.
     pub pbs_failure_rate: f64,
+    /// The failure rate of each stage of bootstraps (each ReLU layer), input side first.
+    pub pbs_failure_rate_per_stage: Vec<f64>,
     /// Logits that differ from the plaintext ones, over all logits.
     pub logit_mismatch_rate: f64,
     /// Largest difference between an encrypted and a plaintext logit.
@@ -131,6 +133,7 @@ pub fn eval(model: &Model, samples: Option<usize>, show_progress: bool) -> Resul
     let (mut enc_ms, mut srv_ms, mut dec_ms) = (Vec::new(), Vec::new(), Vec::new());
     let (mut correct, mut agree, mut plain_correct) = (0, 0, 0);
     let (mut failures, mut logit_mismatch, mut logit_max_err) = (0usize, 0usize, 0i64);
+    let mut stage_failures = vec![0usize; relu_tensors.len()];
     let (mut query_bytes, mut answer_bytes) = (0, 0);
     for i in 0..n {
         let label = test.label(i);
@@ -155,11 +158,17 @@ pub fn eval(model: &Model, samples: Option<usize>, show_progress: bool) -> Resul
         dec_ms.push(t.elapsed().as_secs_f64() * 1e3);
 
         // Diagnostics with the client key: each bootstrap's output against the plaintext.
-        for ((cts, stage), &t) in stages.iter().zip(&server.plan().stages).zip(&relu_tensors) {
+        for (((cts, stage), &t), fails) in stages
+            .iter()
+            .zip(&server.plan().stages)
+            .zip(&relu_tensors)
+            .zip(stage_failures.iter_mut())
+        {
             for ((ct, want), scale) in cts.iter().zip(&tensors[t]).zip(&stage.out_scale) {
                 let bits = 64 - scale.trailing_zeros();
                 if veil_fhe::decode_logit(client.phase(ct), bits) != *want {
                     failures += 1;
+                    *fails += 1;
                 }
             }
         }
@@ -200,6 +209,11 @@ pub fn eval(model: &Model, samples: Option<usize>, show_progress: bool) -> Resul
         pbs_per_sample: pbs,
         pbs_failures: failures,
         pbs_failure_rate: failures as f64 / (n * pbs).max(1) as f64,
+        pbs_failure_rate_per_stage: stage_failures
+            .iter()
+            .zip(&server.plan().stages)
+            .map(|(&f, s)| f as f64 / (n * s.neurons.len()).max(1) as f64)
+            .collect(),
         logit_mismatch_rate: logit_mismatch as f64 / (n * shape.outputs).max(1) as f64,
         logit_max_abs_error: logit_max_err,
         keygen_ms,

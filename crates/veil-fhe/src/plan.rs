@@ -40,6 +40,17 @@
 //!   architecture, so every logit fits the torus without wrapping; the client decrypts and
 //!   rounds.
 //!
+//! The range of a hidden value is its exact range over all inputs, or, for a model quantized
+//! with calibration data (`QuantGraph::observed`, as `veil import` records it), the range the
+//! calibration images reached, widened by half its width and one requantization step on each
+//! side and kept within the exact range: Concrete ML's practice of sizing lookups from
+//! calibration (Zama, "Concrete ML", documentation on the calibration of bit widths). A dense
+//! layer over a thousand inputs has a worst case tens of times wider than anything an image
+//! reaches; planning over the reached range gives its lookups that much finer a resolution.
+//! An input that drives an accumulator beyond its planned range by more than the margin reads
+//! a wrong activation (the phase wraps): the price of the resolution, measured with the rest
+//! by `veil fhe eval`.
+//!
 //! When `k_j ≥ 64` (an accumulator range of at most about 1900 values at `N = 2048`) every
 //! accumulator value has a slot of its own, and the encrypted path computes exactly the
 //! plaintext integer inference unless the noise moves a phase across the boundary between two
@@ -264,11 +275,20 @@ impl FhePlan {
                 };
                 expr = compose(&expr, &rows, params);
             } else if let Some(requant) = op.requant() {
-                // Stage outputs: ReLU of the accumulators in tensor k (exact ranges).
+                // Stage outputs: ReLU of the accumulators in tensor k, over their exact
+                // ranges, or over the calibration ranges widened (see the module docs).
+                let observed = model.observed.as_ref().and_then(|o| o.get(stages.len()));
                 let neurons = expr
                     .iter()
                     .zip(&ranges[k])
-                    .map(|(row, r)| neuron_plan(row, r, usable, delta_in, polynomial_size))
+                    .enumerate()
+                    .map(|(j, (row, exact))| {
+                        let r = match observed.and_then(|o| o.get(j)) {
+                            Some(seen) => widened(seen, exact, requant),
+                            None => *exact,
+                        };
+                        neuron_plan(row, &r, usable, delta_in, polynomial_size)
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 let outputs = expr.len();
                 stages.push(Stage {
@@ -390,6 +410,17 @@ impl FhePlan {
         self.stages
             .iter()
             .all(|s| s.neurons.iter().all(|n| n.k >= SUBSLOT))
+    }
+}
+
+/// The range a neuron is planned over when calibration ranges are known: the range the
+/// calibration images reached, widened by half its width and one requantization step on each
+/// side, within the exact range.
+fn widened(seen: &AccRange, exact: &AccRange, requant: Requant) -> AccRange {
+    let pad = (seen.max - seen.min) / 2 + (1i64 << requant.shift);
+    AccRange {
+        min: seen.min.saturating_sub(pad).max(exact.min),
+        max: seen.max.saturating_add(pad).min(exact.max),
     }
 }
 

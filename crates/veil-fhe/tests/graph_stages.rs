@@ -211,6 +211,7 @@ fn a_graph_without_relu_has_no_plan() {
                 ops,
             },
             params,
+            observed: None,
         };
         g.validate().unwrap();
         assert_eq!(
@@ -312,6 +313,7 @@ fn small_cnn() -> QuantGraph {
                 bias: vec![5, -3, 0],
             },
         ],
+        observed: None,
     };
     g.fit_acc_bits();
     g.validate().unwrap();

@@ -758,6 +758,13 @@ pub struct QuantGraph {
     pub architecture: Architecture,
     /// What is private.
     pub params: Vec<LayerParams>,
+    /// The ranges the values entering each ReLU reached on the calibration images, one list
+    /// per ReLU in op order (private, like the weights they come from). The TFHE plan reads
+    /// an accumulator at the resolution its range allows; planning with these (widened)
+    /// instead of the worst case gives wide layers a finer resolution. Absent in models
+    /// quantized without calibration data (version-1 files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<Vec<Vec<AccRange>>>,
 }
 
 /// Input codes of raw pixels: `(p * (2^bits - 1) + floor(pixel_max / 2)) / pixel_max`, each
@@ -1286,6 +1293,20 @@ impl QuantGraph {
                 ),
             );
         }
+        if let Some(obs) = &self.observed {
+            let relus: Vec<usize> = (0..n).filter(|&k| a.ops[k].requant().is_some()).collect();
+            if obs.len() != relus.len() {
+                return fail(
+                    n,
+                    format!("{} observed ranges for {} relus", obs.len(), relus.len()),
+                );
+            }
+            for (o, &k) in obs.iter().zip(&relus) {
+                if o.len() != types[k].0.len() || o.iter().any(|r| r.min > r.max) {
+                    return fail(k, "observed ranges of the wrong size or empty");
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -1352,6 +1373,7 @@ mod tests {
                 weights: vec![-1],
                 bias: vec![3],
             }],
+            observed: None,
         };
         q.validate().unwrap();
         assert_eq!(

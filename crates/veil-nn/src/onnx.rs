@@ -26,8 +26,13 @@
 //!
 //! The decoding never panics on any bytes and bounds what it allocates: the file is at most
 //! [`MAX_ONNX_BYTES`], a pass over the protobuf wire format ([`wire`]) bounds what the decoder
-//! allocates before it runs, and every tensor's element count is checked against its data
-//! before a weight vector is built.
+//! allocates before it runs, a graph has at most [`MAX_NODES`] nodes and initializers, and
+//! every tensor's element count is checked against its data (and [`MAX_TENSOR_ELEMENTS`])
+//! before a weight vector is built. The result is checked by [`FloatGraph::validate`].
+//!
+//! The batch dimension is dropped: the graph maps one sample (`C x H x W` values, flattened
+//! channel-major as ONNX stores them) to its outputs, which agree with onnxruntime's to
+//! float rounding (`tests/onnx.rs` checks 1e-5 on real exports).
 //!
 //! References:
 //! - ONNX IR specification (graph, nodes, initializers, value names, topological order):
@@ -55,6 +60,9 @@ pub const MAX_ONNX_BYTES: u64 = 256 << 20;
 
 /// Most elements one initializer may hold.
 pub const MAX_TENSOR_ELEMENTS: usize = 1 << 26;
+
+/// Most nodes (and most initializers) a graph may have.
+pub const MAX_NODES: usize = 4096;
 
 /// The ops [`import_onnx`] accepts, for messages.
 pub const SUPPORTED_OPS: &str = "Gemm, MatMul (+ Add), Conv, AveragePool, Relu, Flatten, \
@@ -386,20 +394,24 @@ fn bool_tensor(t: &TensorProto) -> Result<bool, OnnxError> {
     })
 }
 
-/// A node under conversion: its label for messages and attribute access.
+/// A node under conversion: attribute access and its label for messages.
 struct Node<'a> {
     proto: &'a NodeProto,
-    label: String,
+    index: usize,
 }
 
 impl<'a> Node<'a> {
     fn new(proto: &'a NodeProto, index: usize) -> Node<'a> {
-        let label = if proto.name.is_empty() {
-            format!("#{index}")
+        Node { proto, index }
+    }
+
+    /// `'name'`, or `#index` for an unnamed node.
+    fn label(&self) -> String {
+        if self.proto.name.is_empty() {
+            format!("#{}", self.index)
         } else {
-            format!("'{}'", proto.name)
-        };
-        Node { proto, label }
+            format!("'{}'", self.proto.name)
+        }
     }
 
     fn op(&self) -> &str {
@@ -408,7 +420,7 @@ impl<'a> Node<'a> {
 
     fn unsupported(&self, reason: impl Into<String>) -> OnnxError {
         OnnxError::Unsupported {
-            node: self.label.clone(),
+            node: self.label(),
             op_type: self.op().to_string(),
             reason: reason.into(),
         }
@@ -416,7 +428,7 @@ impl<'a> Node<'a> {
 
     fn bad_attr(&self, attribute: &str, value: impl Into<String>, reason: &str) -> OnnxError {
         OnnxError::Attribute {
-            node: self.label.clone(),
+            node: self.label(),
             op_type: self.op().to_string(),
             attribute: attribute.to_string(),
             value: value.into(),
@@ -426,7 +438,7 @@ impl<'a> Node<'a> {
 
     fn shape_err(&self, expected: impl Into<String>, found: &Value) -> OnnxError {
         OnnxError::Shape {
-            node: self.label.clone(),
+            node: self.label(),
             op_type: self.op().to_string(),
             expected: expected.into(),
             found: found.to_string(),
@@ -635,7 +647,7 @@ impl<'a> Constants<'a> {
             .get(name)
             .copied()
             .ok_or_else(|| OnnxError::MissingInitializer {
-                node: node.label.clone(),
+                node: node.label(),
                 op_type: node.op().to_string(),
                 name: name.to_string(),
             })
@@ -849,6 +861,14 @@ fn convert(model: &proto::ModelProto) -> Result<Imported, OnnxError> {
         )));
     }
 
+    if graph.node.len() > MAX_NODES || graph.initializer.len() > MAX_NODES {
+        return Err(OnnxError::Invalid(format!(
+            "{} nodes and {} initializers; at most {MAX_NODES} of each are supported",
+            graph.node.len(),
+            graph.initializer.len()
+        )));
+    }
+
     // Constants: initializers, then Constant nodes.
     let mut constants = Constants {
         tensors: HashMap::new(),
@@ -935,7 +955,7 @@ fn convert(model: &proto::ModelProto) -> Result<Imported, OnnxError> {
         let last = k + 1 == chain.len();
         if (!n.domain.is_empty() && n.domain != "ai.onnx") || !KNOWN_OPS.contains(&node.op()) {
             return Err(OnnxError::UnsupportedOp {
-                node: node.label.clone(),
+                node: node.label(),
                 op_type: n.op_type.clone(),
                 domain: n.domain.clone(),
             });
@@ -946,7 +966,9 @@ fn convert(model: &proto::ModelProto) -> Result<Imported, OnnxError> {
         if !reads_current {
             return Err(OnnxError::NotAChain(format!(
                 "node {} ({}) reads {:?}, not the previous output '{current}'",
-                node.label, n.op_type, n.input
+                node.label(),
+                n.op_type,
+                n.input
             )));
         }
         let count = readers.get(current).copied().unwrap_or(0);
@@ -1008,13 +1030,14 @@ fn convert(model: &proto::ModelProto) -> Result<Imported, OnnxError> {
                         b.dense(node, w, false, Some(bias))?;
                         notes.push(format!(
                             "MatMul {} and Add {} merged into one dense layer",
-                            node.label, add.label
+                            node.label(),
+                            add.label()
                         ));
                         consumed = 2;
                     }
                     None => {
                         b.dense(node, w, false, None)?;
-                        notes.push(format!("MatMul {} has no bias Add: bias 0", node.label));
+                        notes.push(format!("MatMul {} has no bias Add: bias 0", node.label()));
                     }
                 }
             }
@@ -1193,16 +1216,23 @@ fn convert(model: &proto::ModelProto) -> Result<Imported, OnnxError> {
                 }
                 notes.push(format!(
                     "dropped the final {} {} (the predicted class, the argmax, is unchanged)",
-                    n.op_type, node.label
+                    n.op_type,
+                    node.label()
                 ));
             }
             _ => {
                 return Err(OnnxError::UnsupportedOp {
-                    node: node.label.clone(),
+                    node: node.label(),
                     op_type: n.op_type.clone(),
                     domain: n.domain.clone(),
                 })
             }
+        }
+        if b.ops.len() > crate::graph::MAX_OPS {
+            return Err(OnnxError::Invalid(format!(
+                "more than {} ops; a Veil graph holds at most that many",
+                crate::graph::MAX_OPS
+            )));
         }
         let tail = &chain[k + consumed - 1];
         current = tail

@@ -105,7 +105,8 @@ impl QLayer {
 }
 
 /// Inclusive range of an accumulator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AccRange {
     /// Smallest possible value.
     pub min: i64,
@@ -168,6 +169,7 @@ impl QuantModel {
                 ops,
             },
             params,
+            observed: None,
         };
         g.fit_acc_bits();
         g
@@ -420,6 +422,7 @@ fn build_graph(
             ops,
         },
         params,
+        observed: None,
     };
     q.fit_acc_bits();
     (q, heuristics)
@@ -529,9 +532,33 @@ pub fn quantize_graph(
             choices.push(c);
         }
     }
-    let (q, _) = build_graph(float, spec, pixel_max, &relu_acts, &choices);
+    let (mut q, _) = build_graph(float, spec, pixel_max, &relu_acts, &choices);
+    q.observed = Some(observed_ranges(&q, &codes));
     q.validate()?;
     Ok(q)
+}
+
+/// The range of the values entering each ReLU over input codes `codes`, per ReLU in op order.
+fn observed_ranges(q: &QuantGraph, codes: &[Vec<u8>]) -> Vec<Vec<AccRange>> {
+    let relus: Vec<usize> = (0..q.architecture.ops.len())
+        .filter(|&k| q.architecture.ops[k].requant().is_some())
+        .collect();
+    let run = q.runner();
+    let mut out: Vec<Vec<AccRange>> = Vec::with_capacity(relus.len());
+    for x in codes {
+        let t = run.tensors_from(0, x.iter().map(|&v| i64::from(v)).collect());
+        for (r, &k) in relus.iter().enumerate() {
+            if out.len() <= r {
+                out.push(t[k].iter().map(|&v| AccRange { min: v, max: v }).collect());
+            } else {
+                for (range, &v) in out[r].iter_mut().zip(&t[k]) {
+                    range.min = range.min.min(v);
+                    range.max = range.max.max(v);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Post-training quantization of a float MLP over the 8x8 digits (the version-1 model), through

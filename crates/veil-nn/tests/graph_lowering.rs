@@ -296,6 +296,7 @@ fn circuits_match_the_reference_and_depend_on_the_architecture_only() {
         let mut twin = QuantGraph {
             architecture: g.architecture.clone(),
             params: random_params(&mut rng, &g.architecture),
+            observed: None,
         };
         twin.fit_acc_bits();
         let mut g = g.clone();
@@ -452,6 +453,7 @@ fn a_pool_of_activations_feeds_a_dense_layer_or_a_relu() {
                     bias: vec![0],
                 },
             ],
+            observed: None,
         };
         g.fit_acc_bits();
         g.validate().unwrap();

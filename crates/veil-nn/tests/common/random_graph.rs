@@ -317,6 +317,7 @@ pub fn random_graph(rng: &mut ChaCha8Rng) -> QuantGraph {
     let mut q = QuantGraph {
         architecture,
         params,
+        observed: None,
     };
     q.fit_acc_bits();
     q
