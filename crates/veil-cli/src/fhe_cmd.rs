@@ -36,12 +36,17 @@ pub struct FheReport {
     pub bare_pbs_ms_median: f64,
     /// Bootstraps per sample (one per hidden neuron).
     pub pbs_per_sample: usize,
-    /// Hidden activations that differ from the plaintext ones, over all bootstraps.
+    /// Bootstraps whose noise chose another table entry than the noiseless phase of the same
+    /// encrypted inputs would have (read through a twin bootstrap at a readable scale).
     pub pbs_failures: usize,
     /// `pbs_failures` over all bootstraps run.
     pub pbs_failure_rate: f64,
     /// The failure rate of each stage of bootstraps (each ReLU layer), input side first.
     pub pbs_failure_rate_per_stage: Vec<f64>,
+    /// Per stage, the fraction of encrypted activations that differ from the plaintext integer
+    /// model's: bootstrap failures, the approximate rounding of accumulators wider than the
+    /// slots (see `veil_fhe::plan`), and errors carried in from earlier stages.
+    pub activation_mismatch_rate_per_stage: Vec<f64>,
     /// Logits that differ from the plaintext ones, over all logits.
     pub logit_mismatch_rate: f64,
     /// Largest difference between an encrypted and a plaintext logit.
@@ -134,6 +139,7 @@ pub fn eval(model: &Model, samples: Option<usize>, show_progress: bool) -> Resul
     let (mut correct, mut agree, mut plain_correct) = (0, 0, 0);
     let (mut failures, mut logit_mismatch, mut logit_max_err) = (0usize, 0usize, 0i64);
     let mut stage_failures = vec![0usize; relu_tensors.len()];
+    let mut stage_mismatch = vec![0usize; relu_tensors.len()];
     let (mut query_bytes, mut answer_bytes) = (0, 0);
     for i in 0..n {
         let label = test.label(i);
@@ -157,20 +163,41 @@ pub fn eval(model: &Model, samples: Option<usize>, show_progress: bool) -> Resul
         let logits = client.decrypt(&out)?;
         dec_ms.push(t.elapsed().as_secs_f64() * 1e3);
 
-        // Diagnostics with the client key: each bootstrap's output against the plaintext.
-        for (((cts, stage), &t), fails) in stages
+        // Diagnostics with the client key: the table entry each bootstrap chose, read through
+        // a twin bootstrap of the same accumulator at a readable scale, against the entry of
+        // the noiseless phase of the same (encrypted) inputs, and against the plaintext.
+        let readable = server.readable_activations(&input, &stages)?;
+        let plan = server.plan();
+        let mut x: Vec<i64> = codes.iter().map(|&c| i64::from(c)).collect();
+        for (s, ((cts, stage), &t)) in readable
             .iter()
-            .zip(&server.plan().stages)
+            .zip(&plan.stages)
             .zip(&relu_tensors)
-            .zip(stage_failures.iter_mut())
+            .enumerate()
         {
-            for ((ct, want), scale) in cts.iter().zip(&tensors[t]).zip(&stage.out_scale) {
-                let bits = 64 - scale.trailing_zeros();
-                if veil_fhe::decode_logit(client.phase(ct), bits) != *want {
+            let bits = veil_fhe::readable_bits(stage.requant);
+            let got: Vec<i64> = cts
+                .iter()
+                .map(|ct| veil_fhe::decode_logit(client.phase(ct), bits))
+                .collect();
+            for (j, (row, &g)) in stage.rows.iter().zip(&got).enumerate() {
+                let acc = row.constant
+                    + row
+                        .terms
+                        .iter()
+                        .map(|&(i, c)| c * x.get(i as usize).copied().unwrap_or(0))
+                        .sum::<i64>();
+                if g != plan.noiseless_activation(s, j, acc) {
                     failures += 1;
-                    *fails += 1;
+                    stage_failures[s] += 1;
                 }
             }
+            stage_mismatch[s] += got
+                .iter()
+                .zip(&tensors[t + 1])
+                .filter(|(a, b)| a != b)
+                .count();
+            x = got;
         }
         let plain = &tensors[tensors.len() - 1];
         for (a, b) in logits.iter().zip(plain) {
@@ -210,6 +237,11 @@ pub fn eval(model: &Model, samples: Option<usize>, show_progress: bool) -> Resul
         pbs_failures: failures,
         pbs_failure_rate: failures as f64 / (n * pbs).max(1) as f64,
         pbs_failure_rate_per_stage: stage_failures
+            .iter()
+            .zip(&server.plan().stages)
+            .map(|(&f, s)| f as f64 / (n * s.neurons.len()).max(1) as f64)
+            .collect(),
+        activation_mismatch_rate_per_stage: stage_mismatch
             .iter()
             .zip(&server.plan().stages)
             .map(|(&f, s)| f as f64 / (n * s.neurons.len()).max(1) as f64)
@@ -255,6 +287,20 @@ impl FheReport {
             "  bootstrap failures       {:>9}  ({:.4}% of bootstraps)",
             self.pbs_failures,
             100.0 * self.pbs_failure_rate
+        );
+        let pct = |v: &[f64]| {
+            v.iter()
+                .map(|r| format!("{:.3}%", 100.0 * r))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!(
+            "    per stage              {:>9}",
+            pct(&self.pbs_failure_rate_per_stage)
+        );
+        println!(
+            "  activations off (stage)  {:>9}  (any cause, against the plaintext)",
+            pct(&self.activation_mismatch_rate_per_stage)
         );
         println!(
             "  logits off by rounding   {:>9.2}%  (largest error {})",

@@ -108,6 +108,10 @@ enum Command {
         /// Send all images in one query (GMW evaluates 64 per batch at the rounds of one).
         #[arg(long)]
         batch: bool,
+        /// A copy of the served model held locally (a researcher's check, not a client's):
+        /// reports how often the private prediction equals the plaintext integer reference.
+        #[arg(long, value_name = "MODEL")]
+        reference: Option<PathBuf>,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -446,6 +450,7 @@ fn main() -> ExitCode {
             digits_test,
             logits,
             batch,
+            reference,
             json,
             server_key,
             identity,
@@ -459,15 +464,16 @@ fn main() -> ExitCode {
                 } else {
                     dataset
                 };
-                net_cmd::infer(
-                    options,
-                    &connect,
+                let reference = match reference {
+                    Some(path) => Some(load_model(Some(path))?.0),
+                    None => None,
+                };
+                let images = net_cmd::select_images(
                     input.as_deref(),
                     test_rows.as_deref().or(digits_test.as_deref()),
                     dataset,
-                    batch,
-                    json,
-                )
+                )?;
+                net_cmd::infer(options, &connect, &images, batch, reference.as_ref(), json)
             }),
         Command::Identity(IdentityCommand::New { out }) => net_cmd::identity_new(&out),
         Command::Identity(IdentityCommand::Show { file }) => net_cmd::identity_show(&file),

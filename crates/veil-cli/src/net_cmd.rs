@@ -175,6 +175,9 @@ pub struct InferReport {
     /// Fraction equal to the plaintext integer model's prediction (when the model is known
     /// locally, as in `veil demo` and `veil bench`).
     pub agreement: Option<f64>,
+    /// Positions (among the images sent) whose prediction differs from the plaintext integer
+    /// model's, when it is known locally.
+    pub disagreements: Option<Vec<usize>>,
     /// Session setup: handshake, keys or OT setup, first triples.
     pub setup_ms: f64,
     /// Online time for all images.
@@ -262,14 +265,18 @@ pub async fn infer_session(
             .count() as f64
             / n
     });
-    let agreement = reference.map(|m| {
+    let disagreements: Option<Vec<usize>> = reference.map(|m| {
         classes
             .iter()
             .zip(&codes)
-            .filter(|(c, x)| **c == m.predict_codes(x))
-            .count() as f64
-            / n
+            .enumerate()
+            .filter(|(_, (c, x))| **c != m.predict_codes(x))
+            .map(|(i, _)| i)
+            .collect()
     });
+    let agreement = disagreements
+        .as_ref()
+        .map(|d| (classes.len() - d.len()) as f64 / n);
     let after = stats.since(&setup);
     let (med, p95) = if batch {
         (None, None)
@@ -289,6 +296,7 @@ pub async fn infer_session(
         labels,
         accuracy,
         agreement,
+        disagreements,
         setup_ms,
         online_ms,
         online_ms_per_input: online_ms / n,
@@ -305,18 +313,14 @@ pub async fn infer_session(
     })
 }
 
-/// `veil infer`: classifies `--input` (a CSV file, a PNG or a PGM image) or rows of a test
+/// The images of `veil infer`: `--input` (a CSV file, a PNG or a PGM image) or rows of a test
 /// split.
-pub fn infer(
-    opts: ClientOptions,
-    connect: &str,
+pub fn select_images(
     input: Option<&Path>,
     rows: Option<&str>,
     dataset: DatasetName,
-    batch: bool,
-    json: bool,
-) -> Result<()> {
-    let images: Vec<RawImage> = match (input, rows) {
+) -> Result<Vec<RawImage>> {
+    Ok(match (input, rows) {
         (Some(path), None) => read_input(path)?,
         (None, Some(r)) => {
             let test = dataset.test_set()?;
@@ -324,11 +328,29 @@ pub fn infer(
             from_set(&test, range)
         }
         _ => bail!("give exactly one of --input FILE and --test-rows RANGE (or --digits-test)"),
-    };
+    })
+}
+
+/// `veil infer`: classifies `images` with the server at `connect`; with `reference`, a local
+/// copy of the served model, also reports the agreement with its integer predictions.
+pub fn infer(
+    opts: ClientOptions,
+    connect: &str,
+    images: &[RawImage],
+    batch: bool,
+    reference: Option<&veil_nn::Model>,
+    json: bool,
+) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let report = rt.block_on(infer_session(connect, opts, &images, batch, None))?;
+    let report = rt.block_on(infer_session(
+        connect,
+        opts,
+        images,
+        batch,
+        reference.map(|m| &m.quantized),
+    ))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -352,6 +374,12 @@ pub fn infer(
         }
         if let Some(a) = report.accuracy {
             println!("accuracy    {:.2}%", 100.0 * a);
+        }
+        if let (Some(a), Some(d)) = (report.agreement, &report.disagreements) {
+            println!(
+                "agreement   {:.2}% with the local integer reference (differs at {d:?})",
+                100.0 * a
+            );
         }
         println!(
             "setup       {:.1} ms, {} bytes",

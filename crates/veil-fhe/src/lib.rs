@@ -321,32 +321,43 @@ fn affine(
     acc
 }
 
+/// The bootstrap table of neuron `j` of stage `s`, returning its activation times `scale`.
+fn lookup_table(plan: &FhePlan, s: usize, j: usize, scale: u64) -> LookupTableOwned {
+    let params = parameters();
+    let mut acc = GlweCiphertext::new(
+        0u64,
+        GlweSize(params.glwe_dimension.0 + 1),
+        params.polynomial_size,
+        params.ciphertext_modulus,
+    );
+    let mut body = acc.get_mut_body();
+    let requant = plan.stages[s].requant;
+    body.as_mut()
+        .copy_from_slice(&plan.lookup_table_at(s, j, scale));
+    LookupTableOwned {
+        acc,
+        degree: Degree::new(u64::from(requant.max_out() as u32)),
+    }
+}
+
+/// Bits that [`decode_logit`] reads a readable activation with (see
+/// [`FheServer::readable_activations`]): scale `2^(64 − bits)`, `bits = out_bits + 2`.
+pub fn readable_bits(requant: veil_nn::quant::Requant) -> u32 {
+    u32::from(requant.out_bits) + 2
+}
+
 impl FheServer {
     /// Prepares `model` for evaluation under `key`.
     pub fn new(model: &QuantGraph, key: ServerKey) -> Result<FheServer, FheError> {
         let params = parameters();
         let plan = FhePlan::new(model, params.polynomial_size.0)?;
-        let glwe_size = GlweSize(params.glwe_dimension.0 + 1);
         let luts = plan
             .stages
             .iter()
             .enumerate()
             .map(|(s, stage)| {
                 (0..stage.neurons.len())
-                    .map(|j| {
-                        let mut acc = GlweCiphertext::new(
-                            0u64,
-                            glwe_size,
-                            params.polynomial_size,
-                            params.ciphertext_modulus,
-                        );
-                        let mut body = acc.get_mut_body();
-                        body.as_mut().copy_from_slice(&plan.lookup_table(s, j));
-                        LookupTableOwned {
-                            acc,
-                            degree: Degree::new(u64::from(stage.requant.max_out() as u32)),
-                        }
-                    })
+                    .map(|j| lookup_table(&plan, s, j, stage.out_scale[j]))
                     .collect()
             })
             .collect();
@@ -460,6 +471,51 @@ impl FheServer {
         }
         kept.push(cts);
         Ok(kept)
+    }
+
+    /// Diagnostics for a client that holds the key: stage `s`'s accumulators, recomputed from
+    /// its inputs as [`eval_stages`](Self::eval_stages) kept them, bootstrapped once more
+    /// through the same tables with every activation at scale `2^(64 − readable_bits)`, far
+    /// above a bootstrap's output noise, so that each decrypts to the table entry its
+    /// bootstrap chose. Keyswitching and modulus switching are deterministic, so the entry is
+    /// the one the evaluation's own bootstrap chose; its output, at the next stage's input
+    /// scale, is too noisy to be read alone.
+    pub fn readable_activations(
+        &self,
+        input: &EncryptedInput,
+        stages: &[Vec<Ciphertext>],
+    ) -> Result<Vec<Vec<Ciphertext>>, FheError> {
+        self.check(input)?;
+        if stages.len() != self.plan.stages.len() {
+            return Err(FheError::Shape(format!(
+                "{} stages, expected {}",
+                stages.len(),
+                self.plan.stages.len()
+            )));
+        }
+        let mut out = Vec::with_capacity(stages.len());
+        for (s, stage) in self.plan.stages.iter().enumerate() {
+            let inputs = if s == 0 { &input.cts } else { &stages[s - 1] };
+            let template = &inputs[0];
+            let scale = plan::output_delta(readable_bits(stage.requant));
+            out.push(
+                (0..stage.neurons.len())
+                    .into_par_iter()
+                    .map(|j| {
+                        let acc = affine(
+                            template,
+                            &stage.mults[j],
+                            1,
+                            inputs,
+                            stage.neurons[j].offset,
+                        );
+                        let lut = lookup_table(&self.plan, s, j, scale);
+                        self.key.apply_lookup_table(&acc, &lut)
+                    })
+                    .collect(),
+            );
+        }
+        Ok(out)
     }
 
     /// The output layer on the last stage's bootstrapped activations.

@@ -382,14 +382,16 @@ impl FhePlan {
     }
 
     /// The lookup table of neuron `j` of stage `stage`: `N` torus values,
-    /// `requant(acc(s)) · out_delta`.
+    /// `requant(acc(s)) · out_scale[j]`.
     pub fn lookup_table(&self, stage: usize, j: usize) -> Vec<u64> {
+        self.lookup_table_at(stage, j, self.stages[stage].out_scale[j])
+    }
+
+    /// The same table with the activations at another `scale`: `requant(acc(s)) · scale`.
+    pub fn lookup_table_at(&self, stage: usize, j: usize, scale: u64) -> Vec<u64> {
         let st = &self.stages[stage];
         (0..self.polynomial_size as u64)
-            .map(|s| {
-                (st.requant.apply(self.slot_to_acc(stage, j, s)) as u64)
-                    .wrapping_mul(st.out_scale[j])
-            })
+            .map(|s| (st.requant.apply(self.slot_to_acc(stage, j, s)) as u64).wrapping_mul(scale))
             .collect()
     }
 
@@ -401,6 +403,23 @@ impl FhePlan {
             .wrapping_mul(p.k)
             .wrapping_mul(input_delta(self.polynomial_size))
             .wrapping_add(MARGIN_SLOTS * slot(self.polynomial_size))
+    }
+
+    /// The activation a bootstrap returns for accumulator `acc` of neuron `j` of stage `stage`
+    /// when its phase carries no noise: the table entry of the slot nearest the phase, negated
+    /// in the upper half of the torus (a phase beyond the planned range wraps there). Equal to
+    /// `requant(acc)` when the plan is exact and `acc` is within the range; the bootstrap
+    /// failures `veil fhe eval` counts are the entries that differ from this one.
+    pub fn noiseless_activation(&self, stage: usize, j: usize, acc: i64) -> i64 {
+        let n = self.polynomial_size as u64;
+        let sl = slot(self.polynomial_size);
+        let s = (self.phase(stage, j, acc).wrapping_add(sl / 2) / sl) % (2 * n);
+        let requant = self.stages[stage].requant;
+        if s < n {
+            requant.apply(self.slot_to_acc(stage, j, s))
+        } else {
+            -requant.apply(self.slot_to_acc(stage, j, s - n))
+        }
     }
 
     /// Whether every accumulator of every neuron lies at least one slot from its neighbours,
