@@ -97,7 +97,7 @@ fuzz_target!(
             _ => {
                 let c = client();
                 runtime().block_on(against(frames(rest), |mut ch| async move {
-                    let _ = veil_protocols::he::query_one(&mut ch, c, &[3, 4]).await;
+                    let _ = veil_protocols::he::query_one(&mut ch, c, &[3, 4], std::time::Duration::from_secs(1)).await;
                 }));
             }
         }

@@ -1,6 +1,7 @@
 //! The client: connects, shakes hands, sets its protocol up, and classifies inputs.
 
 use std::sync::Arc;
+use std::time::Duration;
 use veil_fhe::{FheClient, PublicShape};
 use veil_gc::Evaluator;
 use veil_gmw::{GmwParty, PartyId};
@@ -81,9 +82,10 @@ impl ClientOptions {
 }
 
 enum State {
-    He(Box<FheClient>),
-    Yao(Box<Evaluator>, CompiledModel),
-    Gmw(Box<GmwParty>, CompiledModel),
+    /// The client's keys and how long it waits for one answer.
+    He(Box<FheClient>, Duration),
+    Yao(Box<Evaluator>, CompiledModel, Box<veil_gc::PreparedCircuit>),
+    Gmw(Box<GmwParty>, CompiledModel, Box<veil_gmw::PreparedCircuit>),
 }
 
 /// A connected client session.
@@ -154,19 +156,23 @@ impl Client {
                     .await
                     .map_err(|e| SessionError::Invalid(format!("key generation: {e}")))?;
                 he::send_key(&mut ch, &client).await?;
-                State::He(Box::new(client))
+                let patience =
+                    he::answer_timeout(options.channel.read_timeout, architecture.activations());
+                State::He(Box::new(client), patience)
             }
-            Protocol::Yao => State::Yao(
-                Box::new(Evaluator::new(&mut rng)),
-                compile_architecture(&architecture, outputs)?,
-            ),
+            Protocol::Yao => {
+                let compiled = compile_architecture(&architecture, outputs)?;
+                let prepared = Box::new(yao::prepare(&compiled)?);
+                State::Yao(Box::new(Evaluator::new(&mut rng)), compiled, prepared)
+            }
             Protocol::Gmw => {
                 let compiled = compile_architecture(&architecture, outputs)?;
+                let prepared = Box::new(gmw::prepare(&compiled)?);
                 let mut party = GmwParty::new(PartyId::P1, &mut rng);
                 party
-                    .offline(&mut ch, gmw::triples_for(&compiled, gmw::LANES))
+                    .offline(&mut ch, gmw::triples_for(&prepared, gmw::LANES))
                     .await?;
-                State::Gmw(Box::new(party), compiled)
+                State::Gmw(Box::new(party), compiled, prepared)
             }
         };
         let setup_stats = ch.stats();
@@ -220,19 +226,21 @@ impl Client {
             .await?;
         let mut out = Vec::with_capacity(inputs.len());
         match &mut self.state {
-            State::He(client) => {
+            State::He(client, patience) => {
                 for codes in inputs {
-                    out.push(he::query_one(&mut self.ch, client, codes).await?);
+                    out.push(he::query_one(&mut self.ch, client, codes, *patience).await?);
                 }
             }
-            State::Yao(ev, compiled) => {
+            State::Yao(ev, compiled, prepared) => {
                 for codes in inputs {
-                    out.push(yao::query_one(&mut self.ch, ev, compiled, codes).await?);
+                    out.push(yao::query_one(&mut self.ch, ev, compiled, prepared, codes).await?);
                 }
             }
-            State::Gmw(party, compiled) => {
+            State::Gmw(party, compiled, prepared) => {
                 for batch in inputs.chunks(gmw::LANES) {
-                    out.extend(gmw::query_batch(&mut self.ch, party, compiled, batch).await?);
+                    out.extend(
+                        gmw::query_batch(&mut self.ch, party, compiled, prepared, batch).await?,
+                    );
                 }
             }
         }

@@ -1,7 +1,7 @@
 //! The GMW session: the compiled model evaluated on XOR shares, up to 64 inputs per batch
 //! (one per bit lane), triples made ahead of the query. See `gmw/SPEC.md`.
 
-use veil_gmw::{GmwParty, PartyId, Reveal};
+use veil_gmw::{GmwParty, PartyId, PreparedCircuit, Reveal};
 use veil_net::Channel;
 use veil_nn::compile::{CompiledModel, Prediction};
 
@@ -18,16 +18,26 @@ fn owners(compiled: &CompiledModel) -> Vec<PartyId> {
         .collect()
 }
 
+/// The compiled model's circuit made ready for every batch of a session: the model's bits are
+/// party 0's inputs, the client's codes party 1's, the output party 1's.
+pub fn prepare(compiled: &CompiledModel) -> Result<PreparedCircuit, SessionError> {
+    Ok(PreparedCircuit::new(
+        &compiled.circuit,
+        &owners(compiled),
+        Reveal::P1,
+    )?)
+}
+
 /// AND gates of one batch, the triples a batch of `lanes` inputs uses.
-pub fn triples_for(compiled: &CompiledModel, lanes: usize) -> usize {
-    compiled.circuit.stats().and_count * lanes
+pub fn triples_for(prepared: &PreparedCircuit, lanes: usize) -> usize {
+    prepared.and_gates() * lanes
 }
 
 /// Server side of one batch of `lanes` inputs: the model's bits in every lane.
 pub async fn serve_batch(
     ch: &mut Channel,
     party: &mut GmwParty,
-    compiled: &CompiledModel,
+    prepared: &PreparedCircuit,
     server_inputs: &[Vec<bool>],
     lanes: usize,
 ) -> Result<(), SessionError> {
@@ -41,14 +51,7 @@ pub async fn serve_batch(
         .map(|v| v.iter().map(|&b| if b { mask } else { 0 }).collect())
         .collect();
     party
-        .run_batch(
-            ch,
-            &compiled.circuit,
-            &owners(compiled),
-            &words,
-            lanes,
-            Reveal::P1,
-        )
+        .run_batch_prepared(ch, prepared, &words, lanes)
         .await?;
     Ok(())
 }
@@ -58,6 +61,7 @@ pub async fn query_batch(
     ch: &mut Channel,
     party: &mut GmwParty,
     compiled: &CompiledModel,
+    prepared: &PreparedCircuit,
     inputs: &[Vec<u8>],
 ) -> Result<Vec<Prediction>, SessionError> {
     let lanes = inputs.len();
@@ -84,14 +88,7 @@ pub async fn query_batch(
         })
         .collect();
     let out = party
-        .run_batch(
-            ch,
-            &compiled.circuit,
-            &owners(compiled),
-            &words,
-            lanes,
-            Reveal::P1,
-        )
+        .run_batch_prepared(ch, prepared, &words, lanes)
         .await?
         .ok_or_else(|| SessionError::Protocol("no output for the client".into()))?;
     (0..lanes)

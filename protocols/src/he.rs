@@ -313,16 +313,33 @@ pub async fn serve_one(ch: &mut Channel, server: &Arc<HeServer>) -> Result<(), S
     Ok(())
 }
 
-/// Client: one encrypted query.
+/// Time a client allows the server per bootstrap of one answer, beyond the channel's read
+/// timeout: about seven times one bootstrap on one core of a 2-core machine, so that a model
+/// with a thousand activations on a busy server is not taken for a silent peer.
+pub const PATIENCE_PER_BOOTSTRAP: Duration = Duration::from_millis(100);
+
+/// How long a client waits for one encrypted answer of a model with `bootstraps` hidden
+/// activations: the channel's read timeout plus [`PATIENCE_PER_BOOTSTRAP`] for each.
+pub fn answer_timeout(read_timeout: Duration, bootstraps: usize) -> Duration {
+    let per = PATIENCE_PER_BOOTSTRAP.saturating_mul(u32::try_from(bootstraps).unwrap_or(u32::MAX));
+    read_timeout.saturating_add(per)
+}
+
+/// Client: one encrypted query; the answer is awaited for `patience` ([`answer_timeout`]).
 pub async fn query_one(
     ch: &mut Channel,
     client: &FheClient,
     codes: &[u8],
+    patience: Duration,
 ) -> Result<Prediction, SessionError> {
     let input = client.encrypt(codes)?;
     ch.send_bytes(&encode(&input)?).await?;
     ch.flush().await?;
-    let bytes = ch.recv_bytes().await?;
+    let usual = ch.config().read_timeout;
+    ch.set_read_timeout(patience.max(usual));
+    let bytes = ch.recv_bytes().await;
+    ch.set_read_timeout(usual);
+    let bytes = bytes?;
     let out: EncryptedOutput = decode(&bytes, "encrypted output")?;
     let logits = client.decrypt(&out)?;
     Ok(Prediction {

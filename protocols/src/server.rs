@@ -764,24 +764,26 @@ async fn run(
         }
         Protocol::Yao => {
             let mut garbler = Garbler::new(&mut rng);
+            let prepared = yao::prepare(compiled)?;
             while let Some(n) = next_query(ch).await? {
                 for _ in 0..n {
-                    yao::serve_one(ch, &mut garbler, compiled, server_inputs).await?;
+                    yao::serve_one(ch, &mut garbler, &prepared, server_inputs).await?;
                 }
                 summary.inputs += u64::from(n);
             }
         }
         Protocol::Gmw => {
             let mut party = GmwParty::new(PartyId::P0, &mut rng);
+            let prepared = gmw::prepare(compiled)?;
             // Triples for a first full batch, before any query arrives.
             party
-                .offline(ch, gmw::triples_for(compiled, gmw::LANES))
+                .offline(ch, gmw::triples_for(&prepared, gmw::LANES))
                 .await?;
             while let Some(n) = next_query(ch).await? {
                 let mut left = n as usize;
                 while left > 0 {
                     let lanes = left.min(gmw::LANES);
-                    gmw::serve_batch(ch, &mut party, compiled, server_inputs, lanes).await?;
+                    gmw::serve_batch(ch, &mut party, &prepared, server_inputs, lanes).await?;
                     left -= lanes;
                 }
                 summary.inputs += u64::from(n);

@@ -1,6 +1,6 @@
 //! The Yao session: one garbled evaluation of the compiled model per input. See `yao/SPEC.md`.
 
-use veil_gc::{Evaluator, Garbler, Party, Reveal};
+use veil_gc::{Evaluator, Garbler, Party, PreparedCircuit, Reveal};
 use veil_net::Channel;
 use veil_nn::compile::{CompiledModel, Prediction};
 
@@ -14,22 +14,24 @@ fn owners(compiled: &CompiledModel) -> Vec<Party> {
         .collect()
 }
 
+/// The compiled model's circuit made ready for every query of a session: the model's bits are
+/// the garbler's inputs, the client's codes the evaluator's, the output the evaluator's.
+pub fn prepare(compiled: &CompiledModel) -> Result<PreparedCircuit, SessionError> {
+    Ok(PreparedCircuit::new(
+        &compiled.circuit,
+        &owners(compiled),
+        Reveal::Evaluator,
+    )?)
+}
+
 /// Server side of one query: garbles the circuit with the model as the garbler's input.
 pub async fn serve_one(
     ch: &mut Channel,
     garbler: &mut Garbler,
-    compiled: &CompiledModel,
+    prepared: &PreparedCircuit,
     server_inputs: &[Vec<bool>],
 ) -> Result<(), SessionError> {
-    garbler
-        .run(
-            ch,
-            &compiled.circuit,
-            &owners(compiled),
-            server_inputs,
-            Reveal::Evaluator,
-        )
-        .await?;
+    garbler.run_prepared(ch, prepared, server_inputs).await?;
     Ok(())
 }
 
@@ -38,17 +40,12 @@ pub async fn query_one(
     ch: &mut Channel,
     evaluator: &mut Evaluator,
     compiled: &CompiledModel,
+    prepared: &PreparedCircuit,
     codes: &[u8],
 ) -> Result<Prediction, SessionError> {
     let mine = compiled.client_inputs(codes)?;
     let out = evaluator
-        .run(
-            ch,
-            &compiled.circuit,
-            &owners(compiled),
-            &mine,
-            Reveal::Evaluator,
-        )
+        .run_prepared(ch, prepared, &mine)
         .await?
         .ok_or_else(|| SessionError::Protocol("no output for the evaluator".into()))?;
     Ok(compiled.decode(&out)?)

@@ -27,8 +27,9 @@
 //!    `E → G` the permute bits of its active output labels when `G` learns it.
 //!
 //! Roles are types ([`Garbler`], [`Evaluator`]); each keeps its OT state across evaluations on
-//! one channel, so only the first pays for base OTs. Every message from the peer is checked for
-//! its exact size.
+//! one channel, so only the first pays for base OTs. A [`PreparedCircuit`] holds what depends on
+//! the circuit alone (the gates ordered by AND layer, the fingerprint), made once and used by
+//! every evaluation of a session. Every message from the peer is checked for its exact size.
 
 use rand::{CryptoRng, Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -103,19 +104,71 @@ pub fn fingerprint(circuit: &Circuit, owners: &[Party], reveal: Reveal) -> [u8; 
     h.finalize().into()
 }
 
+/// A circuit made ready once for every evaluation of a session: its gates ordered by AND layer,
+/// the owner of each input value, who learns the outputs, and the fingerprint the two roles
+/// compare. Garbler and evaluator each prepare their own from the same public description.
+pub struct PreparedCircuit {
+    plan: Plan,
+    owners: Vec<Party>,
+    reveal: Reveal,
+    fingerprint: [u8; 32],
+    and_gates: u64,
+}
+
+impl PreparedCircuit {
+    /// Prepares `circuit` with `owners` naming who supplies each input value and `reveal` who
+    /// learns the outputs.
+    ///
+    /// # Errors
+    ///
+    /// [`GcError::Input`] if `owners` does not name one owner per input value or the circuit
+    /// has too many AND gates to index.
+    pub fn new(
+        circuit: &Circuit,
+        owners: &[Party],
+        reveal: Reveal,
+    ) -> Result<PreparedCircuit, GcError> {
+        if owners.len() != circuit.inputs.len() {
+            return Err(GcError::Input(format!(
+                "{} input owners for a circuit with {} input values",
+                owners.len(),
+                circuit.inputs.len()
+            )));
+        }
+        let and_gates = circuit
+            .gates
+            .iter()
+            .filter(|g| matches!(g, Gate::And { .. }))
+            .count();
+        if and_gates > usize::MAX / 64 {
+            return Err(GcError::Input("circuit too large".into()));
+        }
+        Ok(PreparedCircuit {
+            plan: Plan::new(circuit),
+            owners: owners.to_vec(),
+            reveal,
+            fingerprint: fingerprint(circuit, owners, reveal),
+            and_gates: and_gates as u64,
+        })
+    }
+
+    /// The circuit, its gates in evaluation order (inputs and outputs as given).
+    pub fn circuit(&self) -> &Circuit {
+        self.plan.circuit()
+    }
+
+    /// The fingerprint sent in each evaluation's header ([`fingerprint`]).
+    pub fn fingerprint(&self) -> [u8; 32] {
+        self.fingerprint
+    }
+}
+
 fn check_inputs(
-    circuit: &Circuit,
-    owners: &[Party],
+    prepared: &PreparedCircuit,
     me: Party,
     inputs: &[Vec<bool>],
 ) -> Result<(), GcError> {
-    if owners.len() != circuit.inputs.len() {
-        return Err(GcError::Input(format!(
-            "{} input owners for a circuit with {} input values",
-            owners.len(),
-            circuit.inputs.len()
-        )));
-    }
+    let (circuit, owners) = (prepared.circuit(), &prepared.owners);
     let mine: Vec<usize> = (0..owners.len()).filter(|&v| owners[v] == me).collect();
     if mine.len() != inputs.len() {
         return Err(GcError::Input(format!(
@@ -132,15 +185,6 @@ fn check_inputs(
                 circuit.inputs[v].len()
             )));
         }
-    }
-    if circuit
-        .gates
-        .iter()
-        .filter(|g| matches!(g, Gate::And { .. }))
-        .count()
-        > usize::MAX / 64
-    {
-        return Err(GcError::Input("circuit too large".into()));
     }
     Ok(())
 }
@@ -199,7 +243,8 @@ impl Garbler {
 
     /// Garbles `circuit` and runs it with the evaluator on `ch`. `owners` names who supplies
     /// each input value; `inputs` holds the garbler's own values, in circuit order. Returns the
-    /// outputs when `reveal` includes the garbler.
+    /// outputs when `reveal` includes the garbler. A session that evaluates one circuit many
+    /// times prepares it once and calls [`Garbler::run_prepared`].
     pub async fn run(
         &mut self,
         ch: &mut Channel,
@@ -208,7 +253,19 @@ impl Garbler {
         inputs: &[Vec<bool>],
         reveal: Reveal,
     ) -> Result<Option<Vec<Vec<bool>>>, GcError> {
-        check_inputs(circuit, owners, Party::Garbler, inputs)?;
+        let prepared = PreparedCircuit::new(circuit, owners, reveal)?;
+        self.run_prepared(ch, &prepared, inputs).await
+    }
+
+    /// [`Garbler::run`] on a circuit prepared beforehand.
+    pub async fn run_prepared(
+        &mut self,
+        ch: &mut Channel,
+        prepared: &PreparedCircuit,
+        inputs: &[Vec<bool>],
+    ) -> Result<Option<Vec<Vec<bool>>>, GcError> {
+        check_inputs(prepared, Party::Garbler, inputs)?;
+        let (circuit, owners, reveal) = (prepared.circuit(), &prepared.owners, prepared.reveal);
         if self.ot.is_none() {
             let ot = IknpSender::setup(ch, &mut self.rng).await?;
             self.ot = Some(ot.with_kos_check(&mut self.rng));
@@ -219,7 +276,7 @@ impl Garbler {
         let delta = self.delta;
         // Zero labels of the garbler's inputs are fresh; the evaluator's are its random-OT keys.
         let mut header = Vec::with_capacity(HEADER_LEN);
-        header.extend_from_slice(&fingerprint(circuit, owners, reveal));
+        header.extend_from_slice(&prepared.fingerprint);
         header.extend_from_slice(&self.next_and.to_le_bytes());
         let mut zero: Zeroizing<Vec<Vec<Block>>> = Zeroizing::new(Vec::with_capacity(owners.len()));
         let mut active = Vec::new();
@@ -269,8 +326,7 @@ impl Garbler {
             }
         }
 
-        let plan = Plan::new(circuit);
-        let mut state = GarbleState::new(&plan, delta, &zero, self.next_and);
+        let mut state = GarbleState::new(&prepared.plan, delta, &zero, self.next_and);
         zero.iter_mut().for_each(|z| z.zeroize());
         let mut tables = Vec::with_capacity(2 * CHUNK_ANDS);
         while !state.is_done() {
@@ -344,7 +400,19 @@ impl Evaluator {
         inputs: &[Vec<bool>],
         reveal: Reveal,
     ) -> Result<Option<Vec<Vec<bool>>>, GcError> {
-        check_inputs(circuit, owners, Party::Evaluator, inputs)?;
+        let prepared = PreparedCircuit::new(circuit, owners, reveal)?;
+        self.run_prepared(ch, &prepared, inputs).await
+    }
+
+    /// [`Evaluator::run`] on a circuit prepared beforehand.
+    pub async fn run_prepared(
+        &mut self,
+        ch: &mut Channel,
+        prepared: &PreparedCircuit,
+        inputs: &[Vec<bool>],
+    ) -> Result<Option<Vec<Vec<bool>>>, GcError> {
+        check_inputs(prepared, Party::Evaluator, inputs)?;
+        let (circuit, owners, reveal) = (prepared.circuit(), &prepared.owners, prepared.reveal);
         if self.ot.is_none() {
             let ot = IknpReceiver::setup(ch, &mut self.rng).await?;
             self.ot = Some(ot.with_kos_check(&mut self.rng));
@@ -356,7 +424,7 @@ impl Evaluator {
                 header.len()
             )));
         }
-        if header[..32] != fingerprint(circuit, owners, reveal) {
+        if header[..32] != prepared.fingerprint {
             return Err(GcError::Protocol(
                 "the garbler runs a different circuit, input split or output choice".into(),
             ));
@@ -365,11 +433,7 @@ impl Evaluator {
         first.copy_from_slice(&header[32..]);
         let first_and = u64::from_le_bytes(first);
         // The peer picks the first index; the AND-gate counter must not overflow past it.
-        let ands = circuit
-            .gates
-            .iter()
-            .filter(|g| matches!(g, Gate::And { .. }))
-            .count() as u64;
+        let ands = prepared.and_gates;
         if first_and.checked_add(ands).is_none() {
             return Err(GcError::Protocol(format!(
                 "first AND index {first_and} leaves no room for {ands} AND gates"
@@ -431,8 +495,7 @@ impl Evaluator {
             .collect::<Vec<_>>()
             .into();
 
-        let plan = Plan::new(circuit);
-        let mut state = EvalState::new(&plan, &active, first_and);
+        let mut state = EvalState::new(&prepared.plan, &active, first_and);
         state.eval(&[]);
         let mut buf = Vec::new();
         while !state.is_done() {

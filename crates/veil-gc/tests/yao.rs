@@ -6,7 +6,7 @@ use rand_chacha::ChaCha20Rng;
 use veil_circuit::bits::{bits_from_hex, bits_to_hex};
 use veil_circuit::{parse_bristol, Circuit};
 use veil_gc::garble::{EvalState, GarbleState, Plan};
-use veil_gc::{Evaluator, Garbler, GcError, Party, Reveal};
+use veil_gc::{Evaluator, Garbler, GcError, Party, PreparedCircuit, Reveal};
 use veil_net::{tcp_pair, Channel, ChannelConfig};
 use veil_ot::Block;
 
@@ -182,6 +182,57 @@ async fn several_evaluations_share_one_ot_setup_and_wire_bytes_add_up() {
         );
         assert_eq!(d.bytes_sent, (4 + 16 * (128 + 256)) + (4 + 48));
     }
+}
+
+#[tokio::test]
+async fn one_prepared_circuit_serves_every_evaluation_of_a_session() {
+    let c = circuit("aes_128");
+    let owners = [Party::Garbler, Party::Evaluator];
+    let mut rng = ChaCha20Rng::seed_from_u64(40);
+    let keys: Vec<Vec<bool>> = (0..4)
+        .map(|_| (0..128).map(|_| rng.random()).collect())
+        .collect();
+    let pts: Vec<Vec<bool>> = (0..4)
+        .map(|_| (0..128).map(|_| rng.random()).collect())
+        .collect();
+    let (mut a, mut b) = Channel::memory_pair(ChannelConfig::default());
+    let garbler_side = PreparedCircuit::new(&c, &owners, Reveal::Both).unwrap();
+    let evaluator_side = PreparedCircuit::new(&c, &owners, Reveal::Both).unwrap();
+    assert_eq!(garbler_side.fingerprint(), evaluator_side.fingerprint());
+    let g_keys = keys.clone();
+    let g = tokio::spawn(async move {
+        let mut g = Garbler::new(&mut ChaCha20Rng::seed_from_u64(41));
+        let mut outs = Vec::new();
+        for key in g_keys {
+            let out = g.run_prepared(&mut a, &garbler_side, &[key]).await.unwrap();
+            outs.push(out.unwrap());
+        }
+        outs
+    });
+    let mut e = Evaluator::new(&mut ChaCha20Rng::seed_from_u64(42));
+    for (key, pt) in keys.iter().zip(&pts) {
+        let out = e
+            .run_prepared(&mut b, &evaluator_side, std::slice::from_ref(pt))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(out, c.eval(&[key.clone(), pt.clone()]).unwrap());
+    }
+    for (out, (key, pt)) in g.await.unwrap().iter().zip(keys.iter().zip(&pts)) {
+        assert_eq!(*out, c.eval(&[key.clone(), pt.clone()]).unwrap());
+    }
+    // A preparation with another output choice is another fingerprint.
+    let other = PreparedCircuit::new(&c, &owners, Reveal::Evaluator).unwrap();
+    assert_ne!(
+        other.fingerprint(),
+        PreparedCircuit::new(&c, &owners, Reveal::Both)
+            .unwrap()
+            .fingerprint()
+    );
+    assert!(matches!(
+        PreparedCircuit::new(&c, &owners[..1], Reveal::Both),
+        Err(GcError::Input(_))
+    ));
 }
 
 #[tokio::test]

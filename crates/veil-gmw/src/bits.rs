@@ -7,12 +7,30 @@ use zeroize::Zeroize;
 ///
 /// It also carries public bits (the opened `d, e` of every AND layer), so it is not erased on
 /// drop by itself; the owners of secret bit vectors ([`crate::triples::TripleStore`]) call
-/// [`Zeroize::zeroize`] on it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// [`Zeroize::zeroize`] on it. Because it may hold a party's shares, `Debug` shows the length
+/// only and `==` runs in constant time (over the bits; the lengths are public).
+#[derive(Clone, Default)]
 pub struct BitVec {
     words: Vec<u64>,
     len: usize,
 }
+
+impl std::fmt::Debug for BitVec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BitVec")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for BitVec {
+    fn eq(&self, other: &BitVec) -> bool {
+        use subtle::ConstantTimeEq;
+        self.len == other.len && bool::from(self.words[..].ct_eq(&other.words[..]))
+    }
+}
+
+impl Eq for BitVec {}
 
 impl Zeroize for BitVec {
     /// Erases every word (and the spare capacity) and empties the vector.
@@ -137,6 +155,19 @@ impl BitVec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_shows_the_length_only_and_equality_compares_bits() {
+        let mut a = BitVec::default();
+        a.push_bits(0xdead_beef, 32);
+        assert_eq!(format!("{a:?}"), "BitVec { len: 32, .. }");
+        let mut b = BitVec::default();
+        b.push_bits(0xdead_beef, 32);
+        assert_eq!(a, b);
+        let mut c = BitVec::default();
+        c.push_bits(0xdead_beee, 32);
+        assert_ne!(a, c);
+    }
 
     #[test]
     fn push_get_bytes_round_trip() {

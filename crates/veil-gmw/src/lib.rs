@@ -10,4 +10,4 @@ pub mod bits;
 pub mod party;
 pub mod triples;
 
-pub use party::{GmwError, GmwParty, PartyId, Reveal};
+pub use party::{GmwError, GmwParty, PartyId, PreparedCircuit, Reveal};

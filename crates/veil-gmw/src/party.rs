@@ -20,12 +20,14 @@
 //!
 //! So each party sends `AND depth + 2` flights when both learn the output. Triples come from
 //! the offline phase ([`crate::triples`]), which can run before the inputs exist; a run that
-//! lacks triples makes the missing ones first.
+//! lacks triples makes the missing ones first. A [`PreparedCircuit`] holds what depends on the
+//! circuit alone (its AND layers, the fingerprint, the triples one lane uses), made once for
+//! every evaluation of a session.
 
 use rand::{CryptoRng, Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
-use veil_circuit::{Circuit, Gate};
+use veil_circuit::{Circuit, Gate, Layer};
 use veil_net::{Channel, NetError};
 use veil_ot::{IknpReceiver, IknpSender, OtError};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
@@ -115,14 +117,75 @@ pub fn fingerprint(
     reveal: Reveal,
     lanes: usize,
 ) -> [u8; 32] {
+    lanes_fingerprint(fingerprint_prefix(circuit, owners), reveal, lanes)
+}
+
+/// The hash state of [`fingerprint`] after the circuit and the owners.
+fn fingerprint_prefix(circuit: &Circuit, owners: &[PartyId]) -> Sha256 {
     let mut h = Sha256::new();
     h.update(b"veil/gmw/v1");
     circuit.canonical_bytes(|b| h.update(b));
     for o in owners {
         h.update([u8::from(*o == PartyId::P1)]);
     }
-    h.update([reveal as u8, lanes as u8]);
-    h.finalize().into()
+    h
+}
+
+fn lanes_fingerprint(mut prefix: Sha256, reveal: Reveal, lanes: usize) -> [u8; 32] {
+    prefix.update([reveal as u8, lanes as u8]);
+    prefix.finalize().into()
+}
+
+/// A circuit made ready once for every evaluation of a session: its AND layers, the owner of
+/// each input value, who learns the outputs, and the fingerprint the parties compare (up to
+/// the number of lanes, which each batch adds).
+pub struct PreparedCircuit {
+    circuit: Circuit,
+    layers: Vec<Layer>,
+    owners: Vec<PartyId>,
+    reveal: Reveal,
+    prefix: Sha256,
+    and_gates: usize,
+}
+
+impl PreparedCircuit {
+    /// Prepares `circuit` with `owners` naming who supplies each input value and `reveal` who
+    /// learns the outputs.
+    ///
+    /// # Errors
+    ///
+    /// [`GmwError::Input`] if `owners` does not name one owner per input value.
+    pub fn new(
+        circuit: &Circuit,
+        owners: &[PartyId],
+        reveal: Reveal,
+    ) -> Result<PreparedCircuit, GmwError> {
+        if owners.len() != circuit.inputs.len() {
+            return Err(GmwError::Input(format!(
+                "{} input owners for {} input values",
+                owners.len(),
+                circuit.inputs.len()
+            )));
+        }
+        Ok(PreparedCircuit {
+            circuit: circuit.clone(),
+            layers: circuit.layers(),
+            owners: owners.to_vec(),
+            reveal,
+            prefix: fingerprint_prefix(circuit, owners),
+            and_gates: circuit.gates.iter().filter(|g| g.is_and()).count(),
+        })
+    }
+
+    /// The circuit.
+    pub fn circuit(&self) -> &Circuit {
+        &self.circuit
+    }
+
+    /// AND gates: the triples one evaluation uses per lane.
+    pub fn and_gates(&self) -> usize {
+        self.and_gates
+    }
 }
 
 fn lane_mask(lanes: usize) -> u64 {
@@ -268,7 +331,8 @@ impl GmwParty {
 
     /// Evaluates `circuit` on `lanes` (1 to 64) inputs at once: `inputs[v][i]` holds, in bit
     /// `k`, bit `i` of this party's `v`-th input value in instance `k`. Outputs come back in
-    /// the same layout. The rounds are those of one evaluation.
+    /// the same layout. The rounds are those of one evaluation. A session that evaluates one
+    /// circuit many times prepares it once and calls [`GmwParty::run_batch_prepared`].
     pub async fn run_batch(
         &mut self,
         ch: &mut Channel,
@@ -278,16 +342,22 @@ impl GmwParty {
         lanes: usize,
         reveal: Reveal,
     ) -> Result<Option<Vec<Vec<u64>>>, GmwError> {
+        let prepared = PreparedCircuit::new(circuit, owners, reveal)?;
+        self.run_batch_prepared(ch, &prepared, inputs, lanes).await
+    }
+
+    /// [`GmwParty::run_batch`] on a circuit prepared beforehand.
+    pub async fn run_batch_prepared(
+        &mut self,
+        ch: &mut Channel,
+        prepared: &PreparedCircuit,
+        inputs: &[Vec<u64>],
+        lanes: usize,
+    ) -> Result<Option<Vec<Vec<u64>>>, GmwError> {
         if !(1..=64).contains(&lanes) {
             return Err(GmwError::Input(format!("{lanes} lanes (1 to 64)")));
         }
-        if owners.len() != circuit.inputs.len() {
-            return Err(GmwError::Input(format!(
-                "{} input owners for {} input values",
-                owners.len(),
-                circuit.inputs.len()
-            )));
-        }
+        let (circuit, owners, reveal) = (&prepared.circuit, &prepared.owners, prepared.reveal);
         let mine: Vec<usize> = (0..owners.len())
             .filter(|&v| owners[v] == self.id)
             .collect();
@@ -301,8 +371,7 @@ impl GmwParty {
                 "input values do not match the circuit's widths".into(),
             ));
         }
-        let layers = circuit.layers();
-        let needed = circuit.gates.iter().filter(|g| g.is_and()).count() * lanes;
+        let needed = prepared.and_gates * lanes;
         if self.triples.available() < needed {
             // Both parties compute the same deficit from the circuit, so they agree on it.
             // Small deficits are rounded up so that a stream of small circuits does not pay
@@ -316,7 +385,7 @@ impl GmwParty {
         // 1. Input sharing.
         // Every wire's share, erased when the run ends (or fails).
         let mut shares = Zeroizing::new(vec![0u64; circuit.num_wires as usize]);
-        let mut msg = fingerprint(circuit, owners, reveal, lanes).to_vec();
+        let mut msg = lanes_fingerprint(prepared.prefix.clone(), reveal, lanes).to_vec();
         let mut masks = BitVec::default();
         for (&v, value) in mine.iter().zip(inputs) {
             for (&w, &x) in circuit.inputs[v].iter().zip(value) {
@@ -355,7 +424,7 @@ impl GmwParty {
         // 2. Layer by layer.
         let mut de = BitVec::default();
         let mut tri: Zeroizing<Vec<[u64; 3]>> = Zeroizing::new(Vec::new());
-        for layer in &layers {
+        for layer in &prepared.layers {
             if !layer.and_gates.is_empty() {
                 de.clear();
                 tri.clear();

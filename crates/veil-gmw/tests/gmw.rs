@@ -6,7 +6,7 @@ use rand_chacha::ChaCha20Rng;
 use veil_circuit::bits::{bits_from_hex, bits_to_hex};
 use veil_circuit::testing::{check_gadgets, check_sample_circuits};
 use veil_circuit::{parse_bristol, Circuit};
-use veil_gmw::{GmwError, GmwParty, PartyId, Reveal};
+use veil_gmw::{GmwError, GmwParty, PartyId, PreparedCircuit, Reveal};
 use veil_net::{tcp_pair, Channel, ChannelConfig};
 
 fn circuit(name: &str) -> Circuit {
@@ -210,6 +210,72 @@ async fn batch_of_64_aes_evaluations() {
             "instance {k}"
         );
     }
+}
+
+#[tokio::test]
+async fn one_prepared_circuit_serves_batches_of_every_size() {
+    let c = circuit("adder64");
+    let owners = [PartyId::P0, PartyId::P1];
+    let mut rng = ChaCha20Rng::seed_from_u64(30);
+    let batches: Vec<Vec<(u64, u64)>> = [1usize, 64, 7]
+        .iter()
+        .map(|&n| (0..n).map(|_| (rng.random(), rng.random())).collect())
+        .collect();
+    // Bit-slices one party's values: bit i of every lane's value in word i.
+    fn words(vals: &[u64]) -> Vec<Vec<u64>> {
+        vec![(0..64)
+            .map(|i| {
+                vals.iter()
+                    .enumerate()
+                    .fold(0u64, |w, (k, v)| w | (((v >> i) & 1) << k))
+            })
+            .collect()]
+    }
+    let (mut a, mut b) = Channel::memory_pair(ChannelConfig::default());
+    let mut p0 = GmwParty::new(PartyId::P0, &mut ChaCha20Rng::seed_from_u64(31));
+    let mut p1 = GmwParty::new(PartyId::P1, &mut ChaCha20Rng::seed_from_u64(32));
+    let prepared0 = PreparedCircuit::new(&c, &owners, Reveal::P1).unwrap();
+    let prepared1 = PreparedCircuit::new(&c, &owners, Reveal::P1).unwrap();
+    assert_eq!(prepared1.and_gates(), c.stats().and_count);
+    let b0 = batches.clone();
+    let ((), outs) = both(
+        async move {
+            for batch in b0 {
+                let x: Vec<u64> = batch.iter().map(|p| p.0).collect();
+                let r = p0
+                    .run_batch_prepared(&mut a, &prepared0, &words(&x), x.len())
+                    .await
+                    .unwrap();
+                assert!(r.is_none());
+            }
+        },
+        async {
+            let mut outs = Vec::new();
+            for batch in &batches {
+                let y: Vec<u64> = batch.iter().map(|p| p.1).collect();
+                let r = p1
+                    .run_batch_prepared(&mut b, &prepared1, &words(&y), y.len())
+                    .await
+                    .unwrap()
+                    .unwrap();
+                outs.push(r);
+            }
+            outs
+        },
+    )
+    .await;
+    for (batch, out) in batches.iter().zip(&outs) {
+        for (k, (x, y)) in batch.iter().enumerate() {
+            let bits = |v: u64| -> Vec<bool> { (0..64).map(|i| (v >> i) & 1 == 1).collect() };
+            let got: Vec<bool> = out[0].iter().map(|w| (w >> k) & 1 == 1).collect();
+            let want = c.eval(&[bits(*x), bits(*y)]).unwrap();
+            assert_eq!(got, want[0], "lane {k} of a batch of {}", batch.len());
+        }
+    }
+    assert!(matches!(
+        PreparedCircuit::new(&c, &owners[..1], Reveal::P1),
+        Err(GmwError::Input(_))
+    ));
 }
 
 #[tokio::test]

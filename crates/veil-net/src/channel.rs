@@ -411,9 +411,15 @@ impl Channel {
         self.stats
     }
 
-    /// The configuration this channel was created with.
+    /// The configuration this channel was created with (and any read timeout set since).
     pub fn config(&self) -> &ChannelConfig {
         &self.config
+    }
+
+    /// Sets the [`read_timeout`](ChannelConfig::read_timeout) of the receives that follow: for
+    /// a reply known to take longer than the usual exchange, such as an encrypted evaluation.
+    pub fn set_read_timeout(&mut self, timeout: Duration) {
+        self.config.read_timeout = timeout;
     }
 
     /// The peer's address for TCP channels, `None` in memory.

@@ -11,10 +11,19 @@ use rand::Rng;
 /// 128 bits.
 ///
 /// `Copy`, for the hot loops: copies are not erased, only the long-lived containers of secret
-/// blocks are (see the crate documentation). `==` is variable-time; compare secret blocks
-/// (labels, keys) with [`subtle::ConstantTimeEq`].
-#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// blocks are (see the crate documentation). `==` runs in constant time
+/// ([`subtle::ConstantTimeEq`]): labels and keys are compared that way.
+#[derive(Clone, Copy, Default)]
 pub struct Block(pub u128);
+
+impl PartialEq for Block {
+    #[inline]
+    fn eq(&self, other: &Block) -> bool {
+        bool::from(subtle::ConstantTimeEq::ct_eq(self, other))
+    }
+}
+
+impl Eq for Block {}
 
 impl Block {
     /// All zeros.
@@ -60,9 +69,11 @@ impl Block {
     }
 }
 
+/// Redacted: a block is often a wire label, the global offset `Δ` or an OT key, and a log line
+/// must not carry one; [`Block::to_bytes`] gives the bits of a block known to be public.
 impl fmt::Debug for Block {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Block({:032x})", self.0)
+        f.write_str("Block(..)")
     }
 }
 
@@ -191,6 +202,14 @@ pub fn pack_bits_blocks(bits: &[bool]) -> Vec<Block> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_redacts_and_equality_matches_the_bits() {
+        let b = Block(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+        assert_eq!(format!("{b:?}"), "Block(..)");
+        assert_eq!(b, Block(b.0));
+        assert_ne!(b, Block(b.0 ^ (1 << 77)));
+    }
 
     #[test]
     fn byte_and_bit_order() {

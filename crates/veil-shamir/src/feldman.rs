@@ -75,13 +75,24 @@ pub struct Commitments {
 }
 
 /// One holder's share of a Feldman dealing: index `i` and `f_j(i)` per element. Zeroized on drop;
-/// `==` compares the values in constant time (dealing id, index and length are public).
-#[derive(Clone, Debug, Zeroize, ZeroizeOnDrop)]
+/// `==` compares the values in constant time (dealing id, index and length are public);
+/// `Debug` shows those only.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct FeldmanShare {
     #[zeroize(skip)]
     dealing_id: DealingId,
     index: u32,
     values: Vec<Scalar>,
+}
+
+impl std::fmt::Debug for FeldmanShare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FeldmanShare")
+            .field("dealing_id", &self.dealing_id)
+            .field("index", &self.index)
+            .field("len", &self.values.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl PartialEq for FeldmanShare {
@@ -356,13 +367,21 @@ fn deal_with_id<R: rand::RngCore + rand::CryptoRng + ?Sized>(
     Ok((Commitments::build(dealing_id, params, points), shares))
 }
 
-/// The result of [`combine`]: the secret elements and the shares that were set aside.
-#[derive(Debug)]
+/// The result of [`combine`]: the secret elements and the shares that were set aside. `Debug`
+/// shows the rejected shares, not the secret.
 pub struct Combined {
     /// The reconstructed elements.
     pub secret: Zeroizing<Vec<Scalar>>,
     /// Indices of shares that failed verification (and were not used), ascending.
     pub rejected: Vec<u32>,
+}
+
+impl std::fmt::Debug for Combined {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Combined")
+            .field("rejected", &self.rejected)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Verifies every share against `commitments` and reconstructs from those that pass.

@@ -90,10 +90,9 @@ pub trait Field:
 /// The Mersenne prime `2^61 - 1`.
 pub const M61_MODULUS: u64 = (1 << 61) - 1;
 
-/// An element of `GF(2^61 - 1)`, always kept reduced in `0..p`.
-#[derive(
-    Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Zeroize, Serialize, Deserialize,
-)]
+/// An element of `GF(2^61 - 1)`, always kept reduced in `0..p`. Shares and secrets are such
+/// elements: `==` runs in constant time, and there is no order or hash to branch on.
+#[derive(Clone, Copy, Default, Zeroize, Serialize, Deserialize)]
 #[serde(try_from = "u64", into = "u64")]
 pub struct M61(u64);
 
@@ -187,6 +186,14 @@ impl ConstantTimeEq for M61 {
         self.0.ct_eq(&other.0)
     }
 }
+
+impl PartialEq for M61 {
+    fn eq(&self, other: &Self) -> bool {
+        self.ct_eq(other).into()
+    }
+}
+
+impl Eq for M61 {}
 
 impl Add for M61 {
     type Output = M61;

@@ -417,14 +417,22 @@ pub enum CombinePolicy {
     Tolerant,
 }
 
-/// A recovered secret and the shares that were set aside.
-#[derive(Debug)]
+/// A recovered secret and the shares that were set aside. `Debug` shows the rejected shares,
+/// not the secret.
 pub struct CombinedSecret {
     /// The secret bytes.
     pub secret: Zeroizing<Vec<u8>>,
     /// Indices of share files that failed verification or carried commitments that disagree
     /// with the majority, ascending.
     pub rejected: Vec<u32>,
+}
+
+impl std::fmt::Debug for CombinedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CombinedSecret")
+            .field("rejected", &self.rejected)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Recovers a secret from share files.

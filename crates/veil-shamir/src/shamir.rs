@@ -112,11 +112,19 @@ impl SharingParams {
 }
 
 /// One share of a single field element: index `i` and value `f(i)`. Zeroized on drop;
-/// `==` compares the value in constant time (the index is public).
-#[derive(Clone, Debug, Zeroize, ZeroizeOnDrop)]
+/// `==` compares the value in constant time (the index is public); `Debug` shows the index only.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct Share<F: Field> {
     index: u32,
     value: F,
+}
+
+impl<F: Field> std::fmt::Debug for Share<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Share")
+            .field("index", &self.index)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<F: Field> PartialEq for Share<F> {
@@ -147,11 +155,20 @@ impl<F: Field> Share<F> {
 
 /// One share of a vector of field elements: index `i` and `f_j(i)` for each element `j`, all
 /// polynomials independent. Zeroized on drop; `==` compares the values in constant time
-/// (the index and the length are public).
-#[derive(Clone, Debug, Zeroize, ZeroizeOnDrop)]
+/// (the index and the length are public); `Debug` shows those only.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct ShareVec<F: Field> {
     index: u32,
     values: Vec<F>,
+}
+
+impl<F: Field> std::fmt::Debug for ShareVec<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShareVec")
+            .field("index", &self.index)
+            .field("len", &self.values.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<F: Field> PartialEq for ShareVec<F> {
@@ -208,13 +225,21 @@ impl<F: Field> ShareVec<F> {
     }
 }
 
-/// A secret recovered by robust reconstruction, with the shares found to be wrong.
-#[derive(Debug)]
+/// A secret recovered by robust reconstruction, with the shares found to be wrong. `Debug`
+/// shows the wrong shares, not the secret.
 pub struct Recovered<T: Zeroize> {
     /// The secret.
     pub secret: Zeroizing<T>,
     /// Indices of the shares that were wrong and corrected around, ascending.
     pub bad_indices: Vec<u32>,
+}
+
+impl<T: Zeroize> std::fmt::Debug for Recovered<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recovered")
+            .field("bad_indices", &self.bad_indices)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<T: Zeroize> Recovered<T> {
@@ -531,6 +556,35 @@ mod tests {
     use rand_chacha::ChaCha20Rng;
 
     fn assert_zeroize_on_drop<T: ZeroizeOnDrop>() {}
+
+    #[test]
+    fn debug_of_shares_and_secrets_shows_no_value() {
+        let secret = M61::new(987_654_321);
+        let share = Share::new(3, secret);
+        let vec = ShareVec {
+            index: 4,
+            values: vec![secret, secret],
+        };
+        let recovered = Recovered {
+            secret: Zeroizing::new(secret),
+            bad_indices: vec![2],
+        };
+        for text in [
+            format!("{share:?}"),
+            format!("{vec:?}"),
+            format!("{recovered:?}"),
+        ] {
+            assert!(!text.contains("987654321"), "{text}");
+        }
+        assert_eq!(format!("{share:?}"), "Share { index: 3, .. }");
+        assert_eq!(format!("{vec:?}"), "ShareVec { index: 4, len: 2, .. }");
+        assert_eq!(
+            format!("{recovered:?}"),
+            "Recovered { bad_indices: [2], .. }"
+        );
+        assert_eq!(secret, M61::new(987_654_321));
+        assert_ne!(secret, M61::new(987_654_322));
+    }
 
     #[test]
     fn shares_zeroize_and_compare_in_constant_time() {

@@ -157,10 +157,18 @@ impl PartyConfig {
 }
 
 /// This party's shares of a vector of secret field elements. Zeroized on drop; `==` compares
-/// in constant time (the length is public).
-#[derive(Clone, Debug, Zeroize, ZeroizeOnDrop)]
+/// in constant time (the length is public); `Debug` shows the length only.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct SharedVec {
     values: Vec<M61>,
+}
+
+impl std::fmt::Debug for SharedVec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedVec")
+            .field("len", &self.values.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl PartialEq for SharedVec {
