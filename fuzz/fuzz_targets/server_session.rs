@@ -51,6 +51,8 @@ fn served() -> &'static Served {
         cfg.max_key_bytes = 1 << 20;
         // Reach the GMW session too (the trust check itself is a comparison before it).
         cfg.trust_clients = true;
+        // And the insecure baseline, which a server offers only when listed.
+        cfg.protocols = Protocol::ALL.to_vec();
         Served::new(cfg).expect("the tiny model compiles")
     })
 }
@@ -61,7 +63,7 @@ fn encode<T: serde::Serialize>(v: &T) -> Vec<u8> {
 
 fn write_seeds() {
     let rt = runtime();
-    for protocol in [Protocol::Yao, Protocol::Gmw] {
+    for protocol in [Protocol::Yao, Protocol::Gmw, Protocol::Clear] {
         for want_logits in [false, true] {
             let f = rt.block_on(record(
                 |mut ch| async move {

@@ -1,19 +1,15 @@
 //! The client: connects, shakes hands, sets its protocol up, and classifies inputs.
 
 use std::sync::Arc;
-use std::time::Duration;
-use veil_fhe::{FheClient, PublicShape};
-use veil_gc::Evaluator;
-use veil_gmw::{GmwParty, PartyId};
-
 use veil_net::{Channel, ChannelConfig, Identity, PublicKey, Stats};
-use veil_nn::compile::{compile_architecture, CompileError, CompiledModel, Outputs};
+use veil_nn::compile::CompileError;
 use veil_nn::graph::Architecture;
 
 pub use veil_nn::compile::Prediction;
 
+use crate::registry::ClientSession;
 use crate::wire::{Hello, Protocol, Request, Welcome, MAX_QUERY, WIRE_VERSION};
-use crate::{gmw, he, yao, SessionError};
+use crate::SessionError;
 
 /// How a client connects.
 #[derive(Clone, Debug)]
@@ -81,20 +77,13 @@ impl ClientOptions {
     }
 }
 
-enum State {
-    /// The client's keys and how long it waits for one answer.
-    He(Box<FheClient>, Duration),
-    Yao(Box<Evaluator>, CompiledModel, Box<veil_gc::PreparedCircuit>),
-    Gmw(Box<GmwParty>, CompiledModel, Box<veil_gmw::PreparedCircuit>),
-}
-
 /// A connected client session.
 pub struct Client {
     ch: Channel,
     protocol: Protocol,
     architecture: Architecture,
     logits: bool,
-    state: State,
+    session: Box<dyn ClientSession>,
     setup_stats: Stats,
 }
 
@@ -141,47 +130,16 @@ impl Client {
         architecture
             .validate()
             .map_err(|e| CompileError::InvalidArchitecture(e.to_string()))?;
-        let outputs = if logits && options.protocol != Protocol::He {
-            Outputs::ClassAndLogits
-        } else {
-            Outputs::Class
-        };
-        let mut rng = veil_ot::secure_rng();
-        let state = match options.protocol {
-            Protocol::He => {
-                // The client plans its side from the public architecture alone: the input
-                // width, the number of logits and their width (the server plans with the same).
-                let shape = PublicShape::of(&architecture).map_err(veil_fhe::FheError::from)?;
-                let client = tokio::task::spawn_blocking(move || FheClient::new(shape))
-                    .await
-                    .map_err(|e| SessionError::Invalid(format!("key generation: {e}")))?;
-                he::send_key(&mut ch, &client).await?;
-                let patience =
-                    he::answer_timeout(options.channel.read_timeout, architecture.activations());
-                State::He(Box::new(client), patience)
-            }
-            Protocol::Yao => {
-                let compiled = compile_architecture(&architecture, outputs)?;
-                let prepared = Box::new(yao::prepare(&compiled)?);
-                State::Yao(Box::new(Evaluator::new(&mut rng)), compiled, prepared)
-            }
-            Protocol::Gmw => {
-                let compiled = compile_architecture(&architecture, outputs)?;
-                let prepared = Box::new(gmw::prepare(&compiled)?);
-                let mut party = GmwParty::new(PartyId::P1, &mut rng);
-                party
-                    .offline(&mut ch, gmw::triples_for(&prepared, gmw::LANES))
-                    .await?;
-                State::Gmw(Box::new(party), compiled, prepared)
-            }
-        };
+        let session = crate::registry::get(options.protocol)
+            .connect(&mut ch, &architecture, logits, &options)
+            .await?;
         let setup_stats = ch.stats();
         Ok(Client {
             ch,
             protocol: options.protocol,
             architecture,
             logits,
-            state,
+            session,
             setup_stats,
         })
     }
@@ -198,7 +156,7 @@ impl Client {
 
     /// Whether predictions carry logits.
     pub fn reveals_logits(&self) -> bool {
-        self.logits || self.protocol == Protocol::He
+        self.logits || crate::registry::get(self.protocol).always_reveals_logits()
     }
 
     /// Channel counters so far.
@@ -224,27 +182,7 @@ impl Client {
                 count: inputs.len() as u32,
             })
             .await?;
-        let mut out = Vec::with_capacity(inputs.len());
-        match &mut self.state {
-            State::He(client, patience) => {
-                for codes in inputs {
-                    out.push(he::query_one(&mut self.ch, client, codes, *patience).await?);
-                }
-            }
-            State::Yao(ev, compiled, prepared) => {
-                for codes in inputs {
-                    out.push(yao::query_one(&mut self.ch, ev, compiled, prepared, codes).await?);
-                }
-            }
-            State::Gmw(party, compiled, prepared) => {
-                for batch in inputs.chunks(gmw::LANES) {
-                    out.extend(
-                        gmw::query_batch(&mut self.ch, party, compiled, prepared, batch).await?,
-                    );
-                }
-            }
-        }
-        Ok(out)
+        self.session.classify(&mut self.ch, inputs).await
     }
 
     /// Ends the session; returns the channel counters.

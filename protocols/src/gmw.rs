@@ -3,8 +3,13 @@
 
 use veil_gmw::{GmwParty, PartyId, PreparedCircuit, Reveal};
 use veil_net::Channel;
-use veil_nn::compile::{CompiledModel, Prediction};
+use veil_nn::compile::{compile_architecture, CompiledModel, Outputs, Prediction};
+use veil_nn::graph::Architecture;
 
+use crate::client::ClientOptions;
+use crate::registry::{BoxFuture, ClientSession, InferenceProtocol};
+use crate::server::{next_query, welcome, Served};
+use crate::wire::{Hello, Protocol};
 use crate::SessionError;
 
 /// Inputs per batch: one per bit of a machine word.
@@ -100,4 +105,104 @@ pub async fn query_batch(
             Ok(compiled.decode(&bits)?)
         })
         .collect()
+}
+
+/// The registry's entry for GMW.
+pub struct Gmw;
+
+struct GmwClient {
+    party: GmwParty,
+    compiled: CompiledModel,
+    prepared: PreparedCircuit,
+}
+
+impl ClientSession for GmwClient {
+    fn classify<'a>(
+        &'a mut self,
+        ch: &'a mut Channel,
+        inputs: &'a [Vec<u8>],
+    ) -> BoxFuture<'a, Result<Vec<Prediction>, SessionError>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(inputs.len());
+            for batch in inputs.chunks(LANES) {
+                out.extend(
+                    query_batch(ch, &mut self.party, &self.compiled, &self.prepared, batch).await?,
+                );
+            }
+            Ok(out)
+        })
+    }
+}
+
+async fn serve(ch: &mut Channel, served: &Served, hello: &Hello) -> Result<u64, SessionError> {
+    let logits = hello.want_logits && served.config().allow_logits;
+    welcome(ch, served, logits).await?;
+    let (compiled, server_inputs) = served.compiled(logits);
+    let mut party = GmwParty::new(PartyId::P0, &mut veil_ot::secure_rng());
+    let prepared = prepare(compiled)?;
+    // Triples for a first full batch, before any query arrives.
+    party.offline(ch, triples_for(&prepared, LANES)).await?;
+    let mut inputs = 0;
+    while let Some(n) = next_query(ch).await? {
+        let mut left = n as usize;
+        while left > 0 {
+            let lanes = left.min(LANES);
+            serve_batch(ch, &mut party, &prepared, server_inputs, lanes).await?;
+            left -= lanes;
+        }
+        inputs += u64::from(n);
+    }
+    Ok(inputs)
+}
+
+impl InferenceProtocol for Gmw {
+    fn protocol(&self) -> Protocol {
+        Protocol::Gmw
+    }
+
+    fn summary(&self) -> &'static str {
+        "GMW on XOR shares, 64 inputs per batch; semi-honest: trusted clients only"
+    }
+
+    fn requires_trust(&self) -> bool {
+        true
+    }
+
+    fn lanes(&self) -> usize {
+        LANES
+    }
+
+    fn serve<'a>(
+        &'a self,
+        ch: &'a mut Channel,
+        served: &'a Served,
+        hello: &'a Hello,
+    ) -> BoxFuture<'a, Result<u64, SessionError>> {
+        Box::pin(serve(ch, served, hello))
+    }
+
+    fn connect<'a>(
+        &'a self,
+        ch: &'a mut Channel,
+        architecture: &'a Architecture,
+        logits: bool,
+        _options: &'a ClientOptions,
+    ) -> BoxFuture<'a, Result<Box<dyn ClientSession>, SessionError>> {
+        Box::pin(async move {
+            let outputs = if logits {
+                Outputs::ClassAndLogits
+            } else {
+                Outputs::Class
+            };
+            let compiled = compile_architecture(architecture, outputs)?;
+            let prepared = prepare(&compiled)?;
+            let mut party = GmwParty::new(PartyId::P1, &mut veil_ot::secure_rng());
+            party.offline(ch, triples_for(&prepared, LANES)).await?;
+            Ok(Box::new(GmwClient {
+                party,
+                compiled,
+                prepared,
+            }) as Box<dyn ClientSession>)
+        })
+    }
 }

@@ -27,12 +27,16 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tfhe::shortint::CompressedServerKey;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use veil_fhe::{EncryptedInput, EncryptedOutput, FheClient, FheError, FheServer};
+use veil_fhe::{EncryptedInput, EncryptedOutput, FheClient, FheError, FheServer, PublicShape};
 use veil_net::Channel;
 use veil_nn::compile::Prediction;
-use veil_nn::graph::QuantGraph;
+use veil_nn::graph::{Architecture, QuantGraph};
 use veil_nn::quant::argmax_i64;
 
+use crate::client::ClientOptions;
+use crate::registry::{BoxFuture, ClientSession, InferenceProtocol};
+use crate::server::{next_query, refuse, welcome, Served};
+use crate::wire::{Hello, Protocol};
 use crate::SessionError;
 
 /// Bytes of key per frame.
@@ -347,6 +351,101 @@ pub async fn query_one(
         class: Some(argmax_i64(&logits)),
         logits: Some(logits),
     })
+}
+
+/// The registry's entry for HE.
+pub struct He;
+
+struct HeClient {
+    client: FheClient,
+    patience: Duration,
+}
+
+impl ClientSession for HeClient {
+    fn classify<'a>(
+        &'a mut self,
+        ch: &'a mut Channel,
+        inputs: &'a [Vec<u8>],
+    ) -> BoxFuture<'a, Result<Vec<Prediction>, SessionError>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(inputs.len());
+            for codes in inputs {
+                out.push(query_one(ch, &self.client, codes, self.patience).await?);
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// An HE session holds an evaluation key: it is welcomed only within the HE memory budget,
+/// and keeps its share until its key is freed.
+async fn serve(ch: &mut Channel, served: &Served, _hello: &Hello) -> Result<u64, SessionError> {
+    let wait = ADMISSION_WAIT.min(served.config().channel.read_timeout / 2);
+    let permit = match served.he_budget().admit(wait).await {
+        Ok(p) => p,
+        Err(why) => {
+            refuse(ch, why.clone()).await?;
+            return Err(SessionError::Refused(why));
+        }
+    };
+    welcome(ch, served, true).await?;
+    let config = served.config();
+    let server = Arc::new(receive_key(ch, &config.model, config.max_key_bytes, permit).await?);
+    let mut inputs = 0;
+    while let Some(n) = next_query(ch).await? {
+        for _ in 0..n {
+            serve_one(ch, &server).await?;
+        }
+        inputs += u64::from(n);
+    }
+    Ok(inputs)
+}
+
+impl InferenceProtocol for He {
+    fn protocol(&self) -> Protocol {
+        Protocol::He
+    }
+
+    fn summary(&self) -> &'static str {
+        "TFHE: the client encrypts, the server computes on ciphertexts; any client"
+    }
+
+    fn always_reveals_logits(&self) -> bool {
+        true
+    }
+
+    fn bench_inputs(&self, n: usize) -> usize {
+        (n / 20).max(3).min(n)
+    }
+
+    fn serve<'a>(
+        &'a self,
+        ch: &'a mut Channel,
+        served: &'a Served,
+        hello: &'a Hello,
+    ) -> BoxFuture<'a, Result<u64, SessionError>> {
+        Box::pin(serve(ch, served, hello))
+    }
+
+    fn connect<'a>(
+        &'a self,
+        ch: &'a mut Channel,
+        architecture: &'a Architecture,
+        _logits: bool,
+        options: &'a ClientOptions,
+    ) -> BoxFuture<'a, Result<Box<dyn ClientSession>, SessionError>> {
+        Box::pin(async move {
+            // The client plans its side from the public architecture alone: the input width,
+            // the number of logits and their width (the server plans with the same).
+            let shape = PublicShape::of(architecture).map_err(FheError::from)?;
+            let client = tokio::task::spawn_blocking(move || FheClient::new(shape))
+                .await
+                .map_err(|e| SessionError::Invalid(format!("key generation: {e}")))?;
+            send_key(ch, &client).await?;
+            let patience = answer_timeout(options.channel.read_timeout, architecture.activations());
+            Ok(Box::new(HeClient { client, patience }) as Box<dyn ClientSession>)
+        })
+    }
 }
 
 #[cfg(test)]

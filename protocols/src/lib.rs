@@ -1,5 +1,6 @@
 //! `veil-protocols`: two-party private inference of a veil-nn model over veil-net, by three
-//! protocols, with one server that speaks all of them and one client per protocol.
+//! protocols (and an insecure baseline), with one server that speaks all of them and one
+//! client per protocol.
 //!
 //! - **HE** ([`he`], `he/SPEC.md`): the client sends its TFHE evaluation key once per session,
 //!   then encrypted inputs; the server evaluates with veil-fhe and returns encrypted logits.
@@ -8,6 +9,11 @@
 //!   OT and learns the class (and the logits if asked and allowed).
 //! - **GMW** ([`gmw`], `gmw/SPEC.md`): the same circuit under GMW, triples made before the
 //!   query, up to 64 inputs per batch at the rounds of one.
+//! - **clear** ([`clear`], `clear/SPEC.md`): INSECURE, the input in the clear and the plaintext
+//!   model's answer; a baseline for measurements, offered only when the server lists it.
+//!
+//! Every protocol implements [`registry::InferenceProtocol`] and is registered in
+//! [`registry::REGISTRY`], which the server, the client and the command line iterate.
 //!
 //! Every session is encrypted and authenticated by default: the Noise IK handshake of
 //! `veil_net::secure`, in which the client pins the server's public key and the server may keep
@@ -17,9 +23,11 @@
 //! [`server::serve`] accepts any number of clients, one task each, each session under a
 //! timeout; [`client::Client`] is the library API behind `veil infer`.
 
+pub mod clear;
 pub mod client;
 pub mod gmw;
 pub mod he;
+pub mod registry;
 pub mod server;
 pub mod wire;
 pub mod yao;

@@ -44,21 +44,20 @@ use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 use tracing::{info, warn};
-use veil_gc::Garbler;
-use veil_gmw::{GmwParty, PartyId};
 use veil_net::{Channel, ChannelConfig, Identity, PublicKey, Stats, FRAME_HEADER_LEN};
 use veil_nn::compile::{compile, CompiledModel, Outputs};
 use veil_nn::graph::{Architecture, QuantGraph};
 
 use crate::wire::{Hello, Protocol, Request, Welcome, MAX_QUERY, WIRE_VERSION};
-use crate::{gmw, he, yao, SessionError};
+use crate::{he, SessionError};
 
 /// What a server serves and how.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     /// The model (the server's secret).
     pub model: QuantGraph,
-    /// Protocols offered.
+    /// Protocols offered. Default: every protocol that protects the client's input and the
+    /// model ([`Protocol::secure`]); `clear`, which protects nothing, only when listed here.
     pub protocols: Vec<Protocol>,
     /// Whether a client that asks for logits gets them (Yao and GMW; under HE the client
     /// always decrypts the logits).
@@ -145,7 +144,7 @@ impl ServerConfig {
     pub fn new(model: impl Into<QuantGraph>) -> ServerConfig {
         ServerConfig {
             model: model.into(),
-            protocols: Protocol::ALL.to_vec(),
+            protocols: Protocol::secure(),
             allow_logits: true,
             channel: ChannelConfig::default(),
             session_timeout: Duration::from_secs(600),
@@ -224,6 +223,21 @@ impl Served {
     /// The configuration.
     pub fn config(&self) -> &ServerConfig {
         &self.config
+    }
+
+    /// The compiled circuit and the server's inputs to it: revealing the logits, or the class
+    /// only.
+    pub(crate) fn compiled(&self, logits: bool) -> &(CompiledModel, Vec<Vec<bool>>) {
+        if logits {
+            &self.with_logits
+        } else {
+            &self.class_only
+        }
+    }
+
+    /// The memory budget of HE sessions.
+    pub(crate) fn he_budget(&self) -> &he::HeBudget {
+        &self.he_budget
     }
 }
 
@@ -664,7 +678,7 @@ pub async fn session(ch: &mut Channel, served: &Served) -> Result<SessionSummary
 }
 
 /// Tells the client why it is refused, and closes.
-async fn refuse(ch: &mut Channel, why: String) -> Result<(), SessionError> {
+pub(crate) async fn refuse(ch: &mut Channel, why: String) -> Result<(), SessionError> {
     ch.send(&Welcome::Refused(why)).await?;
     ch.flush().await?;
     Ok(())
@@ -701,100 +715,40 @@ async fn screen(ch: &mut Channel, served: &Served, hello: &Hello) -> Result<(), 
     }
 }
 
-/// Runs an admitted session: the welcome, the protocol's setup, and the queries.
+/// Runs an admitted session through its protocol's registry entry: the welcome, the
+/// protocol's setup, and the queries.
 async fn run(
     ch: &mut Channel,
     served: &Served,
     hello: Hello,
 ) -> Result<SessionSummary, SessionError> {
-    // An HE session will hold an evaluation key: it is welcomed only within the HE memory
-    // budget, and keeps its share until its key is freed.
-    let mut he_permit = None;
-    if hello.protocol == Protocol::He {
-        let wait = he::ADMISSION_WAIT.min(served.config.channel.read_timeout / 2);
-        match served.he_budget.admit(wait).await {
-            Ok(p) => he_permit = Some(p),
-            Err(why) => {
-                refuse(ch, why.clone()).await?;
-                return Err(SessionError::Refused(why));
-            }
-        }
-    }
-    let logits =
-        hello.protocol == Protocol::He || (hello.want_logits && served.config.allow_logits);
+    let inputs = crate::registry::get(hello.protocol)
+        .serve(ch, served, &hello)
+        .await?;
+    Ok(SessionSummary {
+        protocol: Some(hello.protocol),
+        inputs,
+        stats: ch.stats(),
+    })
+}
+
+/// Welcomes a client: the model's public architecture, and whether the logits are revealed.
+pub(crate) async fn welcome(
+    ch: &mut Channel,
+    served: &Served,
+    logits: bool,
+) -> Result<(), SessionError> {
     ch.send(&Welcome::Accepted {
         architecture: served.architecture.clone(),
         logits,
     })
     .await?;
     ch.flush().await?;
-    let (compiled, server_inputs) = if logits {
-        &served.with_logits
-    } else {
-        &served.class_only
-    };
-    let mut summary = SessionSummary {
-        protocol: Some(hello.protocol),
-        inputs: 0,
-        stats: Stats::default(),
-    };
-    let mut rng = veil_ot::secure_rng();
-    match hello.protocol {
-        Protocol::He => {
-            let Some(permit) = he_permit else {
-                return Err(SessionError::Invalid(
-                    "an HE session without its budget".into(),
-                ));
-            };
-            let server = std::sync::Arc::new(
-                he::receive_key(
-                    ch,
-                    &served.config.model,
-                    served.config.max_key_bytes,
-                    permit,
-                )
-                .await?,
-            );
-            while let Some(n) = next_query(ch).await? {
-                for _ in 0..n {
-                    he::serve_one(ch, &server).await?;
-                }
-                summary.inputs += u64::from(n);
-            }
-        }
-        Protocol::Yao => {
-            let mut garbler = Garbler::new(&mut rng);
-            let prepared = yao::prepare(compiled)?;
-            while let Some(n) = next_query(ch).await? {
-                for _ in 0..n {
-                    yao::serve_one(ch, &mut garbler, &prepared, server_inputs).await?;
-                }
-                summary.inputs += u64::from(n);
-            }
-        }
-        Protocol::Gmw => {
-            let mut party = GmwParty::new(PartyId::P0, &mut rng);
-            let prepared = gmw::prepare(compiled)?;
-            // Triples for a first full batch, before any query arrives.
-            party
-                .offline(ch, gmw::triples_for(&prepared, gmw::LANES))
-                .await?;
-            while let Some(n) = next_query(ch).await? {
-                let mut left = n as usize;
-                while left > 0 {
-                    let lanes = left.min(gmw::LANES);
-                    gmw::serve_batch(ch, &mut party, &prepared, server_inputs, lanes).await?;
-                    left -= lanes;
-                }
-                summary.inputs += u64::from(n);
-            }
-        }
-    }
-    summary.stats = ch.stats();
-    Ok(summary)
+    Ok(())
 }
 
-async fn next_query(ch: &mut Channel) -> Result<Option<u32>, SessionError> {
+/// The next query's input count, or `None` once the client says goodbye.
+pub(crate) async fn next_query(ch: &mut Channel) -> Result<Option<u32>, SessionError> {
     match ch.recv::<Request>().await? {
         Request::Bye => Ok(None),
         Request::Query { count } if (1..=MAX_QUERY).contains(&count) => Ok(Some(count)),

@@ -18,17 +18,35 @@ pub enum Protocol {
     /// GMW: both parties evaluate on XOR shares, with Beaver triples. Semi-honest: served
     /// only to trusted clients (see [`Protocol::requires_trust`]).
     Gmw,
+    /// No protection at all: the client sends its input codes in the clear and the server
+    /// answers with its plaintext integer model. INSECURE: a baseline for measurements,
+    /// offered only when the server's operator lists it (see [`Protocol::insecure`]).
+    Clear,
 }
 
 impl Protocol {
-    /// Every protocol.
-    pub const ALL: [Protocol; 3] = [Protocol::He, Protocol::Yao, Protocol::Gmw];
+    /// Every protocol, in the order of [`crate::registry::REGISTRY`].
+    pub const ALL: [Protocol; 4] = [Protocol::He, Protocol::Yao, Protocol::Gmw, Protocol::Clear];
+
+    /// The protocols that protect the client's input and the model: what a server offers by
+    /// default ([`Protocol::ALL`] without the insecure ones).
+    pub fn secure() -> Vec<Protocol> {
+        Protocol::ALL
+            .into_iter()
+            .filter(|p| !p.insecure())
+            .collect()
+    }
 
     /// Whether the protocol is served only to clients the server trusts: GMW, which is secure
     /// only against a semi-honest client (one that deviates can learn more of the model than
     /// its outputs). HE and Yao are served to any client.
     pub fn requires_trust(self) -> bool {
-        matches!(self, Protocol::Gmw)
+        crate::registry::get(self).requires_trust()
+    }
+
+    /// Whether the protocol protects nothing (`clear`).
+    pub fn insecure(self) -> bool {
+        crate::registry::get(self).insecure()
     }
 
     /// Lower-case name.
@@ -37,6 +55,7 @@ impl Protocol {
             Protocol::He => "he",
             Protocol::Yao => "yao",
             Protocol::Gmw => "gmw",
+            Protocol::Clear => "clear",
         }
     }
 }
@@ -50,12 +69,13 @@ impl std::fmt::Display for Protocol {
 impl std::str::FromStr for Protocol {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "he" => Ok(Protocol::He),
-            "yao" => Ok(Protocol::Yao),
-            "gmw" => Ok(Protocol::Gmw),
-            other => Err(format!("unknown protocol {other:?} (he, yao or gmw)")),
-        }
+        Protocol::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Protocol::ALL.iter().map(|p| p.name()).collect();
+                format!("unknown protocol {s:?} ({})", names.join(", "))
+            })
     }
 }
 

@@ -2,8 +2,13 @@
 
 use veil_gc::{Evaluator, Garbler, Party, PreparedCircuit, Reveal};
 use veil_net::Channel;
-use veil_nn::compile::{CompiledModel, Prediction};
+use veil_nn::compile::{compile_architecture, CompiledModel, Outputs, Prediction};
+use veil_nn::graph::Architecture;
 
+use crate::client::ClientOptions;
+use crate::registry::{BoxFuture, ClientSession, InferenceProtocol};
+use crate::server::{next_query, welcome, Served};
+use crate::wire::{Hello, Protocol};
 use crate::SessionError;
 
 fn owners(compiled: &CompiledModel) -> Vec<Party> {
@@ -49,4 +54,96 @@ pub async fn query_one(
         .await?
         .ok_or_else(|| SessionError::Protocol("no output for the evaluator".into()))?;
     Ok(compiled.decode(&out)?)
+}
+
+/// The registry's entry for Yao.
+pub struct Yao;
+
+struct YaoClient {
+    evaluator: Evaluator,
+    compiled: CompiledModel,
+    prepared: PreparedCircuit,
+}
+
+impl ClientSession for YaoClient {
+    fn classify<'a>(
+        &'a mut self,
+        ch: &'a mut Channel,
+        inputs: &'a [Vec<u8>],
+    ) -> BoxFuture<'a, Result<Vec<Prediction>, SessionError>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(inputs.len());
+            for codes in inputs {
+                out.push(
+                    query_one(
+                        ch,
+                        &mut self.evaluator,
+                        &self.compiled,
+                        &self.prepared,
+                        codes,
+                    )
+                    .await?,
+                );
+            }
+            Ok(out)
+        })
+    }
+}
+
+async fn serve(ch: &mut Channel, served: &Served, hello: &Hello) -> Result<u64, SessionError> {
+    let logits = hello.want_logits && served.config().allow_logits;
+    welcome(ch, served, logits).await?;
+    let (compiled, server_inputs) = served.compiled(logits);
+    let mut garbler = Garbler::new(&mut veil_ot::secure_rng());
+    let prepared = prepare(compiled)?;
+    let mut inputs = 0;
+    while let Some(n) = next_query(ch).await? {
+        for _ in 0..n {
+            serve_one(ch, &mut garbler, &prepared, server_inputs).await?;
+        }
+        inputs += u64::from(n);
+    }
+    Ok(inputs)
+}
+
+impl InferenceProtocol for Yao {
+    fn protocol(&self) -> Protocol {
+        Protocol::Yao
+    }
+
+    fn summary(&self) -> &'static str {
+        "Yao garbled circuits: the server garbles, the client evaluates; any client"
+    }
+
+    fn serve<'a>(
+        &'a self,
+        ch: &'a mut Channel,
+        served: &'a Served,
+        hello: &'a Hello,
+    ) -> BoxFuture<'a, Result<u64, SessionError>> {
+        Box::pin(serve(ch, served, hello))
+    }
+
+    fn connect<'a>(
+        &'a self,
+        _ch: &'a mut Channel,
+        architecture: &'a Architecture,
+        logits: bool,
+        _options: &'a ClientOptions,
+    ) -> BoxFuture<'a, Result<Box<dyn ClientSession>, SessionError>> {
+        Box::pin(async move {
+            let outputs = if logits {
+                Outputs::ClassAndLogits
+            } else {
+                Outputs::Class
+            };
+            let compiled = compile_architecture(architecture, outputs)?;
+            let prepared = prepare(&compiled)?;
+            Ok(Box::new(YaoClient {
+                evaluator: Evaluator::new(&mut veil_ot::secure_rng()),
+                compiled,
+                prepared,
+            }) as Box<dyn ClientSession>)
+        })
+    }
 }

@@ -600,7 +600,7 @@ impl GmwReport {
 /// One protocol's row of `veil bench`.
 #[derive(Debug, Serialize)]
 pub struct ProtocolRow {
-    /// `he`, `yao` or `gmw`.
+    /// `he`, `yao`, `gmw` or `clear` (the insecure baseline).
     pub protocol: String,
     /// Test digits measured.
     pub digits: usize,
@@ -634,6 +634,11 @@ pub struct ProtocolRow {
     pub encryption_cost_pct: f64,
     /// Bytes per digit after setup, both directions, without encryption.
     pub plaintext_bytes_total: f64,
+    /// `online_ms_median` over `clear`'s (the insecure baseline: the input in the clear, the
+    /// plaintext model's answer, on the same encrypted channel).
+    pub online_vs_clear: f64,
+    /// `bytes_total` over `clear`'s.
+    pub bytes_vs_clear: f64,
 }
 
 /// Runs every protocol against in-process servers on loopback TCP: the default, encrypted
@@ -652,12 +657,16 @@ pub fn protocols(
     // The servers' only clients are this benchmark's own: trusted with GMW.
     let mut secure_config = ServerConfig::new(model.quantized.clone());
     secure_config.trust_clients = true;
+    // Every registered protocol, the insecure baseline included: these servers' only clients
+    // are this benchmark's own.
+    secure_config.protocols = Protocol::ALL.to_vec();
     let key = secure_config
         .public_key()
         .context("the default server is encrypted")?;
     let mut plain_config = ServerConfig::new(model.quantized.clone());
     plain_config.security = veil_protocols::ServerSecurity::InsecurePlaintext;
     plain_config.trust_clients = true;
+    plain_config.protocols = Protocol::ALL.to_vec();
     let start = |config: ServerConfig| -> Result<String> {
         let served = std::sync::Arc::new(Served::new(config)?);
         rt.block_on(async {
@@ -670,11 +679,10 @@ pub fn protocols(
     let addr = start(secure_config)?;
     let plain_addr = start(plain_config)?;
     let mut rows = Vec::new();
-    for (p, n, batch) in [
-        (Protocol::Yao, digits, false),
-        (Protocol::Gmw, digits, true),
-        (Protocol::He, (digits / 20).max(3), false),
-    ] {
+    for entry in veil_protocols::registry::REGISTRY {
+        let p = entry.protocol();
+        let n = entry.bench_inputs(digits);
+        let batch = entry.lanes() > 1;
         if progress {
             eprintln!("measuring {p} on {n} digits, encrypted and in plaintext ...");
         }
@@ -717,7 +725,19 @@ pub fn protocols(
             plaintext_online_ms_median: plain_online,
             encryption_cost_pct: 100.0 * (online / plain_online.max(1e-9) - 1.0),
             plaintext_bytes_total: plain.bytes_per_input,
+            online_vs_clear: f64::NAN,
+            bytes_vs_clear: f64::NAN,
         });
+    }
+    let clear = rows
+        .iter()
+        .find(|r| r.protocol == Protocol::Clear.name())
+        .map(|r| (r.online_ms_median, r.bytes_total));
+    if let Some((ms, bytes)) = clear {
+        for r in &mut rows {
+            r.online_vs_clear = r.online_ms_median / ms.max(1e-9);
+            r.bytes_vs_clear = r.bytes_total / bytes.max(1e-9);
+        }
     }
     Ok(rows)
 }
@@ -725,7 +745,7 @@ pub fn protocols(
 /// Prints the comparison table.
 pub fn print_protocols(rows: &[ProtocolRow]) {
     println!(
-        "{:<5} {:>6} {:>21} {:>12} {:>11} {:>12} {:>13} {:>13} {:>8} {:>9} {:>10} {:>9}",
+        "{:<5} {:>6} {:>21} {:>12} {:>11} {:>12} {:>13} {:>13} {:>8} {:>9} {:>10} {:>9} {:>11} {:>10}",
         "",
         "digits",
         "mode",
@@ -737,11 +757,13 @@ pub fn print_protocols(rows: &[ProtocolRow]) {
         "flights",
         "agreement",
         "plain ms",
-        "enc cost"
+        "enc cost",
+        "x clear ms",
+        "x clear B"
     );
     for r in rows {
         println!(
-            "{:<5} {:>6} {:>21} {:>12.2} {:>11.2} {:>12.1} {:>13.1} {:>13.1} {:>8.1} {:>8.1}% {:>10.2} {:>8.1}%",
+            "{:<5} {:>6} {:>21} {:>12.2} {:>11.2} {:>12.1} {:>13.1} {:>13.1} {:>8.1} {:>8.1}% {:>10.2} {:>8.1}% {:>11.1} {:>10.1}",
             r.protocol,
             r.digits,
             r.mode,
@@ -753,10 +775,16 @@ pub fn print_protocols(rows: &[ProtocolRow]) {
             r.rounds,
             100.0 * r.agreement,
             r.plaintext_online_ms_median,
-            r.encryption_cost_pct
+            r.encryption_cost_pct,
+            r.online_vs_clear,
+            r.bytes_vs_clear
         );
     }
     println!("(online ms: median per digit; for the GMW batch, batch time divided by the digits)");
+    println!(
+        "(clear is the INSECURE baseline: the input in the clear, the plaintext model's answer; \
+         x clear is each protocol's online latency and bytes over clear's)"
+    );
     println!(
         "(every session is encrypted and authenticated, Noise IK with AES-256-GCM; plain ms is \
          the same run on an --insecure-plaintext channel, enc cost what encryption adds)"

@@ -192,11 +192,7 @@ pub fn eval(model: &Model, samples: Option<usize>, show_progress: bool) -> Resul
                     stage_failures[s] += 1;
                 }
             }
-            stage_mismatch[s] += got
-                .iter()
-                .zip(&tensors[t + 1])
-                .filter(|(a, b)| a != b)
-                .count();
+            stage_mismatch[s] += got.iter().zip(&tensors[t]).filter(|(a, b)| a != b).count();
             x = got;
         }
         let plain = &tensors[tensors.len() - 1];
@@ -322,5 +318,26 @@ impl FheReport {
             mb(self.query_bytes),
             mb(self.answer_bytes)
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bundled digits model is planned exactly (every accumulator has a slot of its own and
+    /// its range is the exact one), so an activation of its single stage differs from the
+    /// plaintext model's exactly when its bootstrap failed: the two rates the report gives
+    /// must agree, sample by sample.
+    #[test]
+    fn activations_off_are_counted_against_the_activations_of_the_same_stage() {
+        let model = veil_nn::bundled_model().unwrap();
+        let report = eval(&model, Some(3), false).unwrap();
+        assert_eq!(report.samples, 3);
+        assert_eq!(
+            report.activation_mismatch_rate_per_stage,
+            report.pbs_failure_rate_per_stage
+        );
+        assert!(report.activation_mismatch_rate_per_stage[0] < 0.5);
     }
 }

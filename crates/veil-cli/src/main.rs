@@ -50,7 +50,8 @@ enum Command {
         /// compiled into this binary.
         #[arg(long)]
         model: Option<PathBuf>,
-        /// Protocols offered, comma separated.
+        /// Protocols offered, comma separated: he, yao, gmw, and clear, the INSECURE baseline
+        /// (the client's input in the clear), offered only when listed here.
         #[arg(long, default_value = "he,yao,gmw")]
         protocol: String,
         /// Address to listen on (port 0 picks a free port; the first line printed names it).
@@ -82,7 +83,8 @@ enum Command {
     },
     /// Classify images privately with a `veil serve` server.
     Infer {
-        /// Protocol: he, yao or gmw.
+        /// Protocol: he, yao, gmw, or clear (INSECURE: sends the input in the clear, for
+        /// measurements against a server that offers it).
         #[arg(long)]
         protocol: veil_protocols::Protocol,
         /// The server's address.

@@ -131,6 +131,12 @@ pub fn serve(
             );
         }
     }
+    for p in config.protocols.iter().filter(|p| p.insecure()) {
+        tracing::warn!(
+            "offering {p}, which is INSECURE: its clients send their inputs in the clear (a \
+             baseline for measurements)"
+        );
+    }
     let key = config.public_key();
     let served = Arc::new(Served::new(config)?);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -479,13 +485,13 @@ pub fn demo(model: &Model, model_path: Option<&Path>, digits: usize) -> Result<(
     let q = &model.quantized;
     let plain: Vec<usize> = images.iter().map(|s| q.predict(&s.pixels)).collect();
     let mut rows = Vec::new();
-    for p in Protocol::ALL {
+    for p in Protocol::secure() {
         eprintln!("running {p} ...");
         let r = rt.block_on(infer_session(
             &server.addr,
             ClientOptions::new(p, server.key),
             &images,
-            p == Protocol::Gmw,
+            veil_protocols::registry::get(p).lanes() > 1,
             Some(q),
         ))?;
         rows.push(r);
