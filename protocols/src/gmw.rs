@@ -3,7 +3,7 @@
 
 use veil_gmw::{GmwParty, PartyId, PreparedCircuit, Reveal};
 use veil_net::Channel;
-use veil_nn::compile::{compile_architecture, CompiledModel, Outputs, Prediction};
+use veil_nn::compile::{compile_architecture, CompiledModel, Prediction};
 use veil_nn::graph::Architecture;
 
 use crate::client::ClientOptions;
@@ -189,12 +189,7 @@ impl InferenceProtocol for Gmw {
         _options: &'a ClientOptions,
     ) -> BoxFuture<'a, Result<Box<dyn ClientSession>, SessionError>> {
         Box::pin(async move {
-            let outputs = if logits {
-                Outputs::ClassAndLogits
-            } else {
-                Outputs::Class
-            };
-            let compiled = compile_architecture(architecture, outputs)?;
+            let compiled = compile_architecture(architecture, crate::registry::outputs(logits))?;
             let prepared = prepare(&compiled)?;
             let mut party = GmwParty::new(PartyId::P1, &mut veil_ot::secure_rng());
             party.offline(ch, triples_for(&prepared, LANES)).await?;

@@ -13,7 +13,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use veil_net::Channel;
-use veil_nn::compile::Prediction;
+use veil_nn::compile::{Outputs, Prediction};
 use veil_nn::graph::Architecture;
 
 use crate::client::ClientOptions;
@@ -90,6 +90,15 @@ pub trait ClientSession: Send {
         ch: &'a mut Channel,
         inputs: &'a [Vec<u8>],
     ) -> BoxFuture<'a, Result<Vec<Prediction>, SessionError>>;
+}
+
+/// What a circuit reveals: the class, and the logits when `logits`.
+pub(crate) fn outputs(logits: bool) -> Outputs {
+    if logits {
+        Outputs::ClassAndLogits
+    } else {
+        Outputs::Class
+    }
 }
 
 /// Every protocol, in the order the tools list them.

@@ -2,7 +2,7 @@
 
 use veil_gc::{Evaluator, Garbler, Party, PreparedCircuit, Reveal};
 use veil_net::Channel;
-use veil_nn::compile::{compile_architecture, CompiledModel, Outputs, Prediction};
+use veil_nn::compile::{compile_architecture, CompiledModel, Prediction};
 use veil_nn::graph::Architecture;
 
 use crate::client::ClientOptions;
@@ -132,12 +132,7 @@ impl InferenceProtocol for Yao {
         _options: &'a ClientOptions,
     ) -> BoxFuture<'a, Result<Box<dyn ClientSession>, SessionError>> {
         Box::pin(async move {
-            let outputs = if logits {
-                Outputs::ClassAndLogits
-            } else {
-                Outputs::Class
-            };
-            let compiled = compile_architecture(architecture, outputs)?;
+            let compiled = compile_architecture(architecture, crate::registry::outputs(logits))?;
             let prepared = prepare(&compiled)?;
             Ok(Box::new(YaoClient {
                 evaluator: Evaluator::new(&mut veil_ot::secure_rng()),

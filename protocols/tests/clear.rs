@@ -7,19 +7,13 @@ use std::sync::Arc;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use veil_net::{Channel, ChannelConfig, PublicKey};
+use veil_net::{Channel, ChannelConfig};
 use veil_protocols::clear::{ClearAnswer, ClearQuery};
 use veil_protocols::wire::{Hello, Request, Welcome, WIRE_VERSION};
 use veil_protocols::{Client, ClientOptions, Protocol, Served, ServerConfig, SessionError};
 
-async fn start_with(config: ServerConfig) -> (String, PublicKey) {
-    let key = config.public_key().unwrap();
-    let served = Arc::new(Served::new(config).unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    tokio::spawn(veil_protocols::serve(listener, served));
-    (addr, key)
-}
+mod common;
+use common::start_with;
 
 fn offering_clear() -> ServerConfig {
     let mut config = ServerConfig::new(veil_nn::bundled_model().unwrap().quantized);

@@ -6,18 +6,10 @@ use std::sync::Arc;
 
 use veil_net::{Channel, ChannelConfig, Identity, NetError, PublicKey};
 use veil_nn::data::digits_split;
-use veil_protocols::{
-    Client, ClientOptions, Protocol, Served, ServerConfig, ServerSecurity, SessionError,
-};
+use veil_protocols::{Client, ClientOptions, Protocol, ServerConfig, ServerSecurity, SessionError};
 
-async fn start_with(config: ServerConfig) -> (String, PublicKey) {
-    let key = config.public_key().unwrap();
-    let served = Arc::new(Served::new(config).unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    tokio::spawn(veil_protocols::serve(listener, served));
-    (addr, key)
-}
+mod common;
+use common::start_with;
 
 /// A server that trusts every client (GMW included).
 async fn start() -> (String, PublicKey) {

@@ -266,10 +266,14 @@ impl Garbler {
     ) -> Result<Option<Vec<Vec<bool>>>, GcError> {
         check_inputs(prepared, Party::Garbler, inputs)?;
         let (circuit, owners, reveal) = (prepared.circuit(), &prepared.owners, prepared.reveal);
-        if self.ot.is_none() {
-            let ot = IknpSender::setup(ch, &mut self.rng).await?;
-            self.ot = Some(ot.with_kos_check(&mut self.rng));
-        }
+        // The OT extension, set up on the first evaluation of the session.
+        let ot = match self.ot.take() {
+            Some(ot) => ot,
+            None => IknpSender::setup(ch, &mut self.rng)
+                .await?
+                .with_kos_check(&mut self.rng),
+        };
+        let ot = self.ot.insert(ot);
         // A fresh offset for every evaluation: nothing an evaluator learns about one
         // evaluation's `Δ` carries over to the next.
         self.delta = Block(self.rng.random::<u128>() | 1);
@@ -306,10 +310,6 @@ impl Garbler {
         ch.send_bytes(&bytes).await?;
         ch.flush().await?;
 
-        let ot = self
-            .ot
-            .as_mut()
-            .ok_or_else(|| GcError::Input("OT not set up".into()))?;
         // Checked random OT: a deviating evaluator fails here, before any table is sent.
         let keys = Zeroizing::new(ot.send_random(ch, evaluator_bits).await?);
         let mut offsets: Zeroizing<Vec<Block>> =
@@ -413,10 +413,14 @@ impl Evaluator {
     ) -> Result<Option<Vec<Vec<bool>>>, GcError> {
         check_inputs(prepared, Party::Evaluator, inputs)?;
         let (circuit, owners, reveal) = (prepared.circuit(), &prepared.owners, prepared.reveal);
-        if self.ot.is_none() {
-            let ot = IknpReceiver::setup(ch, &mut self.rng).await?;
-            self.ot = Some(ot.with_kos_check(&mut self.rng));
-        }
+        // The OT extension, set up on the first evaluation of the session.
+        let ot = match self.ot.take() {
+            Some(ot) => ot,
+            None => IknpReceiver::setup(ch, &mut self.rng)
+                .await?
+                .with_kos_check(&mut self.rng),
+        };
+        let ot = self.ot.insert(ot);
         let header = ch.recv_bytes().await?;
         if header.len() != HEADER_LEN {
             return Err(GcError::Protocol(format!(
@@ -459,10 +463,6 @@ impl Evaluator {
             })?;
 
         let choices: Vec<bool> = inputs.iter().flatten().copied().collect();
-        let ot = self
-            .ot
-            .as_mut()
-            .ok_or_else(|| GcError::Input("OT not set up".into()))?;
         let keys = Zeroizing::new(ot.receive_random(ch, &choices).await?);
         let offset_bytes = Zeroizing::new(ch.recv_bytes().await?);
         let offsets = blocks_from_bytes(&offset_bytes)

@@ -4,9 +4,15 @@
 //! - [`party`]: the online phase, one round per AND layer with all of a layer's AND gates
 //!   batched and bit-packed; single evaluations and batches of up to 64 evaluations at the
 //!   rounds of one.
+//! - [`online`]: the online phase as a synchronous state machine (messages out, messages in),
+//!   which [`party`] drives over a channel and the tests drive with no runtime, their triples
+//!   from an ideal dealer.
 //! - [`bits`]: the packed bit vectors both phases exchange.
 
 pub mod bits;
+#[cfg(test)]
+mod dealer;
+pub mod online;
 pub mod party;
 pub mod triples;
 

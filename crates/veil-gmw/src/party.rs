@@ -27,12 +27,12 @@
 use rand::{CryptoRng, Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
-use veil_circuit::{Circuit, Gate, Layer};
+use veil_circuit::{Circuit, Layer};
 use veil_net::{Channel, NetError};
 use veil_ot::{IknpReceiver, IknpSender, OtError};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::bits::BitVec;
+use crate::online::{Online, Step};
 use crate::triples::{combine, TripleStore};
 
 /// Which of the two parties this is. Party 0 sends first in every exchange.
@@ -56,7 +56,7 @@ pub enum Reveal {
 }
 
 impl Reveal {
-    fn to(self, p: PartyId) -> bool {
+    pub(crate) fn to(self, p: PartyId) -> bool {
         matches!(
             (self, p),
             (Reveal::Both, _) | (Reveal::P0, PartyId::P0) | (Reveal::P1, PartyId::P1)
@@ -97,9 +97,16 @@ pub const MAX_TRIPLES: usize = 1 << 34;
 pub struct GmwParty {
     id: PartyId,
     rng: ChaCha20Rng,
-    ot_send: Option<IknpSender>,
-    ot_recv: Option<IknpReceiver>,
+    /// Both OT extensions, once set up (on the first offline phase).
+    ot: Option<Ots>,
     triples: TripleStore,
+}
+
+/// The two OT extensions a party runs, each in one direction: set up together, so that a
+/// party either has both or neither.
+struct Ots {
+    send: IknpSender,
+    recv: IknpReceiver,
 }
 
 impl Drop for GmwParty {
@@ -131,7 +138,7 @@ fn fingerprint_prefix(circuit: &Circuit, owners: &[PartyId]) -> Sha256 {
     h
 }
 
-fn lanes_fingerprint(mut prefix: Sha256, reveal: Reveal, lanes: usize) -> [u8; 32] {
+pub(crate) fn lanes_fingerprint(mut prefix: Sha256, reveal: Reveal, lanes: usize) -> [u8; 32] {
     prefix.update([reveal as u8, lanes as u8]);
     prefix.finalize().into()
 }
@@ -140,12 +147,12 @@ fn lanes_fingerprint(mut prefix: Sha256, reveal: Reveal, lanes: usize) -> [u8; 3
 /// each input value, who learns the outputs, and the fingerprint the parties compare (up to
 /// the number of lanes, which each batch adds).
 pub struct PreparedCircuit {
-    circuit: Circuit,
-    layers: Vec<Layer>,
-    owners: Vec<PartyId>,
-    reveal: Reveal,
-    prefix: Sha256,
-    and_gates: usize,
+    pub(crate) circuit: Circuit,
+    pub(crate) layers: Vec<Layer>,
+    pub(crate) owners: Vec<PartyId>,
+    pub(crate) reveal: Reveal,
+    pub(crate) prefix: Sha256,
+    pub(crate) and_gates: usize,
 }
 
 impl PreparedCircuit {
@@ -188,7 +195,7 @@ impl PreparedCircuit {
     }
 }
 
-fn lane_mask(lanes: usize) -> u64 {
+pub(crate) fn lane_mask(lanes: usize) -> u64 {
     if lanes == 64 {
         u64::MAX
     } else {
@@ -202,8 +209,7 @@ impl GmwParty {
         GmwParty {
             id,
             rng: ChaCha20Rng::from_rng(rng),
-            ot_send: None,
-            ot_recv: None,
+            ot: None,
             triples: TripleStore::default(),
         }
     }
@@ -218,22 +224,25 @@ impl GmwParty {
         self.triples.available()
     }
 
-    async fn setup_ot(&mut self, ch: &mut Channel) -> Result<(), GmwError> {
-        if self.ot_send.is_some() && self.ot_recv.is_some() {
-            return Ok(());
-        }
+    /// Sets both OT extensions up with the peer.
+    async fn setup_ot(
+        id: PartyId,
+        ch: &mut Channel,
+        rng: &mut ChaCha20Rng,
+    ) -> Result<Ots, GmwError> {
         // Party 0 is the extension sender first, then the receiver; party 1 the reverse.
-        match self.id {
+        Ok(match id {
             PartyId::P0 => {
-                self.ot_send = Some(IknpSender::setup(ch, &mut self.rng).await?);
-                self.ot_recv = Some(IknpReceiver::setup(ch, &mut self.rng).await?);
+                let send = IknpSender::setup(ch, rng).await?;
+                let recv = IknpReceiver::setup(ch, rng).await?;
+                Ots { send, recv }
             }
             PartyId::P1 => {
-                self.ot_recv = Some(IknpReceiver::setup(ch, &mut self.rng).await?);
-                self.ot_send = Some(IknpSender::setup(ch, &mut self.rng).await?);
+                let recv = IknpReceiver::setup(ch, rng).await?;
+                let send = IknpSender::setup(ch, rng).await?;
+                Ots { send, recv }
             }
-        }
-        Ok(())
+        })
     }
 
     /// The offline phase: makes `n` more triples with the peer on `ch` (which must call this
@@ -244,16 +253,19 @@ impl GmwParty {
                 "{n} triples at once (at most {MAX_TRIPLES})"
             )));
         }
-        self.setup_ot(ch).await?;
+        let ots = match self.ot.take() {
+            Some(ots) => ots,
+            None => GmwParty::setup_ot(self.id, ch, &mut self.rng).await?,
+        };
+        let Ots {
+            send: snd,
+            recv: rcv,
+        } = self.ot.insert(ots);
         let mut done = 0;
         while done < n {
             let m = (n - done).min(OFFLINE_CHUNK);
             let choices: Zeroizing<Vec<bool>> =
                 Zeroizing::new((0..m).map(|_| self.rng.random()).collect());
-            let (snd, rcv) = match (self.ot_send.as_mut(), self.ot_recv.as_mut()) {
-                (Some(s), Some(r)) => (s, r),
-                _ => return Err(GmwError::Input("OT not set up".into())),
-            };
             // Party 0 streams its OT matrix first and ends the exchange receiving, so the
             // online phase, which party 0 opens, starts a new flight on both sides.
             let (pairs, received) = match self.id {
@@ -357,20 +369,6 @@ impl GmwParty {
         if !(1..=64).contains(&lanes) {
             return Err(GmwError::Input(format!("{lanes} lanes (1 to 64)")));
         }
-        let (circuit, owners, reveal) = (&prepared.circuit, &prepared.owners, prepared.reveal);
-        let mine: Vec<usize> = (0..owners.len())
-            .filter(|&v| owners[v] == self.id)
-            .collect();
-        if mine.len() != inputs.len()
-            || mine
-                .iter()
-                .zip(inputs)
-                .any(|(&v, x)| x.len() != circuit.inputs[v].len())
-        {
-            return Err(GmwError::Input(
-                "input values do not match the circuit's widths".into(),
-            ));
-        }
         let needed = prepared.and_gates * lanes;
         if self.triples.available() < needed {
             // Both parties compute the same deficit from the circuit, so they agree on it.
@@ -379,141 +377,32 @@ impl GmwParty {
             let missing = (needed - self.triples.available()).max(MIN_REFILL);
             self.offline(ch, missing).await?;
         }
-        let mask = lane_mask(lanes);
-        let me0 = self.id == PartyId::P0;
-
-        // 1. Input sharing.
-        // Every wire's share, erased when the run ends (or fails).
-        let mut shares = Zeroizing::new(vec![0u64; circuit.num_wires as usize]);
-        let mut msg = lanes_fingerprint(prepared.prefix.clone(), reveal, lanes).to_vec();
-        let mut masks = BitVec::default();
-        for (&v, value) in mine.iter().zip(inputs) {
-            for (&w, &x) in circuit.inputs[v].iter().zip(value) {
-                let r = self.rng.random::<u64>() & mask;
-                shares[w as usize] = (x & mask) ^ r;
-                masks.push_bits(r, lanes);
-            }
-        }
-        msg.extend_from_slice(&masks.to_bytes());
-        let theirs = self.exchange(ch, &msg).await?;
-        if theirs.len() < 32 || theirs[..32] != msg[..32] {
-            return Err(GmwError::Protocol(
-                "the peer runs a different circuit, input split, output choice or batch size"
-                    .into(),
-            ));
-        }
-        let their_bits: usize = owners
-            .iter()
-            .zip(&circuit.inputs)
-            .filter(|(o, _)| **o != self.id)
-            .map(|(_, w)| w.len() * lanes)
-            .sum();
-        let peer_masks = BitVec::from_bytes(&theirs[32..], their_bits).ok_or_else(|| {
-            GmwError::Protocol(format!("input shares of {} bytes", theirs.len() - 32))
-        })?;
-        let mut at = 0;
-        for (v, o) in owners.iter().enumerate() {
-            if *o != self.id {
-                for &w in &circuit.inputs[v] {
-                    shares[w as usize] = peer_masks.get_bits(at, lanes).unwrap_or(0);
-                    at += lanes;
+        // The synchronous core computes; this driver moves its messages.
+        let (mut core, mut step) = Online::start(
+            prepared,
+            self.id,
+            inputs,
+            lanes,
+            &self.triples,
+            &mut self.rng,
+        )?;
+        loop {
+            step = match step {
+                Step::Exchange(mine) => {
+                    let theirs = self.exchange(ch, &mine).await?;
+                    core.receive(&theirs, &mut self.triples)?
                 }
-            }
-        }
-
-        // 2. Layer by layer.
-        let mut de = BitVec::default();
-        let mut tri: Zeroizing<Vec<[u64; 3]>> = Zeroizing::new(Vec::new());
-        for layer in &prepared.layers {
-            if !layer.and_gates.is_empty() {
-                de.clear();
-                tri.clear();
-                for &g in &layer.and_gates {
-                    if let Gate::And { a, b, .. } = circuit.gates[g] {
-                        let t = self
-                            .triples
-                            .take(lanes)
-                            .ok_or_else(|| GmwError::Input("ran out of triples".into()))?;
-                        de.push_bits(shares[a as usize] ^ t.0, lanes);
-                        de.push_bits(shares[b as usize] ^ t.1, lanes);
-                        tri.push([t.0, t.1, t.2]);
-                    }
+                Step::ReceiveLast => {
+                    let theirs = ch.recv_bytes().await?;
+                    core.receive(&theirs, &mut self.triples)?
                 }
-                let theirs = self.exchange(ch, &de.to_bytes()).await?;
-                let peer = BitVec::from_bytes(&theirs, de.len()).ok_or_else(|| {
-                    GmwError::Protocol(format!("AND layer message of {} bytes", theirs.len()))
-                })?;
-                for (k, &g) in layer.and_gates.iter().enumerate() {
-                    let out = circuit.gates[g].output();
-                    let at = 2 * k * lanes;
-                    let d =
-                        de.get_bits(at, lanes).unwrap_or(0) ^ peer.get_bits(at, lanes).unwrap_or(0);
-                    let e = de.get_bits(at + lanes, lanes).unwrap_or(0)
-                        ^ peer.get_bits(at + lanes, lanes).unwrap_or(0);
-                    let [ta, tb, tc] = tri[k];
-                    let mut z = tc ^ (d & tb) ^ (e & ta);
-                    if me0 {
-                        z ^= d & e;
-                    }
-                    shares[out as usize] = z;
+                Step::SendLast(mine) => {
+                    ch.send_bytes(&mine).await?;
+                    ch.flush().await?;
+                    return Ok(None);
                 }
-            }
-            for &g in &layer.free_gates {
-                match circuit.gates[g] {
-                    Gate::Xor { a, b, out } => {
-                        shares[out as usize] = shares[a as usize] ^ shares[b as usize]
-                    }
-                    Gate::Inv { a, out } => {
-                        shares[out as usize] = shares[a as usize] ^ if me0 { mask } else { 0 }
-                    }
-                    Gate::Const { value, out } => {
-                        shares[out as usize] = if me0 && value { mask } else { 0 }
-                    }
-                    Gate::And { .. } => {}
-                }
-            }
+                Step::Done(out) => return Ok(out),
+            };
         }
-
-        // 3. Output opening.
-        let mut mine_out = BitVec::default();
-        for ws in &circuit.outputs {
-            for &w in ws {
-                mine_out.push_bits(shares[w as usize], lanes);
-            }
-        }
-        let peer_id = if me0 { PartyId::P1 } else { PartyId::P0 };
-        let (i_learn, peer_learns) = (reveal.to(self.id), reveal.to(peer_id));
-        let peer_out = match (i_learn, peer_learns) {
-            (true, true) => Some(self.exchange(ch, &mine_out.to_bytes()).await?),
-            (true, false) => Some(ch.recv_bytes().await?),
-            (false, true) => {
-                ch.send_bytes(&mine_out.to_bytes()).await?;
-                ch.flush().await?;
-                None
-            }
-            (false, false) => None,
-        };
-        let Some(peer_out) = peer_out else {
-            return Ok(None);
-        };
-        let peer = BitVec::from_bytes(&peer_out, mine_out.len()).ok_or_else(|| {
-            GmwError::Protocol(format!("output shares of {} bytes", peer_out.len()))
-        })?;
-        let mut at = 0;
-        let out = circuit
-            .outputs
-            .iter()
-            .map(|ws| {
-                ws.iter()
-                    .map(|_| {
-                        let v = mine_out.get_bits(at, lanes).unwrap_or(0)
-                            ^ peer.get_bits(at, lanes).unwrap_or(0);
-                        at += lanes;
-                        v
-                    })
-                    .collect()
-            })
-            .collect();
-        Ok(Some(out))
     }
 }

@@ -93,3 +93,14 @@ impl Write for Logs {
         Ok(())
     }
 }
+
+/// Serves `config` on a loopback port in this runtime; returns the address and the server's
+/// public key.
+pub async fn start_with(config: veil_protocols::ServerConfig) -> (String, veil_net::PublicKey) {
+    let key = config.public_key().expect("an encrypted server");
+    let served = Arc::new(veil_protocols::Served::new(config).expect("the model compiles"));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address").to_string();
+    tokio::spawn(veil_protocols::serve(listener, served));
+    (addr, key)
+}
