@@ -2,9 +2,10 @@
 //!
 //! An [`InferenceProtocol`] is the server's side of a session (after the server has screened
 //! the client's hello) and the client's set-up (after the server's welcome), which returns a
-//! [`ClientSession`] that classifies inputs. The server, the client, the wire names, `veil
-//! serve`, `veil infer` and `veil bench` find the protocols through [`REGISTRY`]; adding one
-//! means its own module, a [`Protocol`] variant (its name on the wire) and one line here.
+//! [`ClientSession`] that classifies inputs. The server, the client, the trust and insecurity
+//! checks and `veil bench` dispatch through [`REGISTRY`]; a protocol's name, on the wire and on
+//! the command line, is its [`Protocol`] variant. Adding one means its own module, a variant
+//! and one line here.
 //!
 //! The traits return boxed futures so that the registry can hold trait objects: a session's
 //! future must be `Send`, since the server runs each session on its own task.
