@@ -1,5 +1,6 @@
 //! `veil serve` and `veil infer` as separate OS processes over loopback, for every protocol:
-//! the predictions equal the plaintext integer model's; GMW only for trusted clients.
+//! the predictions equal the plaintext integer model's; GMW only for trusted clients; the
+//! insecure `clear` baseline only from a server that lists it.
 
 use std::process::Command;
 
@@ -203,4 +204,39 @@ fn gmw_is_refused_to_untrusted_clients_with_a_message() {
         &["--server-key", server.key.as_str(), "--batch"],
     );
     assert_eq!(v["predictions"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn clear_is_served_between_processes_only_when_the_server_lists_it() {
+    let model = veil_nn::bundled_model().unwrap().quantized;
+    let test = digits_split().test;
+    // The default list leaves the insecure baseline out.
+    let server = start_server("he,yao,gmw", &[]);
+    let out = infer_raw(&server.addr, "clear", "0", &["--server-key", &server.key]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("clear is not offered"), "{err}");
+    drop(server);
+    // Listed, it answers as the plaintext integer model, logits included when asked.
+    let server = start_server("yao,clear", &[]);
+    let v = infer(
+        &server.addr,
+        "clear",
+        "0..5",
+        &["--server-key", &server.key, "--logits"],
+    );
+    for (i, s) in test.samples[0..5].iter().enumerate() {
+        let codes = model.quantize_input(&s.pixels);
+        assert_eq!(
+            v["predictions"][i].as_u64(),
+            Some(model.predict(&s.pixels) as u64)
+        );
+        let got: Vec<i64> = v["logits"][i]
+            .as_array()
+            .expect("logits revealed")
+            .iter()
+            .map(|x| x.as_i64().unwrap())
+            .collect();
+        assert_eq!(got, model.logits(&codes));
+    }
 }
