@@ -1,5 +1,5 @@
-//! [`Channel`]: typed and raw messages between two parties, over TCP or in memory, with
-//! communication counters.
+//! [`Channel`]: typed and raw messages between two parties, over any [`Transport`] (TCP, in
+//! memory, or one of the caller's), with communication counters.
 
 use std::fmt;
 use std::future::Future;
@@ -7,12 +7,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde::{de::DeserializeOwned, Serialize};
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, ToSocketAddrs};
 
 use crate::codec;
 use crate::secure::{self, Identity, PublicKey, Sealer};
-use crate::transport::{self, MemoryTransport, TcpTransport, Transport, FRAME_HEADER_LEN};
+use crate::transport::{
+    self, FrameLimit, MemoryTransport, Payload, TcpTransport, Transport, FRAME_HEADER_LEN,
+};
 use crate::{ChannelConfig, NetError, Stats};
 
 /// Scratch buffers larger than this are released after use instead of kept for the next message.
@@ -58,37 +59,15 @@ enum Expect {
     Exactly(usize, &'static str),
 }
 
-/// A payload handed to the transport: borrowed from the caller, or already owned (which saves a
-/// copy on the in-memory transport).
-enum Payload<'a> {
-    Borrowed(&'a [u8]),
-    Owned(Vec<u8>),
-}
-
-impl Payload<'_> {
-    fn as_slice(&self) -> &[u8] {
-        match self {
-            Payload::Borrowed(s) => s,
-            Payload::Owned(v) => v,
-        }
-    }
-
-    fn into_vec(self) -> Vec<u8> {
-        match self {
-            Payload::Borrowed(s) => s.to_vec(),
-            Payload::Owned(v) => v,
-        }
-    }
-}
-
 /// One endpoint of a two-party channel: the only type protocols talk through.
 ///
 /// A channel carries *frames*: a 4-byte little-endian payload length followed by the payload.
 /// [`send`](Self::send) / [`recv`](Self::recv) carry one bincode-encoded message per frame;
 /// [`send_bytes`](Self::send_bytes) / [`recv_bytes`](Self::recv_bytes) carry raw payloads for bulk
-/// data. Both transports behave the same way: TCP ([`connect`](Self::connect),
-/// [`from_tcp`](Self::from_tcp), [`tcp_pair`](crate::tcp_pair)) and in-memory
-/// ([`memory_pair`](Self::memory_pair)), down to the byte counts in [`stats`](Self::stats).
+/// data. Every transport behaves the same way: TCP ([`connect`](Self::connect),
+/// [`from_tcp`](Self::from_tcp), [`tcp_pair`](crate::tcp_pair)), in-memory
+/// ([`memory_pair`](Self::memory_pair)), and any other [`Transport`] given to
+/// [`over`](Self::over), down to the byte counts in [`stats`](Self::stats).
 ///
 /// # Buffering
 ///
@@ -131,7 +110,7 @@ impl Payload<'_> {
 /// # }
 /// ```
 pub struct Channel {
-    transport: Transport,
+    transport: Box<dyn Transport>,
     config: ChannelConfig,
     stats: Stats,
     /// Whether the last completed frame operation was a send (we are inside a flight).
@@ -155,9 +134,11 @@ pub struct Channel {
 }
 
 impl Channel {
-    fn new(transport: Transport, config: ChannelConfig) -> Self {
+    /// A channel over any transport: one of [`crate::transport`]'s, a wrapper of them such as
+    /// [`Counting`](crate::transport::Counting), or the caller's own.
+    pub fn over(transport: impl Transport + 'static, config: ChannelConfig) -> Self {
         Self {
-            transport,
+            transport: Box::new(transport),
             config,
             stats: Stats::default(),
             in_flight: false,
@@ -270,10 +251,7 @@ impl Channel {
     /// with [`NetError::PeerClosed`] at once.
     pub fn memory_pair(config: ChannelConfig) -> (Channel, Channel) {
         let (a, b) = MemoryTransport::pair();
-        (
-            Self::new(Transport::Memory(a), config),
-            Self::new(Transport::Memory(b), config),
-        )
+        (Self::over(a, config), Self::over(b, config))
     }
 
     /// Connects to `addr` over TCP within [`connect_timeout`](ChannelConfig::connect_timeout),
@@ -297,7 +275,7 @@ impl Channel {
     /// Wraps an established TCP stream, typically one returned by `TcpListener::accept`, and sets
     /// `TCP_NODELAY` on it.
     pub fn from_tcp(stream: TcpStream, config: ChannelConfig) -> Channel {
-        Self::new(Transport::Tcp(TcpTransport::new(stream)), config)
+        Self::over(TcpTransport::new(stream), config)
     }
 
     /// Sends `msg`, bincode-encoded (standard configuration), as one frame.
@@ -310,7 +288,7 @@ impl Channel {
     /// encoding exceeds [`max_frame`](ChannelConfig::max_frame) (nothing is sent in either
     /// case), and the errors of [`send_bytes`](Self::send_bytes).
     pub async fn send<M: Serialize + ?Sized>(&mut self, msg: &M) -> Result<(), NetError> {
-        if matches!(self.transport, Transport::Memory(_)) {
+        if self.transport.prefers_owned() {
             let frame = codec::encode_to_vec(msg)?;
             return self.send_frame(Payload::Owned(frame)).await;
         }
@@ -387,19 +365,13 @@ impl Channel {
     /// [`NetError::Timeout`] with `op == "write"`, or [`NetError::Io`]; either leaves the sending
     /// side unusable.
     pub async fn flush(&mut self) -> Result<(), NetError> {
-        let Transport::Tcp(tcp) = &mut self.transport else {
-            return Ok(());
-        };
-        if tcp.pending_writes() == 0 {
+        if self.transport.pending_writes() == 0 {
             return Ok(());
         }
         if let Some(reason) = self.tx_broken {
             return Err(broken("sending", reason));
         }
-        let result = with_timeout("write", self.config.write_timeout, async {
-            Ok(tcp.writer.flush().await?)
-        })
-        .await;
+        let result = with_timeout("write", self.config.write_timeout, self.transport.flush()).await;
         if result.is_err() {
             self.tx_broken = Some("a flush failed");
         }
@@ -424,10 +396,7 @@ impl Channel {
 
     /// The peer's address for TCP channels, `None` in memory.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
-        match &self.transport {
-            Transport::Tcp(tcp) => tcp.peer,
-            Transport::Memory(_) => None,
-        }
+        self.transport.peer_addr()
     }
 
     /// Flushes pending sends and shuts down the sending direction, so the peer sees a clean end
@@ -439,13 +408,12 @@ impl Channel {
     pub async fn close(mut self) -> Result<(), NetError> {
         self.closed = true;
         self.flush().await?;
-        if let Transport::Tcp(tcp) = &mut self.transport {
-            with_timeout("write", self.config.write_timeout, async {
-                Ok(tcp.writer.shutdown().await?)
-            })
-            .await?;
-        }
-        Ok(())
+        with_timeout(
+            "write",
+            self.config.write_timeout,
+            self.transport.shutdown(),
+        )
+        .await
     }
 
     async fn send_frame(&mut self, payload: Payload<'_>) -> Result<(), NetError> {
@@ -463,7 +431,7 @@ impl Channel {
             return Err(e);
         }
         let wire_max = secure::sealed_len(max).min(u32::MAX as usize);
-        let result = if matches!(self.transport, Transport::Memory(_)) {
+        let result = if self.transport.prefers_owned() {
             self.send_wire(Payload::Owned(sealed), wire_max).await
         } else {
             let r = self.send_wire(Payload::Borrowed(&sealed), wire_max).await;
@@ -479,31 +447,22 @@ impl Channel {
 
     async fn send_wire(&mut self, payload: Payload<'_>, max: usize) -> Result<(), NetError> {
         let len = payload.as_slice().len();
-        let header = transport::header_for(len, max)?;
+        transport::header_for(len, max)?;
         if let Some(reason) = self.tx_broken {
             return Err(broken("sending", reason));
         }
         let limit = self.config.write_timeout;
-        match &mut self.transport {
-            Transport::Tcp(tcp) => {
-                let result = with_timeout("write", limit, async {
-                    Ok(tcp.write_frame(payload.as_slice(), header).await?)
-                })
-                .await;
-                if result.is_err() {
-                    self.tx_broken = Some("a send failed part-way through a frame");
-                }
-                result?;
-            }
-            Transport::Memory(mem) => {
-                // `Sender::send` either queues the whole frame or nothing, even when cancelled.
-                let frame = payload.into_vec();
-                with_timeout("write", limit, async {
-                    mem.tx.send(frame).await.map_err(|_| NetError::PeerClosed)
-                })
-                .await?;
-            }
+        let mut progress = 0usize;
+        let result = with_timeout(
+            "write",
+            limit,
+            self.transport.send_frame(payload, &mut progress),
+        )
+        .await;
+        if result.is_err() && progress > 0 {
+            self.tx_broken = Some("a send failed part-way through a frame");
         }
+        result?;
         tracing::trace!(len, "frame sent");
         self.stats.bytes_sent += (FRAME_HEADER_LEN + len) as u64;
         self.stats.messages_sent += 1;
@@ -544,60 +503,27 @@ impl Channel {
             return Err(broken("receiving", reason));
         }
         let limit = self.config.read_timeout;
-        match &mut self.transport {
-            Transport::Tcp(tcp) => {
-                let mut consumed = 0usize;
-                let result = match expect {
-                    Expect::AtMost(max) => {
-                        with_timeout(
-                            "read",
-                            limit,
-                            transport::read_frame(&mut tcp.reader, max, buf, &mut consumed),
-                        )
-                        .await
-                    }
-                    Expect::Exactly(len, from) => {
-                        with_timeout(
-                            "read",
-                            limit,
-                            transport::read_frame_exact(
-                                &mut tcp.reader,
-                                len,
-                                buf,
-                                &mut consumed,
-                                |got| secure::wrong_length(from, got, len),
-                            ),
-                        )
-                        .await
-                    }
-                };
-                if let Err(e) = result {
-                    if consumed > 0 {
-                        self.rx_broken = Some("an earlier receive failed inside a frame");
-                    }
-                    return Err(e);
-                }
+        let frame_limit = match expect {
+            Expect::AtMost(max) => FrameLimit::AtMost(max),
+            Expect::Exactly(len, _) => FrameLimit::Exactly(len),
+        };
+        let mut consumed = 0usize;
+        let result = with_timeout(
+            "read",
+            limit,
+            self.transport.recv_frame(buf, frame_limit, &mut consumed),
+        )
+        .await;
+        if let Err(e) = result {
+            if consumed > 0 {
+                self.rx_broken = Some("an earlier receive failed inside a frame");
             }
-            Transport::Memory(mem) => {
-                // `Receiver::recv` is cancel safe: a timeout loses no frame.
-                let frame = with_timeout("read", limit, async {
-                    mem.rx.recv().await.ok_or(NetError::PeerClosed)
-                })
-                .await?;
-                match expect {
-                    Expect::AtMost(max) if frame.len() > max => {
-                        return Err(NetError::FrameTooLarge {
-                            len: frame.len() as u64,
-                            max,
-                        });
-                    }
-                    Expect::Exactly(len, from) if frame.len() != len => {
-                        return Err(secure::wrong_length(from, frame.len() as u64, len));
-                    }
-                    _ => {}
+            return Err(match (e, expect) {
+                (NetError::UnexpectedLength { len, expected }, Expect::Exactly(_, from)) => {
+                    secure::wrong_length(from, len, expected)
                 }
-                *buf = frame;
-            }
+                (e, _) => e,
+            });
         }
         tracing::trace!(len = buf.len(), "frame received");
         self.stats.bytes_received += (FRAME_HEADER_LEN + buf.len()) as u64;
@@ -609,12 +535,8 @@ impl Channel {
 
 impl fmt::Debug for Channel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let transport = match &self.transport {
-            Transport::Tcp(_) => "tcp",
-            Transport::Memory(_) => "memory",
-        };
         f.debug_struct("Channel")
-            .field("transport", &transport)
+            .field("transport", &self.transport.name())
             .field("peer_addr", &self.peer_addr())
             .field("stats", &self.stats)
             .field("config", &self.config)
@@ -624,14 +546,12 @@ impl fmt::Debug for Channel {
 
 impl Drop for Channel {
     fn drop(&mut self) {
-        if let Transport::Tcp(tcp) = &self.transport {
-            let pending = tcp.pending_writes();
-            if pending > 0 && !self.closed && self.tx_broken.is_none() {
-                tracing::warn!(
-                    pending,
-                    "channel dropped with unflushed sends; call flush() or close() first"
-                );
-            }
+        let pending = self.transport.pending_writes();
+        if pending > 0 && !self.closed && self.tx_broken.is_none() {
+            tracing::warn!(
+                pending,
+                "channel dropped with unflushed sends; call flush() or close() first"
+            );
         }
     }
 }

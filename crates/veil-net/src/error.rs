@@ -46,6 +46,15 @@ pub enum NetError {
         /// The limit in force.
         max: usize,
     },
+    /// A received frame announced another payload length than the one the receive requires
+    /// (a handshake message of fixed size); nothing of its payload was read.
+    #[error("frame of {len} bytes where exactly {expected} were expected")]
+    UnexpectedLength {
+        /// The announced payload length.
+        len: u64,
+        /// The length required.
+        expected: usize,
+    },
     /// A received frame is not a valid encoding of the expected type, or has bytes left over
     /// after it.
     #[error("cannot decode frame: {0}")]

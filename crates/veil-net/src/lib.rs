@@ -12,6 +12,11 @@
 //! arrive, and decoding runs under a limit derived from the frame length. Every receive, send and
 //! connect is bounded by a timeout.
 //!
+//! Below the channel, a [`Transport`] moves whole frames: TCP and in-memory ones ship in
+//! [`transport`], with [`Counting`](transport::Counting), a wrapper that counts the traffic of
+//! any transport; a transport of one's own plugs in with [`Channel::over`] and no protocol
+//! changes.
+//!
 //! [`Channel::secure_client`] and [`Channel::secure_server`] turn a channel into an
 //! authenticated, encrypted one (Noise IK with long-term identity keys, see [`secure`]): every
 //! frame after the handshake is sealed, and a tampered frame is an error, never data.
@@ -44,7 +49,7 @@ pub mod fuzzing;
 pub mod loopback;
 pub mod secure;
 mod stats;
-mod transport;
+pub mod transport;
 
 pub use channel::Channel;
 pub use config::ChannelConfig;
@@ -52,4 +57,4 @@ pub use error::NetError;
 pub use loopback::tcp_pair;
 pub use secure::{Identity, KeyError, PublicKey};
 pub use stats::Stats;
-pub use transport::FRAME_HEADER_LEN;
+pub use transport::{Transport, FRAME_HEADER_LEN};

@@ -9,6 +9,9 @@
 //!   [`Party::mul_public`], [`Party::mul`] (batched, one round), [`Party::inner_products`] and
 //!   [`Party::matvec`] (one degree reduction per inner product), [`Party::open`] and
 //!   [`Party::open_to`], with per-operation communication in [`Party::op_log`].
+//! - [`core`]: the same operations as a synchronous core, [`Bgw`]: each communicating
+//!   operation a start (the round's messages) and a finish (the result from the peers'
+//!   messages), which [`Party`] drives over its channels and the tests drive in memory.
 //! - [`fixed`]: signed fixed-point encoding.
 //! - [`linear`]: the private linear layer `y = W·x + b`, its plaintext twin, and
 //!   [`run_party`] for running one party of the demo in its own process.
@@ -38,12 +41,14 @@
 //! # }
 //! ```
 
+pub mod core;
 pub mod fixed;
 pub mod linear;
 pub mod mesh;
 pub mod party;
 mod wire;
 
+pub use self::core::Bgw;
 pub use fixed::{decode_int, encode_int, encode_ints, FixedPoint};
 pub use linear::{
     linear_layer, linear_layer_plain, loopback_addresses, run_party, LinearInput, LinearLayerSpec,

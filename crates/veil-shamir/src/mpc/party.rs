@@ -30,16 +30,14 @@
 
 use std::net::SocketAddr;
 
-use rand::SeedableRng;
-use rand_chacha::ChaCha20Rng;
 use veil_net::{Channel, ChannelConfig, Stats};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::error::MpcError;
 use crate::field::{Field, M61};
+use crate::mpc::core::{Bgw, Received, Round};
 use crate::mpc::wire::{self, Tag};
-use crate::poly::lagrange_coefficients;
-use crate::shamir::{ShareVec, MAX_SHARES};
+use crate::shamir::MAX_SHARES;
 
 /// Largest number of parties.
 pub const MAX_PARTIES: usize = 64;
@@ -232,23 +230,15 @@ pub struct OpRecord {
 /// (lengths, owners); each operation is tagged and numbered on the wire, so a divergence is
 /// reported as [`MpcError::Malformed`] rather than misread.
 pub struct Party {
-    index: usize,
-    n: usize,
-    t: usize,
+    core: Bgw,
     peers: Vec<Option<Channel>>,
-    rng: ChaCha20Rng,
-    reduce: Vec<M61>,
-    seq: u32,
     log: Vec<OpRecord>,
 }
 
 impl std::fmt::Debug for Party {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Party")
-            .field("index", &self.index)
-            .field("parties", &self.n)
-            .field("degree", &self.t)
-            .field("seq", &self.seq)
+            .field("core", &self.core)
             .finish_non_exhaustive()
     }
 }
@@ -278,22 +268,9 @@ impl Party {
         {
             return Err(invalid("one channel per other party is required"));
         }
-        let t = config.threshold;
-        let xs: Vec<M61> = (1..=n as u64).map(M61::new).collect();
-        let reduce = lagrange_coefficients(&xs[..2 * t + 1], M61::ZERO)
-            .ok_or_else(|| invalid("evaluation points"))?;
-        let rng = match config.seed {
-            Some(s) => ChaCha20Rng::from_seed(s),
-            None => ChaCha20Rng::from_os_rng(),
-        };
         Ok(Party {
-            index: config.index,
-            n,
-            t,
+            core: Bgw::new(config.index, n, config.threshold, config.seed)?,
             peers,
-            rng,
-            reduce,
-            seq: 0,
             log: Vec::new(),
         })
     }
@@ -333,17 +310,17 @@ impl Party {
 
     /// This party's index.
     pub fn index(&self) -> usize {
-        self.index
+        self.core.index()
     }
 
     /// Number of parties.
     pub fn parties(&self) -> usize {
-        self.n
+        self.core.parties()
     }
 
     /// Sharing degree `t`.
     pub fn threshold(&self) -> usize {
-        self.t
+        self.core.threshold()
     }
 
     /// Channel counters summed over all peers.
@@ -365,12 +342,6 @@ impl Party {
         &self.log
     }
 
-    fn next_seq(&mut self) -> u32 {
-        let s = self.seq;
-        self.seq = self.seq.wrapping_add(1);
-        s
-    }
-
     fn record(&mut self, op: &'static str, elements: usize, before: Stats) {
         let stats = self.stats().since(&before);
         self.log.push(OpRecord {
@@ -381,25 +352,21 @@ impl Party {
         });
     }
 
-    /// Sends `outgoing[j]` to every party `j` that has one and receives from every party `j`
-    /// with `expect[j] = Some(len)` (`len = None`: any length up to [`MAX_INPUT_LEN`]). On each
-    /// link the lower index sends first, so large messages cannot deadlock.
-    async fn exchange(
-        &mut self,
-        tag: Tag,
-        seq: u32,
-        outgoing: &[Option<&[M61]>],
-        expect: &[Option<Option<usize>>],
-    ) -> Result<Vec<Option<Vec<M61>>>, MpcError> {
-        let me = self.index;
+    /// Runs one round of the core: sends `round.outgoing[j]` to every party `j` that has one
+    /// and receives from every party `j` with `round.expect[j] = Some(len)` (`len = None`: any
+    /// length up to [`MAX_INPUT_LEN`]). On each link the lower index sends first, so large
+    /// messages cannot deadlock.
+    async fn exchange(&mut self, round: &Round) -> Result<Received, MpcError> {
+        let me = self.core.index();
+        let (tag, seq) = (round.tag, round.seq);
         let futs: Vec<_> = self
             .peers
             .iter_mut()
             .enumerate()
             .filter_map(|(j, ch)| ch.as_mut().map(|ch| (j, ch)))
             .map(|(j, ch)| {
-                let out = outgoing[j];
-                let exp = expect[j];
+                let out = round.outgoing[j].as_deref();
+                let exp = round.expect[j];
                 async move {
                     let mut got = None;
                     if me < j {
@@ -416,7 +383,7 @@ impl Party {
             })
             .collect();
         let results = wire::try_join_all(futs).await?;
-        let mut out: Vec<Option<Vec<M61>>> = (0..self.n).map(|_| None).collect();
+        let mut out: Received = (0..self.core.parties()).map(|_| None).collect();
         for (j, got) in results {
             out[j] = got;
         }
@@ -435,47 +402,15 @@ impl Party {
         owner: usize,
         values: Option<&[M61]>,
     ) -> Result<SharedVec, MpcError> {
-        if owner >= self.n {
-            return Err(invalid(format!("owner {owner} out of range")));
-        }
-        if (owner == self.index) != values.is_some() {
-            return Err(invalid("exactly the owner supplies the input"));
+        if values.is_some_and(|v| v.len() > MAX_INPUT_LEN) {
+            return Err(invalid("input too long"));
         }
         let before = self.stats();
-        let seq = self.next_seq();
-        let result = if let Some(values) = values {
-            if values.len() > MAX_INPUT_LEN {
-                return Err(invalid("input too long"));
-            }
-            let shares = self.deal(values)?;
-            let outgoing: Vec<Option<&[M61]>> = shares
-                .iter()
-                .enumerate()
-                .map(|(j, s)| (j != self.index).then_some(s.values()))
-                .collect();
-            let expect = vec![None; self.n];
-            self.exchange(Tag::Input, seq, &outgoing, &expect).await?;
-            SharedVec {
-                values: shares[self.index].values().to_vec(),
-            }
-        } else {
-            let outgoing = vec![None; self.n];
-            let mut expect = vec![None; self.n];
-            expect[owner] = Some(None);
-            let mut got = self.exchange(Tag::Input, seq, &outgoing, &expect).await?;
-            SharedVec {
-                values: got[owner].take().unwrap_or_default(),
-            }
-        };
+        let (round, step) = self.core.start_input(owner, values)?;
+        let got = self.exchange(&round).await?;
+        let result = self.core.finish_input(step, got);
         self.record("input", result.len(), before);
         Ok(result)
-    }
-
-    /// Degree-`t` sharings of `values` for all parties (index `j` for party `j`).
-    fn deal(&mut self, values: &[M61]) -> Result<Vec<ShareVec<M61>>, MpcError> {
-        let params = crate::shamir::SharingParams::new(self.t, self.n)
-            .map_err(|e| invalid(e.to_string()))?;
-        crate::shamir::deal_vec(values, params, &mut self.rng).map_err(|e| invalid(e.to_string()))
     }
 
     /// `a + b` (local).
@@ -635,46 +570,9 @@ impl Party {
 
     /// Gennaro-Rabin-Rabin degree reduction of local degree-`2t` shares `h`.
     async fn reduce_degree(&mut self, h: &[M61]) -> Result<SharedVec, MpcError> {
-        let seq = self.next_seq();
-        let resharers = 2 * self.t + 1;
-        let me = self.index;
-        let pieces = if me < resharers {
-            Some(self.deal(h)?)
-        } else {
-            None
-        };
-        let outgoing: Vec<Option<&[M61]>> = (0..self.n)
-            .map(|j| match &pieces {
-                Some(p) if j != me => Some(p[j].values()),
-                _ => None,
-            })
-            .collect();
-        let expect: Vec<Option<Option<usize>>> = (0..self.n)
-            .map(|i| (i < resharers && i != me).then_some(Some(h.len())))
-            .collect();
-        let mut got = self.exchange(Tag::Reshare, seq, &outgoing, &expect).await?;
-        let mut acc: Vec<M61> = vec![M61::ZERO; h.len()];
-        for i in 0..resharers {
-            let lambda = self.reduce[i];
-            let piece: &[M61] = if i == me {
-                pieces.as_ref().map_or(&[][..], |p| p[me].values())
-            } else {
-                got[i].as_deref().unwrap_or(&[])
-            };
-            if piece.len() != h.len() {
-                return Err(MpcError::Malformed {
-                    peer: i,
-                    reason: "reshare of the wrong length".into(),
-                });
-            }
-            for (a, v) in acc.iter_mut().zip(piece) {
-                *a += lambda * *v;
-            }
-        }
-        for g in got.iter_mut().flatten() {
-            g.zeroize();
-        }
-        Ok(SharedVec { values: acc })
+        let (round, step) = self.core.start_reduce(h)?;
+        let got = self.exchange(&round).await?;
+        self.core.finish_reduce(step, got)
     }
 
     /// Opens `a` to every party.
@@ -686,15 +584,9 @@ impl Party {
     /// channel or message errors.
     pub async fn open(&mut self, a: &SharedVec) -> Result<Vec<M61>, MpcError> {
         let before = self.stats();
-        let seq = self.next_seq();
-        let outgoing: Vec<Option<&[M61]>> = (0..self.n)
-            .map(|j| (j != self.index).then_some(a.shares()))
-            .collect();
-        let expect: Vec<Option<Option<usize>>> = (0..self.n)
-            .map(|j| (j != self.index).then_some(Some(a.len())))
-            .collect();
-        let got = self.exchange(Tag::Open, seq, &outgoing, &expect).await?;
-        let out = self.combine(a, got)?;
+        let (round, step) = self.core.start_open(a, None)?;
+        let got = self.exchange(&round).await?;
+        let out = self.core.finish_open(step, got)?.unwrap_or_default();
         self.record("open", out.len(), before);
         Ok(out)
     }
@@ -709,46 +601,12 @@ impl Party {
         a: &SharedVec,
         target: usize,
     ) -> Result<Option<Vec<M61>>, MpcError> {
-        if target >= self.n {
-            return Err(invalid(format!("target {target} out of range")));
-        }
         let before = self.stats();
-        let seq = self.next_seq();
-        let me = self.index;
-        let outgoing: Vec<Option<&[M61]>> = (0..self.n)
-            .map(|j| (j == target && j != me).then_some(a.shares()))
-            .collect();
-        let expect: Vec<Option<Option<usize>>> = (0..self.n)
-            .map(|j| (me == target && j != me).then_some(Some(a.len())))
-            .collect();
-        let got = self.exchange(Tag::Open, seq, &outgoing, &expect).await?;
-        let out = if me == target {
-            Some(self.combine(a, got)?)
-        } else {
-            None
-        };
+        let (round, step) = self.core.start_open(a, Some(target))?;
+        let got = self.exchange(&round).await?;
+        let out = self.core.finish_open(step, got)?;
         self.record("open_to", a.len(), before);
         Ok(out)
-    }
-
-    fn combine(
-        &self,
-        mine: &SharedVec,
-        mut got: Vec<Option<Vec<M61>>>,
-    ) -> Result<Vec<M61>, MpcError> {
-        let shares: Vec<ShareVec<M61>> = (0..self.n)
-            .map(|j| {
-                let v = if j == self.index {
-                    mine.values.clone()
-                } else {
-                    got[j].take().unwrap_or_default()
-                };
-                ShareVec::new(j as u32 + 1, v)
-            })
-            .collect();
-        crate::shamir::reconstruct_vec(self.t, &shares)
-            .map(|v| v.to_vec())
-            .map_err(MpcError::Inconsistent)
     }
 
     /// Ends the session: a last empty message each way on every link (so no party closes while
@@ -758,15 +616,8 @@ impl Party {
     ///
     /// Channel errors, or [`MpcError::Malformed`] if a peer is at another point of the protocol.
     pub async fn finish(mut self) -> Result<(), MpcError> {
-        let seq = self.next_seq();
-        let empty: &[M61] = &[];
-        let outgoing: Vec<Option<&[M61]>> = (0..self.n)
-            .map(|j| (j != self.index).then_some(empty))
-            .collect();
-        let expect: Vec<Option<Option<usize>>> = (0..self.n)
-            .map(|j| (j != self.index).then_some(Some(0)))
-            .collect();
-        self.exchange(Tag::Bye, seq, &outgoing, &expect).await?;
+        let round = self.core.bye();
+        self.exchange(&round).await?;
         for (j, ch) in self.peers.drain(..).enumerate() {
             if let Some(ch) = ch {
                 ch.close()
