@@ -9,7 +9,7 @@
 use libfuzzer_sys::fuzz_target;
 use veil_circuit::{Builder, Circuit};
 use veil_fuzz::{against, encode_frames, frames, record, rng, runtime, write_seed};
-use veil_gmw::{GmwParty, PartyId, Reveal};
+use veil_gmw::{GmwParty, PartyId, Reveal, Role, P0, P1};
 use veil_net::Channel;
 
 /// A 4-bit adder and comparator: party 0's input first, then party 1's.
@@ -34,8 +34,15 @@ fn reveal(mode: u8) -> Reveal {
     }
 }
 
-async fn party(mut ch: Channel, id: PartyId, c: &Circuit, reveal: Reveal, lanes: usize) {
-    let mut p = GmwParty::new(id, &mut rng());
+async fn party(ch: Channel, id: PartyId, c: &Circuit, reveal: Reveal, lanes: usize) {
+    match id {
+        PartyId::P0 => party_as::<P0>(ch, c, reveal, lanes).await,
+        PartyId::P1 => party_as::<P1>(ch, c, reveal, lanes).await,
+    }
+}
+
+async fn party_as<R: Role>(mut ch: Channel, c: &Circuit, reveal: Reveal, lanes: usize) {
+    let mut p = GmwParty::<R>::new(&mut rng());
     if p.offline(&mut ch, 16).await.is_err() {
         return;
     }

@@ -58,7 +58,11 @@ async fn serve(ch: &mut Channel, served: &Served, hello: &Hello) -> Result<u64, 
     let mut inputs = 0u64;
     while let Some(n) = next_query(ch).await? {
         for _ in 0..n {
-            let query: ClearQuery = ch.recv().await?;
+            // A query's size follows from the architecture: the codes and bincode's length
+            // prefix (at most 9 bytes). Anything longer is refused before it is read.
+            let query: ClearQuery = ch
+                .recv_within(model.architecture.input_count().saturating_add(9))
+                .await?;
             check(&model.architecture, &query.codes)?;
             let out = model.logits(&query.codes);
             let class = veil_nn::quant::argmax_i64(&out) as u32;

@@ -1,7 +1,7 @@
 //! The GMW session: the compiled model evaluated on XOR shares, up to 64 inputs per batch
 //! (one per bit lane), triples made ahead of the query. See `gmw/SPEC.md`.
 
-use veil_gmw::{GmwParty, PartyId, PreparedCircuit, Reveal};
+use veil_gmw::{GmwParty, PartyId, PreparedCircuit, Reveal, P0, P1};
 use veil_net::Channel;
 use veil_nn::compile::{compile_architecture, CompiledModel, Prediction};
 use veil_nn::graph::Architecture;
@@ -41,7 +41,7 @@ pub fn triples_for(prepared: &PreparedCircuit, lanes: usize) -> usize {
 /// Server side of one batch of `lanes` inputs: the model's bits in every lane.
 pub async fn serve_batch(
     ch: &mut Channel,
-    party: &mut GmwParty,
+    party: &mut GmwParty<P0>,
     prepared: &PreparedCircuit,
     server_inputs: &[Vec<bool>],
     lanes: usize,
@@ -64,7 +64,7 @@ pub async fn serve_batch(
 /// Client side of one batch: each input in its own lane.
 pub async fn query_batch(
     ch: &mut Channel,
-    party: &mut GmwParty,
+    party: &mut GmwParty<P1>,
     compiled: &CompiledModel,
     prepared: &PreparedCircuit,
     inputs: &[Vec<u8>],
@@ -111,7 +111,7 @@ pub async fn query_batch(
 pub struct Gmw;
 
 struct GmwClient {
-    party: GmwParty,
+    party: GmwParty<P1>,
     compiled: CompiledModel,
     prepared: PreparedCircuit,
 }
@@ -138,7 +138,7 @@ async fn serve(ch: &mut Channel, served: &Served, hello: &Hello) -> Result<u64, 
     let logits = hello.want_logits && served.config().allow_logits;
     welcome(ch, served, logits).await?;
     let (compiled, server_inputs) = served.compiled(logits);
-    let mut party = GmwParty::new(PartyId::P0, &mut veil_ot::secure_rng());
+    let mut party = GmwParty::<P0>::new(&mut veil_ot::secure_rng());
     let prepared = prepare(compiled)?;
     // Triples for a first full batch, before any query arrives.
     party.offline(ch, triples_for(&prepared, LANES)).await?;
@@ -191,7 +191,7 @@ impl InferenceProtocol for Gmw {
         Box::pin(async move {
             let compiled = compile_architecture(architecture, crate::registry::outputs(logits))?;
             let prepared = prepare(&compiled)?;
-            let mut party = GmwParty::new(PartyId::P1, &mut veil_ot::secure_rng());
+            let mut party = GmwParty::<P1>::new(&mut veil_ot::secure_rng());
             party.offline(ch, triples_for(&prepared, LANES)).await?;
             Ok(Box::new(GmwClient {
                 party,

@@ -86,7 +86,12 @@ async fn a_malformed_clear_query_ends_only_its_own_session() {
     let model = veil_nn::bundled_model().unwrap().quantized;
     let n = model.architecture.input_count();
 
-    for codes in [vec![0u8; n - 1], vec![255u8; n], vec![0u8; n + 1]] {
+    for codes in [
+        vec![0u8; n - 1],
+        vec![255u8; n],
+        vec![0u8; n + 1],
+        vec![0u8; 1 << 20],
+    ] {
         let mut ch = Channel::connect(&addr, ChannelConfig::default())
             .await
             .unwrap();
@@ -103,8 +108,10 @@ async fn a_malformed_clear_query_ends_only_its_own_session() {
             Welcome::Accepted { .. }
         ));
         ch.send(&Request::Query { count: 1 }).await.unwrap();
-        ch.send(&ClearQuery { codes }).await.unwrap();
-        ch.flush().await.unwrap();
+        // An oversized query may meet a closed connection before it is all written.
+        if ch.send(&ClearQuery { codes }).await.is_ok() {
+            let _ = ch.flush().await;
+        }
         // The server ends the session instead of answering.
         assert!(ch.recv::<ClearAnswer>().await.is_err());
     }

@@ -1,4 +1,4 @@
-//! A circuit builder with constant folding and word-level gadgets.
+//! A circuit builder with constant folding: the [`BoolBackend`] that emits gates.
 //!
 //! A [`Bit`] is either a constant or a wire, and a [`Word`] is a vector of bits, least
 //! significant first (the crate's convention). Every bit operation folds constants, so
@@ -8,54 +8,23 @@
 //! [`Gate::Const`] per value (0 or 1). [`Builder::finish`] drops the gates no output depends
 //! on and renumbers the wires densely.
 //!
-//! The gadgets are the standard AND-efficient constructions for free-XOR garbling and GMW
-//! (Kolesnikov, Sadeghi and Schneider, "Improved garbled circuit building blocks and
-//! applications to auctions and computing minima", CANS 2009; Boyar, Peralta and Pochuev on
-//! multiplicative complexity): a full adder costs one AND (`carry = c ^ ((a ^ c) & (b ^ c))`),
-//! a comparator one AND per bit (the borrow of a subtraction), a multiplexer one AND per bit
-//! (`f ^ (s & (t ^ f))`). Multiplications and multi-operand sums put all their partial
-//! products in one bit heap (Wallace, 1964; Dadda, 1965) that full and half adders compress
-//! column by column, and signed operands use the Baugh–Wooley rewriting (1973), which turns
-//! every negatively weighted partial product `-p 2^k` into `!p 2^k - 2^k`, the constants being
-//! summed at build time.
+//! The word-level gadgets are those of [`Gadgets`], written once for every backend (see
+//! [`crate::gadgets`] for the constructions and their AND counts). The builder also offers
+//! them as inherent methods taking bits by value, so that building a circuit needs no trait
+//! import; each one runs the generic gadget. Ring values of `Z_2^k` for mixed protocols are
+//! words of `k` bits ([`crate::ring`]).
 //!
-//! Operands of binary word gadgets must have equal widths; a mismatch, like an empty operand
-//! list where a width is needed, is a programming error and panics with a message naming the
-//! gadget. Every width from 1 up works (the test suite checks 1 to 64).
-//!
-//! AND gates per gadget, for `w`-bit operands (`w >= 2`; fewer when operands are constant):
-//!
-//! | gadget | ANDs |
-//! |---|---|
-//! | [`add`](Builder::add), [`sub`](Builder::sub) | `w - 1` |
-//! | [`add_with_carry`](Builder::add_with_carry) | `w` |
-//! | [`neg`](Builder::neg) | `w - 2` |
-//! | [`lt_unsigned`](Builder::lt_unsigned), [`lt_signed`](Builder::lt_signed), `le`/`gt`/`ge` | `w` |
-//! | [`eq`](Builder::eq), [`ne`](Builder::ne), [`is_zero`](Builder::is_zero) | `w - 1` |
-//! | [`mux`](Builder::mux) | `w` |
-//! | [`max_signed`](Builder::max_signed) and the other min/max | `2w` |
-//! | [`relu`](Builder::relu) | `w - 1` |
-//! | [`saturate_unsigned`](Builder::saturate_unsigned) to `0 < k < w - 1` bits | `w - 1` |
-//! | [`clamp_signed`](Builder::clamp_signed) | at most `4w` |
-//! | [`argmax_signed`](Builder::argmax_signed) of `n` values | at most `(n - 1)(2w + ceil(log2 n)) - w` |
-//! | [`mul`](Builder::mul) (`w x w -> w`) | `w^2 - w + 1` |
-//! | [`mul_unsigned_wide`](Builder::mul_unsigned_wide) (`w x w -> 2w`) | `2w^2 - w` |
-//! | [`mul_signed_wide`](Builder::mul_signed_wide), [`mul_unsigned_signed`](Builder::mul_unsigned_signed) | `2w^2 - w` |
-//! | [`sum`](Builder::sum) of `n` words | about `(n - 1)(w - 1)` |
-//! | [`dot_unsigned_signed`](Builder::dot_unsigned_signed) | `w1 w2` per term, plus about one per partial product for the heap |
-//! | shifts, extensions, truncation | 0 |
-//!
-//! The exact counts are checked by the unit test `documented_and_counts` for
-//! `w = 2, 3, 8, 16, 32, 64`. The AND depth of the ripple-carry gadgets and comparators is
-//! linear in `w` (`w - 1` for `mul`, `2w - 1` for the wide products); `eq`, `is_zero` and the
-//! reductions are logarithmic. For example, `mul` at 64 bits is 4033 ANDs, the count of the
-//! Bristol `mult64.txt`, and a 64-term dot product of 4-bit unsigned by 4-bit signed values
-//! into 16 bits is 2044 ANDs, against 2296 for 64 separate products summed afterwards.
+//! AND gates per gadget, for `w`-bit operands (`w >= 2`): `add` and `sub` `w - 1`, `neg`
+//! `w - 2`, comparisons and `mux` `w`, `eq` `w - 1`, `max`/`min` `2w`, `relu` `w - 1`, `mul`
+//! `w^2 - w + 1`, the wide products `2w^2 - w`; the exact counts are checked by the unit test
+//! `documented_and_counts` for `w = 2, 3, 8, 16, 32, 64`. For example, `mul` at 64 bits is
+//! 4033 ANDs, the count of the Bristol `mult64.txt`, and a 64-term dot product of 4-bit
+//! unsigned by 4-bit signed values into 16 bits is 2044 ANDs, against 2296 for 64 separate
+//! products summed afterwards.
 
-use std::collections::VecDeque;
-
-use crate::bits::{mask, sign_extend};
+use crate::backend::BoolBackend;
 use crate::circuit::{Circuit, Gate, WireId};
+use crate::gadgets::Gadgets;
 
 /// A bit of a circuit under construction: a known constant or a wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -116,58 +85,6 @@ pub struct Builder {
     inverse: Vec<WireId>,
     /// The wires holding the constants 0 and 1 once an output needs them.
     const_wires: [Option<WireId>; 2],
-}
-
-/// Weighted bits waiting to be summed: `sum_k 2^k (cols[k] + konst[k])` modulo `2^width`.
-struct BitHeap {
-    cols: Vec<VecDeque<Bit>>,
-    konst: Vec<bool>,
-}
-
-impl BitHeap {
-    fn new(width: usize) -> Self {
-        BitHeap {
-            cols: vec![VecDeque::new(); width],
-            konst: vec![false; width],
-        }
-    }
-
-    fn width(&self) -> usize {
-        self.cols.len()
-    }
-
-    /// Adds `2^k` to the constant.
-    fn add_pow2(&mut self, k: usize) {
-        for c in self.konst.iter_mut().skip(k) {
-            *c = !*c;
-            if *c {
-                break;
-            }
-        }
-    }
-
-    /// Subtracts `2^k` from the constant.
-    fn sub_pow2(&mut self, k: usize) {
-        for c in self.konst.iter_mut().skip(k) {
-            *c = !*c;
-            if !*c {
-                break;
-            }
-        }
-    }
-
-    /// Adds `bit * 2^k`.
-    fn push(&mut self, k: usize, bit: Bit) {
-        match bit {
-            Bit::Const(false) => {}
-            Bit::Const(true) => self.add_pow2(k),
-            wire => {
-                if let Some(col) = self.cols.get_mut(k) {
-                    col.push_back(wire);
-                }
-            }
-        }
-    }
 }
 
 impl Builder {
@@ -352,619 +269,275 @@ impl Builder {
         }
     }
 
-    /// `a OR b`, as `a ^ b ^ (a & b)` (one AND).
+    // ----- the gadgets of `Gadgets`, with bits by value -----------------------------------
+
+    /// `a OR b` (one AND); see [`Gadgets::or`].
     pub fn or(&mut self, a: Bit, b: Bit) -> Bit {
-        match (a, b) {
-            (Bit::Const(true), _) | (_, Bit::Const(true)) => Bit::ONE,
-            (Bit::Const(false), w) | (w, Bit::Const(false)) => w,
-            (Bit::Wire(x), Bit::Wire(y)) if x == y => a,
-            (Bit::Wire(x), Bit::Wire(y)) if self.inverse[x as usize] == y => Bit::ONE,
-            _ => {
-                let t = self.xor(a, b);
-                let u = self.and(a, b);
-                self.xor(t, u)
-            }
-        }
+        Gadgets::or(self, &a, &b)
     }
 
-    /// `NOT (a XOR b)`: 1 when the bits are equal.
+    /// `NOT (a XOR b)`; see [`Gadgets::xnor`].
     pub fn xnor(&mut self, a: Bit, b: Bit) -> Bit {
-        let t = self.xor(a, b);
-        self.not(t)
+        Gadgets::xnor(self, &a, &b)
     }
 
-    /// `sel ? t : f`, as `f ^ (sel & (t ^ f))` (one AND).
+    /// `sel ? t : f` (one AND); see [`Gadgets::mux_bit`].
     pub fn mux_bit(&mut self, sel: Bit, t: Bit, f: Bit) -> Bit {
-        match sel {
-            Bit::Const(true) => t,
-            Bit::Const(false) => f,
-            _ if t == f => t,
-            _ => {
-                let d = self.xor(t, f);
-                let m = self.and(sel, d);
-                self.xor(f, m)
-            }
-        }
+        Gadgets::mux_bit(self, &sel, &t, &f)
     }
 
-    fn reduce(&mut self, bits: &[Bit], empty: Bit, op: fn(&mut Self, Bit, Bit) -> Bit) -> Bit {
-        let mut layer = bits.to_vec();
-        if layer.is_empty() {
-            return empty;
-        }
-        while layer.len() > 1 {
-            layer = layer
-                .chunks(2)
-                .map(|pair| match *pair {
-                    [a, b] => op(self, a, b),
-                    [a] => a,
-                    _ => unreachable!("chunks(2) yields one or two bits"),
-                })
-                .collect();
-        }
-        layer[0]
-    }
-
-    /// AND of all bits (1 for none), as a balanced tree: `n - 1` ANDs, depth `ceil(log2 n)`.
+    /// AND of all bits (1 for none); see [`Gadgets::and_reduce`].
     pub fn and_reduce(&mut self, bits: &[Bit]) -> Bit {
-        self.reduce(bits, Bit::ONE, Self::and)
+        Gadgets::and_reduce(self, bits)
     }
 
-    /// OR of all bits (0 for none), as a balanced tree: `n - 1` ANDs, depth `ceil(log2 n)`.
+    /// OR of all bits (0 for none); see [`Gadgets::or_reduce`].
     pub fn or_reduce(&mut self, bits: &[Bit]) -> Bit {
-        self.reduce(bits, Bit::ZERO, Self::or)
+        Gadgets::or_reduce(self, bits)
     }
 
-    /// XOR of all bits (0 for none): no AND.
+    /// XOR of all bits (0 for none); see [`Gadgets::xor_reduce`].
     pub fn xor_reduce(&mut self, bits: &[Bit]) -> Bit {
-        self.reduce(bits, Bit::ZERO, Self::xor)
+        Gadgets::xor_reduce(self, bits)
     }
 
-    // ----- words without gates ----------------------------------------------------------
-
-    /// The low `width` bits of `value` as constants (zero beyond 128 bits).
+    /// The low `width` bits of `value` as constants; see [`Gadgets::constant`].
     pub fn constant(&self, value: u128, width: usize) -> Word {
-        (0..width)
-            .map(|i| Bit::Const(i < 128 && (value >> i) & 1 == 1))
-            .collect()
+        Gadgets::constant(self, value, width)
     }
 
-    /// The two's complement of `value` at `width` bits, as constants.
+    /// The two's complement of `value` at `width` bits; see [`Gadgets::constant_signed`].
     pub fn constant_signed(&self, value: i128, width: usize) -> Word {
-        (0..width)
-            .map(|i| Bit::Const((value >> i.min(127)) & 1 == 1))
-            .collect()
+        Gadgets::constant_signed(self, value, width)
     }
 
-    /// `x` with `width - x.len()` copies of its sign bit on top (zeros for an empty word).
-    ///
-    /// # Panics
-    /// If `width < x.len()`.
+    /// `x` sign-extended to `width` bits; see [`Gadgets::sign_extend`].
     pub fn sign_extend(&self, x: &[Bit], width: usize) -> Word {
-        assert!(width >= x.len(), "sign_extend: {} bits to {width}", x.len());
-        let fill = x.last().copied().unwrap_or(Bit::ZERO);
-        let mut out = x.to_vec();
-        out.resize(width, fill);
-        out
+        Gadgets::sign_extend(self, x, width)
     }
 
-    /// `x` with `width - x.len()` zeros on top.
-    ///
-    /// # Panics
-    /// If `width < x.len()`.
+    /// `x` zero-extended to `width` bits; see [`Gadgets::zero_extend`].
     pub fn zero_extend(&self, x: &[Bit], width: usize) -> Word {
-        assert!(width >= x.len(), "zero_extend: {} bits to {width}", x.len());
-        let mut out = x.to_vec();
-        out.resize(width, Bit::ZERO);
-        out
+        Gadgets::zero_extend(self, x, width)
     }
 
-    /// The low `width` bits of `x` (the value modulo `2^width`).
-    ///
-    /// # Panics
-    /// If `width > x.len()`.
+    /// The low `width` bits of `x`; see [`Gadgets::truncate`].
     pub fn truncate(&self, x: &[Bit], width: usize) -> Word {
-        assert!(width <= x.len(), "truncate: {} bits to {width}", x.len());
-        x[..width].to_vec()
+        Gadgets::truncate(self, x, width)
     }
 
-    /// `x << k` at the width of `x` (zero when `k >= x.len()`).
+    /// `x << k`; see [`Gadgets::shl_const`].
     pub fn shl_const(&self, x: &[Bit], k: usize) -> Word {
-        (0..x.len())
-            .map(|i| if i >= k { x[i - k] } else { Bit::ZERO })
-            .collect()
+        Gadgets::shl_const(self, x, k)
     }
 
-    /// `x >> k`, filling with zeros.
+    /// `x >> k`, filling with zeros; see [`Gadgets::shr_logical_const`].
     pub fn shr_logical_const(&self, x: &[Bit], k: usize) -> Word {
-        (0..x.len())
-            .map(|i| x.get(i + k).copied().unwrap_or(Bit::ZERO))
-            .collect()
+        Gadgets::shr_logical_const(self, x, k)
     }
 
-    /// `x >> k`, filling with the sign bit (floor division by `2^k` of a signed value).
+    /// `x >> k`, filling with the sign bit; see [`Gadgets::shr_arith_const`].
     pub fn shr_arith_const(&self, x: &[Bit], k: usize) -> Word {
-        let sign = x.last().copied().unwrap_or(Bit::ZERO);
-        (0..x.len())
-            .map(|i| x.get(i + k).copied().unwrap_or(sign))
-            .collect()
+        Gadgets::shr_arith_const(self, x, k)
     }
 
-    // ----- bitwise ----------------------------------------------------------------------
-
-    fn same_width(x: &[Bit], y: &[Bit], gadget: &str) {
-        assert_eq!(
-            x.len(),
-            y.len(),
-            "{gadget}: operands of {} and {} bits",
-            x.len(),
-            y.len()
-        );
-    }
-
-    /// Bitwise XOR (no AND).
+    /// Bitwise XOR; see [`Gadgets::xor_words`].
     pub fn xor_words(&mut self, x: &[Bit], y: &[Bit]) -> Word {
-        Self::same_width(x, y, "xor_words");
-        x.iter().zip(y).map(|(&a, &b)| self.xor(a, b)).collect()
+        Gadgets::xor_words(self, x, y)
     }
 
-    /// Bitwise AND (`w` ANDs).
+    /// Bitwise AND; see [`Gadgets::and_words`].
     pub fn and_words(&mut self, x: &[Bit], y: &[Bit]) -> Word {
-        Self::same_width(x, y, "and_words");
-        x.iter().zip(y).map(|(&a, &b)| self.and(a, b)).collect()
+        Gadgets::and_words(self, x, y)
     }
 
-    /// Bitwise OR (`w` ANDs).
+    /// Bitwise OR; see [`Gadgets::or_words`].
     pub fn or_words(&mut self, x: &[Bit], y: &[Bit]) -> Word {
-        Self::same_width(x, y, "or_words");
-        x.iter().zip(y).map(|(&a, &b)| self.or(a, b)).collect()
+        Gadgets::or_words(self, x, y)
     }
 
-    /// Bitwise NOT (no AND).
+    /// Bitwise NOT; see [`Gadgets::not_word`].
     pub fn not_word(&mut self, x: &[Bit]) -> Word {
-        x.iter().map(|&a| self.not(a)).collect()
+        Gadgets::not_word(self, x)
     }
 
-    // ----- arithmetic -------------------------------------------------------------------
-
-    /// Full adder: `(a ^ b ^ c, majority(a, b, c))` with one AND.
-    fn full_adder(&mut self, a: Bit, b: Bit, c: Bit) -> (Bit, Bit) {
-        let (a, b, c) = match (a, b, c) {
-            (k @ Bit::Const(_), x, y) | (x, k @ Bit::Const(_), y) | (x, y, k @ Bit::Const(_)) => {
-                if k == Bit::ONE {
-                    let s = self.xnor(x, y);
-                    let carry = self.or(x, y);
-                    return (s, carry);
-                }
-                (x, y, k)
-            }
-            abc => abc,
-        };
-        let t = self.xor(a, c);
-        let u = self.xor(b, c);
-        let m = self.and(t, u);
-        (self.xor(t, b), self.xor(c, m))
-    }
-
-    /// Ripple-carry addition with carry in; the carry out only when `carry_out`.
-    fn ripple_add(&mut self, x: &[Bit], y: &[Bit], cin: Bit, carry_out: bool) -> (Word, Bit) {
-        let w = x.len();
-        let mut c = cin;
-        let mut sum = Vec::with_capacity(w);
-        for i in 0..w {
-            let t = self.xor(x[i], c);
-            sum.push(self.xor(t, y[i]));
-            if i + 1 < w || carry_out {
-                let u = self.xor(y[i], c);
-                let m = self.and(t, u);
-                c = self.xor(c, m);
-            }
-        }
-        (sum, if carry_out { c } else { Bit::ZERO })
-    }
-
-    /// `x + y` modulo `2^w` (ripple carry, `w - 1` ANDs).
+    /// `x + y` modulo `2^w`; see [`Gadgets::add`].
     pub fn add(&mut self, x: &[Bit], y: &[Bit]) -> Word {
-        Self::same_width(x, y, "add");
-        self.ripple_add(x, y, Bit::ZERO, false).0
+        Gadgets::add(self, x, y)
     }
 
-    /// `x + y + carry_in`: the `w`-bit sum and the carry out (`w` ANDs).
+    /// `x + y + carry_in` and the carry out; see [`Gadgets::add_with_carry`].
     pub fn add_with_carry(&mut self, x: &[Bit], y: &[Bit], carry_in: Bit) -> (Word, Bit) {
-        Self::same_width(x, y, "add_with_carry");
-        self.ripple_add(x, y, carry_in, true)
+        Gadgets::add_with_carry(self, x, y, &carry_in)
     }
 
-    /// `x - y` modulo `2^w`, with the borrow `y ^ ((x ^ b) & (y ^ b))`: `w - 1` ANDs, no INV.
+    /// `x - y` modulo `2^w`; see [`Gadgets::sub`].
     pub fn sub(&mut self, x: &[Bit], y: &[Bit]) -> Word {
-        Self::same_width(x, y, "sub");
-        let w = x.len();
-        let mut b = Bit::ZERO;
-        let mut diff = Vec::with_capacity(w);
-        for i in 0..w {
-            let t = self.xor(x[i], b);
-            diff.push(self.xor(t, y[i]));
-            if i + 1 < w {
-                let u = self.xor(y[i], b);
-                let m = self.and(t, u);
-                b = self.xor(y[i], m);
-            }
-        }
-        diff
+        Gadgets::sub(self, x, y)
     }
 
-    /// `-x` modulo `2^w` (`w - 2` ANDs).
+    /// `-x` modulo `2^w`; see [`Gadgets::neg`].
     pub fn neg(&mut self, x: &[Bit]) -> Word {
-        let zero = vec![Bit::ZERO; x.len()];
-        self.sub(&zero, x)
+        Gadgets::neg(self, x)
     }
 
-    /// The borrow out of `x - y`, with the top bit's weight negative when `signed`.
-    fn less_than(&mut self, x: &[Bit], y: &[Bit], signed: bool) -> Bit {
-        let w = x.len();
-        let mut b = Bit::ZERO;
-        for i in 0..w {
-            let t = self.xor(x[i], b);
-            let u = self.xor(y[i], b);
-            let m = self.and(t, u);
-            let top = if signed && i + 1 == w { x[i] } else { y[i] };
-            b = self.xor(top, m);
-        }
-        b
-    }
-
-    /// `x < y` for unsigned values (`w` ANDs).
+    /// `x < y`, unsigned; see [`Gadgets::lt_unsigned`].
     pub fn lt_unsigned(&mut self, x: &[Bit], y: &[Bit]) -> Bit {
-        Self::same_width(x, y, "lt_unsigned");
-        self.less_than(x, y, false)
+        Gadgets::lt_unsigned(self, x, y)
     }
 
-    /// `x < y` for two's-complement values (`w` ANDs).
+    /// `x < y`, two's complement; see [`Gadgets::lt_signed`].
     pub fn lt_signed(&mut self, x: &[Bit], y: &[Bit]) -> Bit {
-        Self::same_width(x, y, "lt_signed");
-        self.less_than(x, y, true)
+        Gadgets::lt_signed(self, x, y)
     }
 
-    /// `x <= y` for unsigned values (`w` ANDs).
+    /// `x <= y`, unsigned; see [`Gadgets::le_unsigned`].
     pub fn le_unsigned(&mut self, x: &[Bit], y: &[Bit]) -> Bit {
-        let gt = self.lt_unsigned(y, x);
-        self.not(gt)
+        Gadgets::le_unsigned(self, x, y)
     }
 
-    /// `x <= y` for two's-complement values (`w` ANDs).
+    /// `x <= y`, two's complement; see [`Gadgets::le_signed`].
     pub fn le_signed(&mut self, x: &[Bit], y: &[Bit]) -> Bit {
-        let gt = self.lt_signed(y, x);
-        self.not(gt)
+        Gadgets::le_signed(self, x, y)
     }
 
-    /// `x > y` for unsigned values (`w` ANDs).
+    /// `x > y`, unsigned; see [`Gadgets::gt_unsigned`].
     pub fn gt_unsigned(&mut self, x: &[Bit], y: &[Bit]) -> Bit {
-        self.lt_unsigned(y, x)
+        Gadgets::gt_unsigned(self, x, y)
     }
 
-    /// `x > y` for two's-complement values (`w` ANDs).
+    /// `x > y`, two's complement; see [`Gadgets::gt_signed`].
     pub fn gt_signed(&mut self, x: &[Bit], y: &[Bit]) -> Bit {
-        self.lt_signed(y, x)
+        Gadgets::gt_signed(self, x, y)
     }
 
-    /// `x >= y` for unsigned values (`w` ANDs).
+    /// `x >= y`, unsigned; see [`Gadgets::ge_unsigned`].
     pub fn ge_unsigned(&mut self, x: &[Bit], y: &[Bit]) -> Bit {
-        let lt = self.lt_unsigned(x, y);
-        self.not(lt)
+        Gadgets::ge_unsigned(self, x, y)
     }
 
-    /// `x >= y` for two's-complement values (`w` ANDs).
+    /// `x >= y`, two's complement; see [`Gadgets::ge_signed`].
     pub fn ge_signed(&mut self, x: &[Bit], y: &[Bit]) -> Bit {
-        let lt = self.lt_signed(x, y);
-        self.not(lt)
+        Gadgets::ge_signed(self, x, y)
     }
 
-    /// `x != y` (`w - 1` ANDs, depth `ceil(log2 w)`).
+    /// `x != y`; see [`Gadgets::ne`].
     pub fn ne(&mut self, x: &[Bit], y: &[Bit]) -> Bit {
-        let diff = self.xor_words(x, y);
-        self.or_reduce(&diff)
+        Gadgets::ne(self, x, y)
     }
 
-    /// `x == y` (`w - 1` ANDs, depth `ceil(log2 w)`).
+    /// `x == y`; see [`Gadgets::eq`].
     pub fn eq(&mut self, x: &[Bit], y: &[Bit]) -> Bit {
-        let ne = self.ne(x, y);
-        self.not(ne)
+        Gadgets::eq(self, x, y)
     }
 
-    /// `x == 0` (`w - 1` ANDs).
+    /// `x == 0`; see [`Gadgets::is_zero`].
     pub fn is_zero(&mut self, x: &[Bit]) -> Bit {
-        let any = self.or_reduce(x);
-        self.not(any)
+        Gadgets::is_zero(self, x)
     }
 
-    /// `sel ? t : f` bitwise (`w` ANDs; none for bits where `t` and `f` agree or are opposite
-    /// constants).
+    /// `sel ? t : f` bitwise; see [`Gadgets::mux`].
     pub fn mux(&mut self, sel: Bit, t: &[Bit], f: &[Bit]) -> Word {
-        Self::same_width(t, f, "mux");
-        t.iter()
-            .zip(f)
-            .map(|(&a, &b)| self.mux_bit(sel, a, b))
-            .collect()
+        Gadgets::mux(self, &sel, t, f)
     }
 
-    /// The larger of two two's-complement values (`2w` ANDs).
+    /// The larger of two two's-complement values; see [`Gadgets::max_signed`].
     pub fn max_signed(&mut self, x: &[Bit], y: &[Bit]) -> Word {
-        let lt = self.lt_signed(x, y);
-        self.mux(lt, y, x)
+        Gadgets::max_signed(self, x, y)
     }
 
-    /// The larger of two unsigned values (`2w` ANDs).
+    /// The larger of two unsigned values; see [`Gadgets::max_unsigned`].
     pub fn max_unsigned(&mut self, x: &[Bit], y: &[Bit]) -> Word {
-        let lt = self.lt_unsigned(x, y);
-        self.mux(lt, y, x)
+        Gadgets::max_unsigned(self, x, y)
     }
 
-    /// The smaller of two two's-complement values (`2w` ANDs).
+    /// The smaller of two two's-complement values; see [`Gadgets::min_signed`].
     pub fn min_signed(&mut self, x: &[Bit], y: &[Bit]) -> Word {
-        let lt = self.lt_signed(x, y);
-        self.mux(lt, x, y)
+        Gadgets::min_signed(self, x, y)
     }
 
-    /// The smaller of two unsigned values (`2w` ANDs).
+    /// The smaller of two unsigned values; see [`Gadgets::min_unsigned`].
     pub fn min_unsigned(&mut self, x: &[Bit], y: &[Bit]) -> Word {
-        let lt = self.lt_unsigned(x, y);
-        self.mux(lt, x, y)
+        Gadgets::min_unsigned(self, x, y)
     }
 
-    /// `max(x, 0)` for a two's-complement value: every bit ANDed with the inverted sign
-    /// (`w - 1` ANDs).
+    /// `max(x, 0)`, two's complement; see [`Gadgets::relu`].
     pub fn relu(&mut self, x: &[Bit]) -> Word {
-        let Some(&sign) = x.last() else {
-            return Vec::new();
-        };
-        let keep = self.not(sign);
-        x.iter().map(|&a| self.and(a, keep)).collect()
+        Gadgets::relu(self, x)
     }
 
-    /// `clamp(x, lo, hi)` for a two's-complement value, at the width of `x` (at most `4w`
-    /// ANDs: two comparisons with constants and two multiplexers).
+    /// `clamp(x, lo, hi)`, two's complement; see [`Gadgets::clamp_signed`].
     ///
     /// # Panics
     /// If `lo > hi` or either bound does not fit the width of `x`.
     pub fn clamp_signed(&mut self, x: &[Bit], lo: i128, hi: i128) -> Word {
-        let w = x.len();
-        let fits = |v: i128| sign_extend(v as u128 & mask(w), w) == v;
-        assert!(
-            lo <= hi && fits(lo) && fits(hi),
-            "clamp_signed: bounds {lo}..={hi} at {w} bits"
-        );
-        let lo_word = self.constant_signed(lo, w);
-        let hi_word = self.constant_signed(hi, w);
-        let below = self.lt_signed(x, &lo_word);
-        let above = self.lt_signed(&hi_word, x);
-        let capped = self.mux(above, &hi_word, x);
-        self.mux(below, &lo_word, &capped)
+        Gadgets::clamp_signed(self, x, lo, hi)
     }
 
-    /// `clamp(x, 0, 2^out_bits - 1)` for a two's-complement `x`, as an unsigned `out_bits`-bit
-    /// word: ReLU and saturation at once, the requantization of Veil's MLP. For
-    /// `out_bits < w - 1` it costs `w - 1` ANDs: an OR over the bits above `out_bits`, one OR
-    /// with the sign, and one multiplexer AND per output bit (to 0 for a negative `x`, to all
-    /// ones for an overflow).
+    /// `clamp(x, 0, 2^out_bits - 1)` as an unsigned `out_bits`-bit word; see
+    /// [`Gadgets::saturate_unsigned`].
     pub fn saturate_unsigned(&mut self, x: &[Bit], out_bits: usize) -> Word {
-        let w = x.len();
-        if w <= out_bits + 1 {
-            // A non-negative value of w bits is below 2^(w-1) <= 2^out_bits: ReLU suffices.
-            let r = self.relu(x);
-            let kept = self.truncate(&r, w.saturating_sub(1).min(out_bits));
-            return self.zero_extend(&kept, out_bits);
-        }
-        let sign = x[w - 1];
-        let over = self.or_reduce(&x[out_bits..w - 1]);
-        let sel = self.or(sign, over);
-        let fill = self.not(sign);
-        x[..out_bits]
-            .iter()
-            .map(|&a| self.mux_bit(sel, fill, a))
-            .collect()
+        Gadgets::saturate_unsigned(self, x, out_bits)
     }
 
-    /// Index of the largest two's-complement value, the first one on ties, as an unsigned word
-    /// of `ceil(log2 n)` bits (no bits for one value). A balanced tournament: `n - 1`
-    /// comparisons, `n - 2` value multiplexers and the index multiplexers, AND depth
-    /// `ceil(log2 n)` comparisons.
+    /// Index of the largest two's-complement value; see [`Gadgets::argmax_signed`].
     ///
     /// # Panics
     /// If `values` is empty or the widths differ.
     pub fn argmax_signed(&mut self, values: &[Word]) -> Word {
-        self.argmax(values, true)
+        Gadgets::argmax_signed(self, values)
     }
 
-    /// Index of the largest unsigned value, the first one on ties; see
-    /// [`Builder::argmax_signed`].
+    /// Index of the largest unsigned value; see [`Gadgets::argmax_unsigned`].
     ///
     /// # Panics
     /// If `values` is empty or the widths differ.
     pub fn argmax_unsigned(&mut self, values: &[Word]) -> Word {
-        self.argmax(values, false)
+        Gadgets::argmax_unsigned(self, values)
     }
 
-    fn argmax(&mut self, values: &[Word], signed: bool) -> Word {
-        assert!(!values.is_empty(), "argmax of no values");
-        for v in values {
-            Self::same_width(&values[0], v, "argmax");
-        }
-        let n = values.len();
-        let bits = n.next_power_of_two().trailing_zeros() as usize;
-        self.argmax_range(values, 0, n, bits, signed, false).1
-    }
-
-    /// The largest value of `values[lo..hi]` (when `need_value`) and its first index.
-    fn argmax_range(
-        &mut self,
-        values: &[Word],
-        lo: usize,
-        hi: usize,
-        bits: usize,
-        signed: bool,
-        need_value: bool,
-    ) -> (Word, Word) {
-        if hi - lo == 1 {
-            return (values[lo].clone(), self.constant(lo as u128, bits));
-        }
-        let mid = lo + (hi - lo).div_ceil(2);
-        let (lv, li) = self.argmax_range(values, lo, mid, bits, signed, true);
-        let (rv, ri) = self.argmax_range(values, mid, hi, bits, signed, true);
-        // The right half wins only when strictly larger: ties go to the lower index.
-        let right = self.less_than(&lv, &rv, signed);
-        let value = if need_value {
-            self.mux(right, &rv, &lv)
-        } else {
-            Vec::new()
-        };
-        (value, self.mux(right, &ri, &li))
-    }
-
-    // ----- bit heaps: multiplication and sums ---------------------------------------------
-
-    /// Compresses a bit heap into its sum modulo `2^width`: per column, full adders on the
-    /// oldest three bits (one AND each) until at most two remain, then a half adder; the top
-    /// column is a plain XOR.
-    fn reduce_heap(&mut self, mut heap: BitHeap) -> Word {
-        let w = heap.width();
-        let mut out = Vec::with_capacity(w);
-        for k in 0..w {
-            let mut col = std::mem::take(&mut heap.cols[k]);
-            if heap.konst[k] {
-                col.push_back(Bit::ONE);
-            }
-            if k + 1 == w {
-                let bits: Vec<Bit> = col.into_iter().collect();
-                out.push(self.xor_reduce(&bits));
-                break;
-            }
-            while col.len() >= 3 {
-                let (a, b, c) = (col[0], col[1], col[2]);
-                col.drain(..3);
-                let (s, carry) = self.full_adder(a, b, c);
-                col.push_back(s);
-                heap.push(k + 1, carry);
-            }
-            out.push(match (col.pop_front(), col.pop_front()) {
-                (None, _) => Bit::ZERO,
-                (Some(a), None) => a,
-                (Some(a), Some(b)) => {
-                    let carry = self.and(a, b);
-                    heap.push(k + 1, carry);
-                    self.xor(a, b)
-                }
-            });
-        }
-        out
-    }
-
-    /// Puts `x` (unsigned) into the heap.
-    fn heap_unsigned(&mut self, heap: &mut BitHeap, x: &[Bit]) {
-        for (i, &a) in x.iter().enumerate() {
-            heap.push(i, a);
-        }
-    }
-
-    /// Puts `x` (two's complement) into the heap: `-s 2^(n-1)` becomes `!s 2^(n-1) - 2^(n-1)`.
-    fn heap_signed(&mut self, heap: &mut BitHeap, x: &[Bit]) {
-        let Some((&sign, low)) = x.split_last() else {
-            return;
-        };
-        self.heap_unsigned(heap, low);
-        let top = low.len();
-        if top < heap.width() {
-            let inv = self.not(sign);
-            heap.push(top, inv);
-            heap.sub_pow2(top);
-        }
-    }
-
-    /// Puts the product `x * y` into the heap, the top bit of an operand weighing `-2^(n-1)`
-    /// when it is signed (Baugh–Wooley).
-    fn heap_product(&mut self, heap: &mut BitHeap, x: &[Bit], xs: bool, y: &[Bit], ys: bool) {
-        let w = heap.width();
-        for (i, &a) in x.iter().enumerate() {
-            let a_neg = xs && i + 1 == x.len();
-            for (j, &b) in y.iter().enumerate().take(w.saturating_sub(i)) {
-                let b_neg = ys && j + 1 == y.len();
-                let p = self.and(a, b);
-                if a_neg != b_neg {
-                    let inv = self.not(p);
-                    heap.push(i + j, inv);
-                    heap.sub_pow2(i + j);
-                } else {
-                    heap.push(i + j, p);
-                }
-            }
-        }
-    }
-
-    fn product(&mut self, x: &[Bit], xs: bool, y: &[Bit], ys: bool, width: usize) -> Word {
-        let mut heap = BitHeap::new(width);
-        self.heap_product(&mut heap, x, xs, y, ys);
-        self.reduce_heap(heap)
-    }
-
-    /// `x * y` modulo `2^w` (signed or unsigned alike): the `w (w + 1) / 2` partial products
-    /// below `2^w` summed in a bit heap, `w^2 - w + 1` ANDs.
+    /// `x * y` modulo `2^w`; see [`Gadgets::mul`].
     pub fn mul(&mut self, x: &[Bit], y: &[Bit]) -> Word {
-        Self::same_width(x, y, "mul");
-        self.product(x, false, y, false, x.len())
+        Gadgets::mul(self, x, y)
     }
 
-    /// The full `(w1 + w2)`-bit product of unsigned `x` and `y` (`w1 (2 w2 - 1)` ANDs or so).
+    /// The full product of unsigned values; see [`Gadgets::mul_unsigned_wide`].
     pub fn mul_unsigned_wide(&mut self, x: &[Bit], y: &[Bit]) -> Word {
-        self.product(x, false, y, false, x.len() + y.len())
+        Gadgets::mul_unsigned_wide(self, x, y)
     }
 
-    /// The full `(w1 + w2)`-bit two's-complement product of two's-complement `x` and `y`
-    /// (Baugh–Wooley; as many ANDs as the unsigned product).
+    /// The full product of two's-complement values; see [`Gadgets::mul_signed_wide`].
     pub fn mul_signed_wide(&mut self, x: &[Bit], y: &[Bit]) -> Word {
-        self.product(x, true, y, true, x.len() + y.len())
+        Gadgets::mul_signed_wide(self, x, y)
     }
 
-    /// The full `(w1 + w2)`-bit two's-complement product of unsigned `x` and two's-complement
-    /// `y`, as for activations times weights in Veil's MLP.
+    /// The full product of unsigned `x` and two's-complement `y`; see
+    /// [`Gadgets::mul_unsigned_signed`].
     pub fn mul_unsigned_signed(&mut self, x: &[Bit], y: &[Bit]) -> Word {
-        self.product(x, false, y, true, x.len() + y.len())
+        Gadgets::mul_unsigned_signed(self, x, y)
     }
 
-    /// The sum of words of one width, modulo `2^w` (a bit heap: about `(n - 1)(w - 1)` ANDs,
-    /// logarithmic depth in `n`).
+    /// The sum of words of one width; see [`Gadgets::sum`].
     ///
     /// # Panics
     /// If `words` is empty or the widths differ.
     pub fn sum(&mut self, words: &[Word]) -> Word {
-        assert!(!words.is_empty(), "sum of no words");
-        for v in words {
-            Self::same_width(&words[0], v, "sum");
-        }
-        self.sum_unsigned(words, words[0].len())
+        Gadgets::sum(self, words)
     }
 
-    /// The sum of unsigned words of any widths, modulo `2^width`.
+    /// The sum of unsigned words of any widths, modulo `2^width`; see
+    /// [`Gadgets::sum_unsigned`].
     pub fn sum_unsigned(&mut self, terms: &[Word], width: usize) -> Word {
-        let mut heap = BitHeap::new(width);
-        for t in terms {
-            self.heap_unsigned(&mut heap, t);
-        }
-        self.reduce_heap(heap)
+        Gadgets::sum_unsigned(self, terms, width)
     }
 
-    /// The sum of two's-complement words of any widths, modulo `2^width` (each term's sign is
-    /// folded into one inverted bit and a build-time constant, so narrow terms cost no sign
-    /// extension).
+    /// The sum of two's-complement words of any widths, modulo `2^width`; see
+    /// [`Gadgets::sum_signed`].
     pub fn sum_signed(&mut self, terms: &[Word], width: usize) -> Word {
-        let mut heap = BitHeap::new(width);
-        for t in terms {
-            self.heap_signed(&mut heap, t);
-        }
-        self.reduce_heap(heap)
+        Gadgets::sum_signed(self, terms, width)
     }
 
-    /// `bias + sum_i xs[i] * ws[i]` modulo `2^width`, for unsigned `xs` and two's-complement
-    /// `ws` of any widths: one dense-layer accumulator of Veil's MLP. Every partial product
-    /// goes into one bit heap, so the terms share their carry chains.
+    /// `bias + sum_i xs[i] * ws[i]` modulo `2^width`; see [`Gadgets::dot_unsigned_signed`].
     ///
     /// # Panics
     /// If `xs` and `ws` have different lengths.
@@ -975,17 +548,33 @@ impl Builder {
         bias: i128,
         width: usize,
     ) -> Word {
-        assert_eq!(xs.len(), ws.len(), "dot_unsigned_signed: lengths differ");
-        let mut heap = BitHeap::new(width);
-        for (x, w) in xs.iter().zip(ws) {
-            self.heap_product(&mut heap, x, false, w, true);
-        }
-        for k in 0..width {
-            if (bias >> k.min(127)) & 1 == 1 {
-                heap.add_pow2(k);
-            }
-        }
-        self.reduce_heap(heap)
+        Gadgets::dot_unsigned_signed(self, xs, ws, bias, width)
+    }
+}
+
+/// The builder's bits are wires or constants; its primitives emit gates, folding as described
+/// in the module documentation.
+impl BoolBackend for Builder {
+    type Bit = Bit;
+
+    fn constant_bit(&self, value: bool) -> Bit {
+        Bit::Const(value)
+    }
+
+    fn as_constant(&self, bit: &Bit) -> Option<bool> {
+        bit.as_const()
+    }
+
+    fn xor(&mut self, a: &Bit, b: &Bit) -> Bit {
+        Builder::xor(self, *a, *b)
+    }
+
+    fn and(&mut self, a: &Bit, b: &Bit) -> Bit {
+        Builder::and(self, *a, *b)
+    }
+
+    fn not(&mut self, a: &Bit) -> Bit {
+        Builder::not(self, *a)
     }
 }
 

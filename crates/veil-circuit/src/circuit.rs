@@ -12,9 +12,13 @@
 //! evaluates the gates one [`Layer`] at a time, one communication round per layer.
 
 use std::fmt;
+use std::ops::ControlFlow;
 
+use crate::backend::BoolBackend;
 use crate::bits::{bits_from_u128, bits_to_u128, mask};
 use crate::error::{CircuitError, Site};
+use crate::plain::Plain;
+use crate::walk::{walk, GateVisitor};
 
 /// Index of a wire, below [`Circuit::num_wires`].
 pub type WireId = u32;
@@ -159,13 +163,16 @@ pub struct Layer {
     pub free_gates: Vec<usize>,
 }
 
-/// Wire state during evaluation: 0 or 1, or not yet written.
-const UNSET: u8 = 2;
-
-fn read(val: &[u8], wire: WireId, site: Site, num_wires: u32) -> Result<u8, CircuitError> {
+/// A wire's value during a run: `None` until the input or gate that writes it.
+fn read<T>(
+    val: &[Option<T>],
+    wire: WireId,
+    site: Site,
+    num_wires: u32,
+) -> Result<&T, CircuitError> {
     match val.get(wire as usize) {
-        Some(&v) if v != UNSET => Ok(v),
-        Some(_) => Err(CircuitError::ReadBeforeWrite { site, wire }),
+        Some(Some(v)) => Ok(v),
+        Some(None) => Err(CircuitError::ReadBeforeWrite { site, wire }),
         None => Err(CircuitError::WireOutOfRange {
             site,
             wire,
@@ -174,24 +181,85 @@ fn read(val: &[u8], wire: WireId, site: Site, num_wires: u32) -> Result<u8, Circ
     }
 }
 
-fn write(
-    val: &mut [u8],
+fn write<T>(
+    val: &mut [Option<T>],
     wire: WireId,
-    bit: u8,
+    bit: T,
     site: Site,
     num_wires: u32,
 ) -> Result<(), CircuitError> {
     match val.get_mut(wire as usize) {
-        Some(slot) if *slot == UNSET => {
-            *slot = bit;
+        Some(slot @ None) => {
+            *slot = Some(bit);
             Ok(())
         }
-        Some(_) => Err(CircuitError::WrittenTwice { site, wire }),
+        Some(Some(_)) => Err(CircuitError::WrittenTwice { site, wire }),
         None => Err(CircuitError::WireOutOfRange {
             site,
             wire,
             num_wires,
         }),
+    }
+}
+
+/// A run of a circuit on a backend: the walk's visitor, checking every read and write.
+struct Run<'b, B: BoolBackend + ?Sized> {
+    backend: &'b mut B,
+    val: Vec<Option<B::Bit>>,
+    num_wires: u32,
+}
+
+impl<B: BoolBackend + ?Sized> Run<'_, B> {
+    fn binary(
+        &mut self,
+        g: usize,
+        a: WireId,
+        b: WireId,
+        out: WireId,
+        op: fn(&mut B, &B::Bit, &B::Bit) -> B::Bit,
+    ) -> ControlFlow<CircuitError> {
+        let (site, n) = (Site::Gate(g), self.num_wires);
+        let result = read(&self.val, a, site, n).and_then(|x| {
+            let y = read(&self.val, b, site, n)?;
+            Ok(op(self.backend, x, y))
+        });
+        flow(result.and_then(|z| write(&mut self.val, out, z, site, n)))
+    }
+}
+
+fn flow(result: Result<(), CircuitError>) -> ControlFlow<CircuitError> {
+    match result {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(e) => ControlFlow::Break(e),
+    }
+}
+
+impl<B: BoolBackend + ?Sized> GateVisitor for Run<'_, B> {
+    type Break = CircuitError;
+
+    fn xor(&mut self, g: usize, a: WireId, b: WireId, out: WireId) -> ControlFlow<CircuitError> {
+        self.binary(g, a, b, out, B::xor)
+    }
+
+    fn and(&mut self, g: usize, a: WireId, b: WireId, out: WireId) -> ControlFlow<CircuitError> {
+        self.binary(g, a, b, out, B::and)
+    }
+
+    fn inv(&mut self, g: usize, a: WireId, out: WireId) -> ControlFlow<CircuitError> {
+        let (site, n) = (Site::Gate(g), self.num_wires);
+        let result = read(&self.val, a, site, n).map(|x| self.backend.not(x));
+        flow(result.and_then(|z| write(&mut self.val, out, z, site, n)))
+    }
+
+    fn constant(&mut self, g: usize, value: bool, out: WireId) -> ControlFlow<CircuitError> {
+        let bit = self.backend.constant_bit(value);
+        flow(write(
+            &mut self.val,
+            out,
+            bit,
+            Site::Gate(g),
+            self.num_wires,
+        ))
     }
 }
 
@@ -230,6 +298,22 @@ impl Circuit {
     /// The circuit is validated along the way, so a malformed circuit gives an error, never a
     /// panic or a wrong answer; a wrong number or width of input values is an error too.
     pub fn eval(&self, inputs: &[Vec<bool>]) -> Result<Vec<Vec<bool>>, CircuitError> {
+        self.run_on(&mut Plain, inputs)
+    }
+
+    /// Runs the circuit on any [`BoolBackend`]: `inputs[v][i]` is bit `i` of input value `v`
+    /// as a bit of that backend, and the result has the backend's bits of each output value.
+    /// A compiled circuit (a Bristol file, say) can so be evaluated by [`Plain`] (which is
+    /// [`Circuit::eval`]), costed by [`Cost`](crate::cost::Cost) or inlined into a larger
+    /// circuit by a [`Builder`](crate::Builder). The gates go through the one walk of
+    /// [`crate::walk`].
+    ///
+    /// The circuit is validated along the way, as by [`Circuit::eval`].
+    pub fn run_on<B: BoolBackend + ?Sized>(
+        &self,
+        backend: &mut B,
+        inputs: &[Vec<B::Bit>],
+    ) -> Result<Vec<Vec<B::Bit>>, CircuitError> {
         if inputs.len() != self.inputs.len() {
             return Err(CircuitError::InputCount {
                 expected: self.inputs.len(),
@@ -246,21 +330,18 @@ impl Circuit {
             }
         }
         let n = self.num_wires;
-        let mut val = vec![UNSET; n as usize];
+        let mut run = Run {
+            backend,
+            val: vec![None; n as usize],
+            num_wires: n,
+        };
         for (value, (wires, given)) in self.inputs.iter().zip(inputs).enumerate() {
-            for (bit, (&w, &x)) in wires.iter().zip(given).enumerate() {
-                write(&mut val, w, u8::from(x), Site::Input { value, bit }, n)?;
+            for (bit, (&w, x)) in wires.iter().zip(given).enumerate() {
+                write(&mut run.val, w, x.clone(), Site::Input { value, bit }, n)?;
             }
         }
-        for (g, gate) in self.gates.iter().enumerate() {
-            let site = Site::Gate(g);
-            let (out, bit) = match *gate {
-                Gate::Xor { a, b, out } => (out, read(&val, a, site, n)? ^ read(&val, b, site, n)?),
-                Gate::And { a, b, out } => (out, read(&val, a, site, n)? & read(&val, b, site, n)?),
-                Gate::Inv { a, out } => (out, read(&val, a, site, n)? ^ 1),
-                Gate::Const { value, out } => (out, u8::from(value)),
-            };
-            write(&mut val, out, bit, site, n)?;
+        if let ControlFlow::Break((_, e)) = walk(&self.gates, 0, &mut run) {
+            return Err(e);
         }
         self.outputs
             .iter()
@@ -269,7 +350,7 @@ impl Circuit {
                 wires
                     .iter()
                     .enumerate()
-                    .map(|(bit, &w)| Ok(read(&val, w, Site::Output { value, bit }, n)? == 1))
+                    .map(|(bit, &w)| Ok(read(&run.val, w, Site::Output { value, bit }, n)?.clone()))
                     .collect()
             })
             .collect()

@@ -4,9 +4,22 @@
 //! - [`circuit`]: the intermediate representation ([`Circuit`], [`Gate`], [`WireId`]), its
 //!   validation, the plaintext evaluator, statistics ([`CircuitStats`]) and the AND layers that
 //!   GMW evaluates one communication round at a time.
-//! - [`builder`]: a [`Builder`] with constant folding and word-level gadgets (adders,
-//!   comparators, multipliers, multiplexers, ReLU, clamping, argmax, dot products) from which
-//!   Veil's quantized MLP is compiled.
+//! - [`backend`]: the [`BoolBackend`] trait (public constants, XOR, AND, NOT over a backend's
+//!   own bits, in the manner of swanky's `Fancy`) and its extension [`ArithBackend`] to values
+//!   of the ring `Z_2^k` for mixed protocols.
+//! - [`gadgets`]: the word-level gadgets (adders, comparators, multipliers, multiplexers, ReLU,
+//!   clamping, argmax, bit-heap sums, dot products), written once for every backend as the
+//!   [`Gadgets`] trait, from which Veil's quantized MLP is compiled.
+//! - [`builder`]: the [`Builder`], the backend whose bits are wires: it folds constants and
+//!   emits the gates of a [`Circuit`].
+//! - [`plain`]: the plaintext backend [`Plain`](plain::Plain), with `bool` bits and wrapping
+//!   `Z_2^k` values.
+//! - [`cost`]: the cost counter [`Cost`](cost::Cost): AND gates, AND depth and protocol bytes
+//!   of a computation without building its circuit.
+//! - [`ring`]: `Z_2^k` on the builder and the counter, with the boolean gadgets.
+//! - [`walk`]: the one gate walk over a compiled circuit ([`walk::GateVisitor`]), in order or
+//!   one AND layer at a time, that the plaintext evaluator, the garbler and evaluator and GMW
+//!   share.
 //! - [`bits`]: conversions between values (integers, hex strings) and the bit vectors the
 //!   evaluators take, under the crate's one convention (below).
 //! - [`bristol`]: the Bristol Fashion circuit format, read and written.
@@ -32,14 +45,23 @@
 //! round of communication per AND layer. The gadgets therefore minimise AND gates first and AND
 //! depth second.
 
+pub mod backend;
 pub mod bits;
 pub mod bristol;
 pub mod builder;
 pub mod circuit;
+pub mod cost;
 mod error;
+pub mod gadgets;
+pub mod plain;
+pub mod ring;
 pub mod testing;
+pub mod walk;
+
+pub use backend::{ArithBackend, BoolBackend};
 
 pub use bristol::{parse_bristol, read_bristol, write_bristol};
 pub use builder::{Bit, Builder, Word};
 pub use circuit::{Circuit, CircuitStats, Gate, Layer, WireId};
 pub use error::{CircuitError, Site};
+pub use gadgets::Gadgets;

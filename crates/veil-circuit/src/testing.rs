@@ -2,10 +2,12 @@
 //!
 //! A backend is any closure `FnMut(&Circuit, &[Vec<bool>]) -> Vec<Vec<bool>>` that evaluates a
 //! circuit on input bit vectors, in the clear ([`plaintext`]), garbled, or shared between two
-//! GMW parties. [`check_gadgets`] builds every gadget of the [`Builder`] at the widths asked
-//! and compares the backend's answers with `i128`/`u128` arithmetic on edge values (0, 1, the
-//! largest unsigned value, the smallest and largest signed values, all their pairs) and on
-//! random values; [`check_sample_circuits`] runs the Bristol Fashion samples of `circuits/`
+//! GMW parties. [`check_gadgets`] builds every gadget of [`Gadgets`] with the [`Builder`] at
+//! the widths asked and compares the backend's answers with `i128`/`u128` arithmetic on edge
+//! values (0, 1, the largest unsigned value, the smallest and largest signed values, all their
+//! pairs) and on random values; [`check_backends`] runs the same gadgets, once written, on the
+//! crate's own backends too ([`Plain`] on every input, [`Cost`] against the built circuit's
+//! counts); [`check_sample_circuits`] runs the Bristol Fashion samples of `circuits/`
 //! against published known answers (FIPS-197 for AES, FIPS 180-4 for SHA-256) and 64-bit
 //! arithmetic. Random values come from a SplitMix64 generator (Steele, Lea and Flood, OOPSLA
 //! 2014) seeded by the caller, so runs are reproducible without a dependency.
@@ -17,7 +19,10 @@ use crate::bits::{bits_from_hex, bits_from_u128, bits_to_hex, mask, sign_extend}
 use crate::bristol::read_bristol;
 use crate::builder::{Builder, Word};
 use crate::circuit::Circuit;
+use crate::cost::{Cost, CostBit, CostReport};
 use crate::error::CircuitError;
+use crate::gadgets::Gadgets;
+use crate::plain::Plain;
 
 /// A backend's wrong answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -152,6 +157,8 @@ struct Runner<F> {
     rng: Rng,
     samples: usize,
     report: CheckReport,
+    /// Whether gadget cases also run on [`Plain`] and [`Cost`].
+    backends: bool,
 }
 
 impl<F: FnMut(&Circuit, &[Vec<bool>]) -> Vec<Vec<bool>>> Runner<F> {
@@ -180,23 +187,29 @@ impl<F: FnMut(&Circuit, &[Vec<bool>]) -> Vec<Vec<bool>>> Runner<F> {
         })))
     }
 
-    /// Builds a circuit with inputs of `widths`, outputs from `build`, and checks it against
-    /// `reference` on edge and random inputs.
+    /// Builds a circuit with inputs of `widths` and the outputs of `case`, and checks it
+    /// against the case's reference on edge and random inputs; with `backends` set, also runs
+    /// the case on [`Plain`] on every input and on [`Cost`] once.
     fn case(
         &mut self,
         name: &str,
         width: usize,
         widths: &[usize],
-        build: impl FnOnce(&mut Builder, &[Word]) -> Vec<Word>,
-        reference: impl Fn(&[u128]) -> Vec<u128>,
+        case: &Case,
     ) -> Result<(), CheckError> {
+        let w2 = second_width(width);
         let mut b = Builder::new();
         let inputs: Vec<Word> = widths.iter().map(|&w| b.input(w)).collect();
-        for out in build(&mut b, &inputs) {
+        for out in case.build(&mut b, &inputs) {
             b.output(&out);
         }
+        let emitted = b.and_count();
         let circuit = b.finish();
         self.report.circuits += 1;
+        let label = || format!("{name} at width {width}");
+        if self.backends {
+            self.check_cost(&label, widths, case, emitted, &circuit)?;
+        }
         let out_widths = circuit.output_widths();
         let mut tuples = edge_tuples(widths);
         for _ in 0..self.samples {
@@ -210,21 +223,337 @@ impl<F: FnMut(&Circuit, &[Vec<bool>]) -> Vec<Vec<bool>>> Runner<F> {
             }
             tuples.push(t);
         }
-        let case = || format!("{name} at width {width}");
         for t in tuples {
             let bits: Vec<Vec<bool>> = t
                 .iter()
                 .zip(widths)
                 .map(|(&v, &w)| bits_from_u128(v, w))
                 .collect();
-            let expected: Vec<Vec<bool>> = reference(&t)
+            let expected: Vec<Vec<bool>> = case
+                .reference(width, w2, &t)
                 .into_iter()
                 .zip(&out_widths)
                 .map(|(v, &w)| bits_from_u128(v, w))
                 .collect();
-            self.compare(&case, &circuit, &bits, &expected)?;
+            self.compare(&label, &circuit, &bits, &expected)?;
+            if self.backends {
+                self.report.evaluations += 1;
+                let got = case.build(&mut Plain, &bits);
+                if got != expected {
+                    return Err(mismatch(
+                        &label,
+                        " on the plaintext backend",
+                        &bits,
+                        &expected,
+                        &got,
+                    ));
+                }
+            }
         }
         Ok(())
+    }
+
+    /// Runs `case` on the cost counter: its AND count must be the builder's (`emitted`) and the
+    /// built circuit's, its AND depth and layers the circuit's.
+    fn check_cost(
+        &mut self,
+        label: &dyn Fn() -> String,
+        widths: &[usize],
+        case: &Case,
+        emitted: usize,
+        circuit: &Circuit,
+    ) -> Result<(), CheckError> {
+        let mut cost = Cost::new();
+        let inputs: Vec<Vec<CostBit>> = widths.iter().map(|&w| cost.input(w)).collect();
+        for out in case.build(&mut cost, &inputs) {
+            cost.output(&out);
+        }
+        let got = cost.report();
+        let built = CostReport::of_circuit(circuit);
+        if got != built || got.and_gates != emitted as u64 {
+            return Err(CheckError::Mismatch(Box::new(Mismatch {
+                case: format!("{} on the cost counter", label()),
+                inputs: Vec::new(),
+                expected: vec![format!("{built:?}, {emitted} ANDs emitted")],
+                got: vec![format!("{got:?}")],
+            })));
+        }
+        Ok(())
+    }
+}
+
+fn mismatch(
+    label: &dyn Fn() -> String,
+    on: &str,
+    inputs: &[Vec<bool>],
+    expected: &[Vec<bool>],
+    got: &[Vec<bool>],
+) -> CheckError {
+    let hex = |values: &[Vec<bool>]| values.iter().map(|v| bits_to_hex(v)).collect();
+    CheckError::Mismatch(Box::new(Mismatch {
+        case: format!("{}{on}", label()),
+        inputs: hex(inputs),
+        expected: hex(expected),
+        got: got
+            .iter()
+            .map(|v| format!("{} ({} bits)", bits_to_hex(v), v.len()))
+            .collect(),
+    }))
+}
+
+/// A second width for gadgets with operands of different widths.
+fn second_width(w: usize) -> usize {
+    1 + (w * 29) % 64
+}
+
+/// One circuit of the gadget suite: related gadgets share one, with one output each. The
+/// parameters are drawn per width. [`Case::build`] runs on any backend, [`Case::reference`]
+/// is the same computation on integers.
+enum Case {
+    Add,
+    Sub,
+    Neg,
+    AddWithCarry,
+    Mul,
+    MulUnsignedWide,
+    MulSignedWide,
+    MulUnsignedSigned,
+    Compare,
+    MinMax,
+    Mux,
+    Reduce,
+    Bitwise,
+    Bits,
+    Relu,
+    Saturate([usize; 6]),
+    Clamp([(i128, i128); 5]),
+    Shifts([usize; 6]),
+    Extend,
+    Constants { k: u128, ks: i128 },
+    Sum3,
+    SumMixed { wide: usize },
+    Dot { bias: i128, acc: usize },
+    Argmax,
+}
+
+impl Case {
+    /// The case's outputs from inputs `v`, on backend `b`.
+    fn build<B: Gadgets + ?Sized>(&self, b: &mut B, v: &[Vec<B::Bit>]) -> Vec<Vec<B::Bit>> {
+        let w = v[0].len();
+        let bits = |b: &mut B, f: &dyn Fn(&mut B) -> Vec<B::Bit>| -> Vec<Vec<B::Bit>> {
+            f(b).into_iter().map(|bit| vec![bit]).collect()
+        };
+        match self {
+            Case::Add => vec![b.add(&v[0], &v[1])],
+            Case::Sub => vec![b.sub(&v[0], &v[1])],
+            Case::Neg => vec![b.neg(&v[0])],
+            Case::AddWithCarry => {
+                let (sum, carry) = b.add_with_carry(&v[0], &v[1], &v[2][0]);
+                vec![sum, vec![carry]]
+            }
+            Case::Mul => vec![b.mul(&v[0], &v[1])],
+            Case::MulUnsignedWide => vec![b.mul_unsigned_wide(&v[0], &v[1])],
+            Case::MulSignedWide => vec![b.mul_signed_wide(&v[0], &v[1])],
+            Case::MulUnsignedSigned => vec![b.mul_unsigned_signed(&v[0], &v[1])],
+            Case::Compare => bits(b, &|b| {
+                let (x, y) = (&v[0], &v[1]);
+                vec![
+                    b.lt_unsigned(x, y),
+                    b.lt_signed(x, y),
+                    b.le_unsigned(x, y),
+                    b.le_signed(x, y),
+                    b.gt_unsigned(x, y),
+                    b.gt_signed(x, y),
+                    b.ge_unsigned(x, y),
+                    b.ge_signed(x, y),
+                    b.eq(x, y),
+                    b.ne(x, y),
+                ]
+            }),
+            Case::MinMax => {
+                let (x, y) = (&v[0], &v[1]);
+                vec![
+                    b.max_signed(x, y),
+                    b.max_unsigned(x, y),
+                    b.min_signed(x, y),
+                    b.min_unsigned(x, y),
+                ]
+            }
+            Case::Mux => vec![b.mux(&v[0][0], &v[1], &v[2])],
+            Case::Reduce => bits(b, &|b| {
+                let x = &v[0];
+                vec![
+                    b.is_zero(x),
+                    b.and_reduce(x),
+                    b.or_reduce(x),
+                    b.xor_reduce(x),
+                ]
+            }),
+            Case::Bitwise => {
+                let (x, y) = (&v[0], &v[1]);
+                vec![
+                    b.xor_words(x, y),
+                    b.and_words(x, y),
+                    b.or_words(x, y),
+                    b.not_word(x),
+                ]
+            }
+            Case::Bits => bits(b, &|b| {
+                let (x, y, z) = (&v[0][0], &v[1][0], &v[2][0]);
+                vec![
+                    b.xor(x, y),
+                    b.and(x, y),
+                    b.or(x, y),
+                    b.xnor(x, y),
+                    b.not(x),
+                    b.mux_bit(x, y, z),
+                ]
+            }),
+            Case::Relu => vec![b.relu(&v[0])],
+            Case::Saturate(sat_bits) => sat_bits
+                .iter()
+                .map(|&k| b.saturate_unsigned(&v[0], k))
+                .collect(),
+            Case::Clamp(bounds) => bounds
+                .iter()
+                .map(|&(lo, hi)| b.clamp_signed(&v[0], lo, hi))
+                .collect(),
+            Case::Shifts(shifts) => {
+                let x = &v[0];
+                let mut outs = Vec::new();
+                for &k in shifts {
+                    outs.push(b.shl_const(x, k));
+                    outs.push(b.shr_logical_const(x, k));
+                    outs.push(b.shr_arith_const(x, k));
+                }
+                outs
+            }
+            Case::Extend => vec![
+                b.sign_extend(&v[0], w + 5),
+                b.zero_extend(&v[0], w + 5),
+                b.truncate(&v[0], w.div_ceil(2)),
+            ],
+            Case::Constants { k, ks } => {
+                let c = b.constant(*k, w);
+                let cs = b.constant_signed(*ks, w + 2);
+                let sum = b.add(&v[0], &c);
+                let masked = b.xor_words(&v[0], &c);
+                vec![v[0].clone(), c, cs, sum, masked, v[0].clone()]
+            }
+            Case::Sum3 => vec![b.sum(v)],
+            Case::SumMixed { wide } => vec![
+                b.sum_unsigned(v, *wide),
+                b.sum_unsigned(v, w),
+                b.sum_signed(v, *wide),
+                b.sum_signed(v, w),
+            ],
+            Case::Dot { bias, acc } => vec![
+                b.dot_unsigned_signed(&v[..3], &v[3..], *bias, *acc),
+                b.dot_unsigned_signed(&v[..3], &v[3..], *bias, w),
+            ],
+            Case::Argmax => vec![b.argmax_signed(v), b.argmax_unsigned(v)],
+        }
+    }
+
+    /// The case's outputs on integer inputs `x` (masked to the output widths by the caller),
+    /// for the width `w` and the second width `w2`.
+    fn reference(&self, w: usize, w2: usize, x: &[u128]) -> Vec<u128> {
+        let m = mask(w);
+        match self {
+            Case::Add => vec![x[0].wrapping_add(x[1])],
+            Case::Sub => vec![x[0].wrapping_sub(x[1])],
+            Case::Neg => vec![x[0].wrapping_neg()],
+            Case::AddWithCarry => {
+                let t = x[0] + x[1] + x[2];
+                vec![t, t >> w]
+            }
+            Case::Mul => vec![x[0].wrapping_mul(x[1])],
+            Case::MulUnsignedWide => vec![x[0] * x[1]],
+            Case::MulSignedWide => vec![u(s(x[0], w) * s(x[1], w2))],
+            Case::MulUnsignedSigned => vec![u(x[0] as i128 * s(x[1], w2))],
+            Case::Compare => {
+                let (a, c) = (x[0], x[1]);
+                let (sa, sc) = (s(a, w), s(c, w));
+                [
+                    a < c,
+                    sa < sc,
+                    a <= c,
+                    sa <= sc,
+                    a > c,
+                    sa > sc,
+                    a >= c,
+                    sa >= sc,
+                    a == c,
+                    a != c,
+                ]
+                .into_iter()
+                .map(b)
+                .collect()
+            }
+            Case::MinMax => {
+                let (sa, sc) = (s(x[0], w), s(x[1], w));
+                vec![u(sa.max(sc)), x[0].max(x[1]), u(sa.min(sc)), x[0].min(x[1])]
+            }
+            Case::Mux => vec![if x[0] == 1 { x[1] } else { x[2] }],
+            Case::Reduce => vec![
+                b(x[0] == 0),
+                b(x[0] == m),
+                b(x[0] != 0),
+                u128::from(x[0].count_ones() % 2),
+            ],
+            Case::Bitwise => vec![x[0] ^ x[1], x[0] & x[1], x[0] | x[1], !x[0]],
+            Case::Bits => {
+                let (p, q, t) = (x[0], x[1], x[2]);
+                vec![
+                    p ^ q,
+                    p & q,
+                    p | q,
+                    1 ^ p ^ q,
+                    1 ^ p,
+                    if p == 1 { q } else { t },
+                ]
+            }
+            Case::Relu => vec![u(s(x[0], w).max(0))],
+            Case::Saturate(sat_bits) => sat_bits
+                .iter()
+                .map(|&k| u(s(x[0], w).clamp(0, mask(k) as i128)))
+                .collect(),
+            Case::Clamp(bounds) => bounds
+                .iter()
+                .map(|&(lo, hi)| u(s(x[0], w).clamp(lo, hi)))
+                .collect(),
+            Case::Shifts(shifts) => {
+                let mut outs = Vec::new();
+                for &k in shifts {
+                    outs.push(if k >= w { 0 } else { x[0] << k });
+                    outs.push(if k >= w { 0 } else { x[0] >> k });
+                    outs.push(u(s(x[0], w) >> k.min(127)));
+                }
+                outs
+            }
+            Case::Extend => vec![u(s(x[0], w)), x[0], x[0]],
+            Case::Constants { k, ks } => {
+                vec![x[0], *k, u(*ks), x[0].wrapping_add(*k), x[0] ^ k, x[0]]
+            }
+            Case::Sum3 => vec![x[0].wrapping_add(x[1]).wrapping_add(x[2])],
+            Case::SumMixed { .. } => {
+                let su = x[0] + x[1] + x[2];
+                let ss = u(s(x[0], w) + s(x[1], w2) + s(x[2], 1));
+                vec![su, su, ss, ss]
+            }
+            Case::Dot { bias, .. } => {
+                let mut t = u(*bias);
+                for i in 0..3 {
+                    t = t.wrapping_add(x[i].wrapping_mul(u(s(x[3 + i], w2))));
+                }
+                vec![t, t]
+            }
+            Case::Argmax => {
+                let signed: Vec<i128> = x.iter().map(|&v| s(v, w)).collect();
+                let unsigned: Vec<i128> = x.iter().map(|&v| v as i128).collect();
+                vec![first_max(&signed), first_max(&unsigned)]
+            }
+        }
     }
 }
 
@@ -275,6 +604,7 @@ where
         rng: Rng(seed),
         samples,
         report: CheckReport::default(),
+        backends: false,
     };
     for w in widths {
         assert!(
@@ -286,239 +616,90 @@ where
     Ok(r.report)
 }
 
+/// Checks every gadget of [`Gadgets`] on the three backends of the crate, at each of `widths`
+/// (each in `1..=64`), on the inputs of [`check_gadgets`]: the [`Builder`]'s circuit evaluated
+/// by [`Circuit::eval`] and the [`Plain`] backend must both compute the integer reference, and
+/// the [`Cost`] counter, run once per gadget and width, must count the AND gates the builder
+/// emits and find the AND depth and AND layers of the built circuit ([`CostReport`]).
+///
+/// # Panics
+/// If a width is 0 or above 64.
+pub fn check_backends(
+    widths: impl IntoIterator<Item = usize>,
+    samples: usize,
+    seed: u64,
+) -> Result<CheckReport, CheckError> {
+    let mut r = Runner {
+        backend: plaintext,
+        rng: Rng(seed),
+        samples,
+        report: CheckReport::default(),
+        backends: true,
+    };
+    for w in widths {
+        assert!(
+            (1..=64).contains(&w),
+            "check_backends: width {w} not in 1..=64"
+        );
+        check_width(&mut r, w)?;
+    }
+    Ok(r.report)
+}
+
 fn check_width<F>(r: &mut Runner<F>, w: usize) -> Result<(), CheckError>
 where
     F: FnMut(&Circuit, &[Vec<bool>]) -> Vec<Vec<bool>>,
 {
-    let m = mask(w);
-    // A second width for gadgets with operands of different widths.
-    let w2 = 1 + (w * 29) % 64;
+    let w2 = second_width(w);
     let ww = [w, w];
 
-    r.case(
-        "add",
-        w,
-        &ww,
-        |b, v| vec![b.add(&v[0], &v[1])],
-        |x| vec![x[0].wrapping_add(x[1])],
-    )?;
-    r.case(
-        "sub",
-        w,
-        &ww,
-        |b, v| vec![b.sub(&v[0], &v[1])],
-        |x| vec![x[0].wrapping_sub(x[1])],
-    )?;
-    r.case(
-        "neg",
-        w,
-        &[w],
-        |b, v| vec![b.neg(&v[0])],
-        |x| vec![x[0].wrapping_neg()],
-    )?;
-    r.case(
-        "add_with_carry",
-        w,
-        &[w, w, 1],
-        |b, v| {
-            let (sum, carry) = b.add_with_carry(&v[0], &v[1], v[2][0]);
-            vec![sum, vec![carry]]
-        },
-        |x| {
-            let t = x[0] + x[1] + x[2];
-            vec![t, t >> w]
-        },
-    )?;
-    r.case(
-        "mul",
-        w,
-        &ww,
-        |b, v| vec![b.mul(&v[0], &v[1])],
-        |x| vec![x[0].wrapping_mul(x[1])],
-    )?;
-    r.case(
-        "mul_unsigned_wide",
-        w,
-        &[w, w2],
-        |b, v| vec![b.mul_unsigned_wide(&v[0], &v[1])],
-        |x| vec![x[0] * x[1]],
-    )?;
-    r.case(
-        "mul_signed_wide",
-        w,
-        &[w, w2],
-        |b, v| vec![b.mul_signed_wide(&v[0], &v[1])],
-        |x| vec![u(s(x[0], w) * s(x[1], w2))],
-    )?;
-    r.case(
-        "mul_unsigned_signed",
-        w,
-        &[w, w2],
-        |b, v| vec![b.mul_unsigned_signed(&v[0], &v[1])],
-        |x| vec![u(x[0] as i128 * s(x[1], w2))],
-    )?;
+    r.case("add", w, &ww, &Case::Add)?;
+    r.case("sub", w, &ww, &Case::Sub)?;
+    r.case("neg", w, &[w], &Case::Neg)?;
+    r.case("add_with_carry", w, &[w, w, 1], &Case::AddWithCarry)?;
+    r.case("mul", w, &ww, &Case::Mul)?;
+    r.case("mul_unsigned_wide", w, &[w, w2], &Case::MulUnsignedWide)?;
+    r.case("mul_signed_wide", w, &[w, w2], &Case::MulSignedWide)?;
+    r.case("mul_unsigned_signed", w, &[w, w2], &Case::MulUnsignedSigned)?;
     r.case(
         "lt_unsigned, lt_signed, le_unsigned, le_signed, gt_unsigned, gt_signed, \
          ge_unsigned, ge_signed, eq, ne",
         w,
         &ww,
-        |b, v| {
-            let (x, y) = (&v[0], &v[1]);
-            [
-                b.lt_unsigned(x, y),
-                b.lt_signed(x, y),
-                b.le_unsigned(x, y),
-                b.le_signed(x, y),
-                b.gt_unsigned(x, y),
-                b.gt_signed(x, y),
-                b.ge_unsigned(x, y),
-                b.ge_signed(x, y),
-                b.eq(x, y),
-                b.ne(x, y),
-            ]
-            .into_iter()
-            .map(|bit| vec![bit])
-            .collect()
-        },
-        |x| {
-            let (a, c) = (x[0], x[1]);
-            let (sa, sc) = (s(a, w), s(c, w));
-            [
-                a < c,
-                sa < sc,
-                a <= c,
-                sa <= sc,
-                a > c,
-                sa > sc,
-                a >= c,
-                sa >= sc,
-                a == c,
-                a != c,
-            ]
-            .into_iter()
-            .map(b)
-            .collect()
-        },
+        &Case::Compare,
     )?;
     r.case(
         "max_signed, max_unsigned, min_signed, min_unsigned",
         w,
         &ww,
-        |b, v| {
-            let (x, y) = (&v[0], &v[1]);
-            vec![
-                b.max_signed(x, y),
-                b.max_unsigned(x, y),
-                b.min_signed(x, y),
-                b.min_unsigned(x, y),
-            ]
-        },
-        |x| {
-            let (sa, sc) = (s(x[0], w), s(x[1], w));
-            vec![u(sa.max(sc)), x[0].max(x[1]), u(sa.min(sc)), x[0].min(x[1])]
-        },
+        &Case::MinMax,
     )?;
-    r.case(
-        "mux",
-        w,
-        &[1, w, w],
-        |b, v| vec![b.mux(v[0][0], &v[1], &v[2])],
-        |x| vec![if x[0] == 1 { x[1] } else { x[2] }],
-    )?;
+    r.case("mux", w, &[1, w, w], &Case::Mux)?;
     r.case(
         "is_zero, and_reduce, or_reduce, xor_reduce",
         w,
         &[w],
-        |b, v| {
-            let x = &v[0];
-            [
-                b.is_zero(x),
-                b.and_reduce(x),
-                b.or_reduce(x),
-                b.xor_reduce(x),
-            ]
-            .into_iter()
-            .map(|bit| vec![bit])
-            .collect()
-        },
-        |x| {
-            vec![
-                b(x[0] == 0),
-                b(x[0] == m),
-                b(x[0] != 0),
-                u128::from(x[0].count_ones() % 2),
-            ]
-        },
+        &Case::Reduce,
     )?;
     r.case(
         "xor_words, and_words, or_words, not_word",
         w,
         &ww,
-        |b, v| {
-            let (x, y) = (&v[0], &v[1]);
-            vec![
-                b.xor_words(x, y),
-                b.and_words(x, y),
-                b.or_words(x, y),
-                b.not_word(x),
-            ]
-        },
-        |x| vec![x[0] ^ x[1], x[0] & x[1], x[0] | x[1], !x[0]],
+        &Case::Bitwise,
     )?;
     r.case(
         "xor, and, or, xnor, not, mux_bit",
         w,
         &[1, 1, 1],
-        |b, v| {
-            let (x, y, z) = (v[0][0], v[1][0], v[2][0]);
-            [
-                b.xor(x, y),
-                b.and(x, y),
-                b.or(x, y),
-                b.xnor(x, y),
-                b.not(x),
-                b.mux_bit(x, y, z),
-            ]
-            .into_iter()
-            .map(|bit| vec![bit])
-            .collect()
-        },
-        |x| {
-            let (p, q, t) = (x[0], x[1], x[2]);
-            vec![
-                p ^ q,
-                p & q,
-                p | q,
-                1 ^ p ^ q,
-                1 ^ p,
-                if p == 1 { q } else { t },
-            ]
-        },
+        &Case::Bits,
     )?;
-    r.case(
-        "relu",
-        w,
-        &[w],
-        |b, v| vec![b.relu(&v[0])],
-        |x| vec![u(s(x[0], w).max(0))],
-    )?;
+    r.case("relu", w, &[w], &Case::Relu)?;
     let sat_bits = [0, 1, w / 2, w - 1, w, w + 3];
     r.case(
         "saturate_unsigned to 0, 1, w/2, w-1, w, w+3 bits",
         w,
         &[w],
-        |b, v| {
-            sat_bits
-                .iter()
-                .map(|&k| b.saturate_unsigned(&v[0], k))
-                .collect()
-        },
-        |x| {
-            sat_bits
-                .iter()
-                .map(|&k| u(s(x[0], w).clamp(0, mask(k) as i128)))
-                .collect()
-        },
+        &Case::Saturate(sat_bits),
     )?;
     let (lo_s, hi_s) = (-(1i128 << (w - 1)), (1i128 << (w - 1)) - 1);
     let (p, q) = (s(r.rng.value(w), w), s(r.rng.value(w), w));
@@ -533,56 +714,20 @@ where
         &format!("clamp_signed to {bounds:?}"),
         w,
         &[w],
-        |b, v| {
-            bounds
-                .iter()
-                .map(|&(lo, hi)| b.clamp_signed(&v[0], lo, hi))
-                .collect()
-        },
-        |x| {
-            bounds
-                .iter()
-                .map(|&(lo, hi)| u(s(x[0], w).clamp(lo, hi)))
-                .collect()
-        },
+        &Case::Clamp(bounds),
     )?;
     let shifts = [0, 1, w / 2, w - 1, w, w + 1];
     r.case(
         "shl_const, shr_logical_const, shr_arith_const by 0, 1, w/2, w-1, w, w+1",
         w,
         &[w],
-        |b, v| {
-            let x = &v[0];
-            let mut outs = Vec::new();
-            for &k in &shifts {
-                outs.push(b.shl_const(x, k));
-                outs.push(b.shr_logical_const(x, k));
-                outs.push(b.shr_arith_const(x, k));
-            }
-            outs
-        },
-        |x| {
-            let mut outs = Vec::new();
-            for &k in &shifts {
-                outs.push(if k >= w { 0 } else { x[0] << k });
-                outs.push(if k >= w { 0 } else { x[0] >> k });
-                outs.push(u(s(x[0], w) >> k.min(127)));
-            }
-            outs
-        },
+        &Case::Shifts(shifts),
     )?;
     r.case(
         "sign_extend, zero_extend to w+5, truncate to ceil(w/2)",
         w,
         &[w],
-        |b, v| {
-            vec![
-                b.sign_extend(&v[0], w + 5),
-                b.zero_extend(&v[0], w + 5),
-                b.truncate(&v[0], w.div_ceil(2)),
-            ]
-        },
-        |x| vec![u(s(x[0], w)), x[0], x[0]],
+        &Case::Extend,
     )?;
     let k = r.rng.value(w);
     let ks = s(r.rng.value(w), w);
@@ -590,40 +735,15 @@ where
         "constants, input and repeated outputs",
         w,
         &[w],
-        |b, v| {
-            let c = b.constant(k, w);
-            let cs = b.constant_signed(ks, w + 2);
-            let sum = b.add(&v[0], &c);
-            let masked = b.xor_words(&v[0], &c);
-            vec![v[0].clone(), c, cs, sum, masked, v[0].clone()]
-        },
-        |x| vec![x[0], k, u(ks), x[0].wrapping_add(k), x[0] ^ k, x[0]],
+        &Case::Constants { k, ks },
     )?;
-    r.case(
-        "sum of 3 words",
-        w,
-        &[w, w, w],
-        |b, v| vec![b.sum(v)],
-        |x| vec![x[0].wrapping_add(x[1]).wrapping_add(x[2])],
-    )?;
+    r.case("sum of 3 words", w, &[w, w, w], &Case::Sum3)?;
     let wide = (w.max(w2) + 2).min(128);
     r.case(
         "sum_unsigned, sum_signed of widths w, w2, 1 (wide and wrapping)",
         w,
         &[w, w2, 1],
-        |b, v| {
-            vec![
-                b.sum_unsigned(v, wide),
-                b.sum_unsigned(v, w),
-                b.sum_signed(v, wide),
-                b.sum_signed(v, w),
-            ]
-        },
-        |x| {
-            let su = x[0] + x[1] + x[2];
-            let ss = u(s(x[0], w) + s(x[1], w2) + s(x[2], 1));
-            vec![su, su, ss, ss]
-        },
+        &Case::SumMixed { wide },
     )?;
     let bias = s(r.rng.u128(), w + 1);
     let acc = (w + w2 + 2).min(128);
@@ -631,31 +751,14 @@ where
         "dot_unsigned_signed of 3 terms",
         w,
         &[w, w, w, w2, w2, w2],
-        |b, v| {
-            vec![
-                b.dot_unsigned_signed(&v[..3], &v[3..], bias, acc),
-                b.dot_unsigned_signed(&v[..3], &v[3..], bias, w),
-            ]
-        },
-        |x| {
-            let mut t = u(bias);
-            for i in 0..3 {
-                t = t.wrapping_add(x[i].wrapping_mul(u(s(x[3 + i], w2))));
-            }
-            vec![t, t]
-        },
+        &Case::Dot { bias, acc },
     )?;
     let n = 1 + w % 6;
     r.case(
         &format!("argmax_signed, argmax_unsigned of {n} values"),
         w,
         &vec![w; n],
-        |b, v| vec![b.argmax_signed(v), b.argmax_unsigned(v)],
-        |x| {
-            let signed: Vec<i128> = x.iter().map(|&v| s(v, w)).collect();
-            let unsigned: Vec<i128> = x.iter().map(|&v| v as i128).collect();
-            vec![first_max(&signed), first_max(&unsigned)]
-        },
+        &Case::Argmax,
     )?;
     Ok(())
 }
@@ -764,6 +867,7 @@ where
         rng: Rng(seed),
         samples,
         report: CheckReport::default(),
+        backends: false,
     };
     let hex = |h: &str, w: usize| {
         bits_from_hex(h, w).unwrap_or_else(|e| unreachable!("fixed test vector: {e}"))

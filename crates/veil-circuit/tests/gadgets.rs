@@ -1,10 +1,11 @@
-//! Every builder gadget against `i128`/`u128` arithmetic at every width from 1 to 64, through
-//! the plaintext evaluator and the backend-independent suite of `veil_circuit::testing`.
+//! Every gadget against `i128`/`u128` arithmetic at every width from 1 to 64, through the
+//! plaintext evaluator and the backend-independent suite of `veil_circuit::testing`, and on
+//! the plaintext and cost-counting backends.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use veil_circuit::bits::{bits_from_u128, bits_to_u128, mask, sign_extend};
-use veil_circuit::testing::{check_gadgets, plaintext};
+use veil_circuit::testing::{check_backends, check_gadgets, plaintext};
 use veil_circuit::{parse_bristol, write_bristol, Builder, Circuit, Gate, Word};
 
 #[test]
@@ -12,6 +13,14 @@ fn every_gadget_at_every_width_from_1_to_64() {
     let report = check_gadgets(plaintext, 1..=64, 8, 0x5eed).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(report.circuits, 64 * 24);
     assert!(report.evaluations > 30_000, "{report:?}");
+}
+
+/// The same gadgets on the builder (evaluated), the plaintext backend and the cost counter.
+#[test]
+fn every_gadget_on_every_backend() {
+    let report = check_backends(1..=64, 6, 0xbacc).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.circuits, 64 * 24);
+    assert!(report.evaluations > 2 * 25_000, "{report:?}");
 }
 
 #[test]

@@ -19,11 +19,16 @@
 //!
 //! Both roles walk a [`Plan`]: the circuit's gates reordered by AND layer, so that each
 //! layer's AND gates, independent of one another, stand side by side and are hashed in
-//! batches of up to [`BATCH`], keeping the AES pipeline full. Both are resumable: the garbler
+//! batches of up to [`BATCH`], keeping the AES pipeline full. The walk is veil-circuit's one
+//! gate walk ([`veil_circuit::walk`]); each role is a visitor that says what a gate does to
+//! its labels. Both are resumable: the garbler
 //! stops after a given number of AND gates so its tables can be sent in chunks, and the
 //! evaluator consumes whatever tables it is given, so neither holds more than one chunk.
 
-use veil_circuit::{Circuit, Gate};
+use std::ops::ControlFlow;
+
+use veil_circuit::walk::{walk, GateVisitor};
+use veil_circuit::Circuit;
 use veil_ot::aes_hash::fixed_key_aes;
 use veil_ot::block::zeroize_blocks;
 use veil_ot::Block;
@@ -145,47 +150,21 @@ impl<'c> GarbleState<'c> {
     /// Garbles gates until `max_ands` more AND gates are garbled or the circuit ends,
     /// appending two table blocks per AND gate to `tables`.
     pub fn garble(&mut self, max_ands: usize, tables: &mut Vec<Block>) {
-        let circuit = self.circuit;
-        let gates = &circuit.gates;
-        let mut done = 0usize;
-        while self.next_gate < gates.len() {
-            let g = gates[self.next_gate];
-            match g {
-                Gate::And { a, b, out } => {
-                    if done + self.batch.len() >= max_ands {
-                        break;
-                    }
-                    if self.layer_start[self.next_gate] && !self.batch.is_empty() {
-                        done += self.batch.len();
-                        self.flush(tables);
-                    }
-                    self.batch.push((a, b, out));
-                    if self.batch.len() == BATCH {
-                        done += self.batch.len();
-                        self.flush(tables);
-                    }
-                }
-                Gate::Xor { a, b, out } => {
-                    if !self.batch.is_empty() {
-                        done += self.batch.len();
-                        self.flush(tables);
-                    }
-                    self.labels[out as usize] = self.labels[a as usize] ^ self.labels[b as usize];
-                }
-                Gate::Inv { a, out } => {
-                    if !self.batch.is_empty() {
-                        done += self.batch.len();
-                        self.flush(tables);
-                    }
-                    self.labels[out as usize] = self.labels[a as usize] ^ self.delta;
-                }
-                Gate::Const { value, out } => {
-                    self.labels[out as usize] = self.delta.and_bit(value);
-                }
-            }
-            self.next_gate += 1;
-        }
-        self.flush(tables);
+        let circuit: &'c Circuit = self.circuit;
+        let from = self.next_gate;
+        let mut garbling = Garbling {
+            st: self,
+            tables,
+            done: 0,
+            max_ands,
+        };
+        let stop = match walk(&circuit.gates, from, &mut garbling) {
+            ControlFlow::Continue(()) => circuit.gates.len().max(from),
+            ControlFlow::Break((g, ())) => g,
+        };
+        let Garbling { st, tables, .. } = garbling;
+        st.next_gate = stop;
+        st.flush(tables);
     }
 
     /// The zero label of a wire (valid once the gate writing it is garbled).
@@ -285,43 +264,20 @@ impl<'c> EvalState<'c> {
     /// returns how many blocks it consumed, always an even number. It stops at the first AND
     /// gate with no table left, or at the end of the circuit.
     pub fn eval(&mut self, tables: &[Block]) -> usize {
-        let circuit = self.circuit;
-        let gates = &circuit.gates;
-        let mut used = 0usize;
-        while self.next_gate < gates.len() {
-            match gates[self.next_gate] {
-                Gate::And { a, b, out } => {
-                    if used + 2 > tables.len() {
-                        break;
-                    }
-                    if self.layer_start[self.next_gate] && !self.batch.is_empty() {
-                        self.flush();
-                    }
-                    self.batch.push((a, b, out, tables[used], tables[used + 1]));
-                    used += 2;
-                    if self.batch.len() == BATCH {
-                        self.flush();
-                    }
-                }
-                Gate::Xor { a, b, out } => {
-                    if !self.batch.is_empty() {
-                        self.flush();
-                    }
-                    self.labels[out as usize] = self.labels[a as usize] ^ self.labels[b as usize];
-                }
-                Gate::Inv { a, out } => {
-                    if !self.batch.is_empty() {
-                        self.flush();
-                    }
-                    self.labels[out as usize] = self.labels[a as usize];
-                }
-                Gate::Const { out, .. } => {
-                    self.labels[out as usize] = Block::ZERO;
-                }
-            }
-            self.next_gate += 1;
-        }
-        self.flush();
+        let circuit: &'c Circuit = self.circuit;
+        let from = self.next_gate;
+        let mut evaluation = Evaluation {
+            st: self,
+            tables,
+            used: 0,
+        };
+        let stop = match walk(&circuit.gates, from, &mut evaluation) {
+            ControlFlow::Continue(()) => circuit.gates.len().max(from),
+            ControlFlow::Break((g, ())) => g,
+        };
+        let Evaluation { st, used, .. } = evaluation;
+        st.next_gate = stop;
+        st.flush();
         used
     }
 
@@ -337,6 +293,123 @@ impl<'c> EvalState<'c> {
     /// The AND-gate counter after this circuit.
     pub fn next_and_index(&self) -> u64 {
         self.and_index
+    }
+}
+
+/// The garbler's visitor for one call of [`GarbleState::garble`]: AND gates join the batch
+/// (hashed when it is full, when a new layer starts and before any gate that may read it),
+/// XOR, INV and constant gates are garbled at once. It stops before the AND gate that would
+/// exceed `max_ands`.
+struct Garbling<'s, 'c> {
+    st: &'s mut GarbleState<'c>,
+    tables: &'s mut Vec<Block>,
+    done: usize,
+    max_ands: usize,
+}
+
+impl Garbling<'_, '_> {
+    #[inline(always)]
+    fn flush_pending(&mut self) {
+        if !self.st.batch.is_empty() {
+            self.done += self.st.batch.len();
+            self.st.flush(self.tables);
+        }
+    }
+}
+
+impl GateVisitor for Garbling<'_, '_> {
+    type Break = ();
+
+    #[inline(always)]
+    fn and(&mut self, g: usize, a: u32, b: u32, out: u32) -> ControlFlow<()> {
+        if self.done + self.st.batch.len() >= self.max_ands {
+            return ControlFlow::Break(());
+        }
+        if self.st.layer_start[g] {
+            self.flush_pending();
+        }
+        self.st.batch.push((a, b, out));
+        if self.st.batch.len() == BATCH {
+            self.flush_pending();
+        }
+        ControlFlow::Continue(())
+    }
+
+    #[inline(always)]
+    fn xor(&mut self, _: usize, a: u32, b: u32, out: u32) -> ControlFlow<()> {
+        self.flush_pending();
+        let l = &mut self.st.labels;
+        l[out as usize] = l[a as usize] ^ l[b as usize];
+        ControlFlow::Continue(())
+    }
+
+    #[inline(always)]
+    fn inv(&mut self, _: usize, a: u32, out: u32) -> ControlFlow<()> {
+        self.flush_pending();
+        let l = &mut self.st.labels;
+        l[out as usize] = l[a as usize] ^ self.st.delta;
+        ControlFlow::Continue(())
+    }
+
+    #[inline(always)]
+    fn constant(&mut self, _: usize, value: bool, out: u32) -> ControlFlow<()> {
+        self.st.labels[out as usize] = self.st.delta.and_bit(value);
+        ControlFlow::Continue(())
+    }
+}
+
+/// The evaluator's visitor for one call of [`EvalState::eval`], batching like [`Garbling`];
+/// it stops before the first AND gate with no table left.
+struct Evaluation<'s, 'c> {
+    st: &'s mut EvalState<'c>,
+    tables: &'s [Block],
+    used: usize,
+}
+
+impl GateVisitor for Evaluation<'_, '_> {
+    type Break = ();
+
+    #[inline(always)]
+    fn and(&mut self, g: usize, a: u32, b: u32, out: u32) -> ControlFlow<()> {
+        let (Some(&tg), Some(&te)) = (self.tables.get(self.used), self.tables.get(self.used + 1))
+        else {
+            return ControlFlow::Break(());
+        };
+        if self.st.layer_start[g] && !self.st.batch.is_empty() {
+            self.st.flush();
+        }
+        self.st.batch.push((a, b, out, tg, te));
+        self.used += 2;
+        if self.st.batch.len() == BATCH {
+            self.st.flush();
+        }
+        ControlFlow::Continue(())
+    }
+
+    #[inline(always)]
+    fn xor(&mut self, _: usize, a: u32, b: u32, out: u32) -> ControlFlow<()> {
+        if !self.st.batch.is_empty() {
+            self.st.flush();
+        }
+        let l = &mut self.st.labels;
+        l[out as usize] = l[a as usize] ^ l[b as usize];
+        ControlFlow::Continue(())
+    }
+
+    #[inline(always)]
+    fn inv(&mut self, _: usize, a: u32, out: u32) -> ControlFlow<()> {
+        if !self.st.batch.is_empty() {
+            self.st.flush();
+        }
+        let l = &mut self.st.labels;
+        l[out as usize] = l[a as usize];
+        ControlFlow::Continue(())
+    }
+
+    #[inline(always)]
+    fn constant(&mut self, _: usize, _: bool, out: u32) -> ControlFlow<()> {
+        self.st.labels[out as usize] = Block::ZERO;
+        ControlFlow::Continue(())
     }
 }
 

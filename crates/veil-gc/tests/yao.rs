@@ -394,3 +394,34 @@ async fn first_and_index_that_would_overflow_is_refused() {
     drop(b);
     g.await.unwrap();
 }
+
+#[tokio::test]
+async fn yao_runs_unchanged_over_a_wrapped_transport() {
+    use veil_net::transport::{Counting, MemoryTransport, TrafficCounter};
+    let c = circuit("aes_128");
+    let owners = [Party::Garbler, Party::Evaluator];
+    let counter = TrafficCounter::new();
+    let (ta, tb) = MemoryTransport::pair();
+    let mut a = Channel::over(Counting::new(ta, counter.clone()), ChannelConfig::default());
+    let mut b = Channel::over(tb, ChannelConfig::default());
+    let key = bits_from_hex("000102030405060708090a0b0c0d0e0f", 128).unwrap();
+    let pt = bits_from_hex("00112233445566778899aabbccddeeff", 128).unwrap();
+    let c2 = c.clone();
+    let g = tokio::spawn(async move {
+        let mut g = Garbler::new(&mut ChaCha20Rng::seed_from_u64(9));
+        g.run(&mut a, &c2, &owners, &[key], Reveal::Evaluator)
+            .await
+            .unwrap();
+        a.stats()
+    });
+    let mut e = Evaluator::new(&mut ChaCha20Rng::seed_from_u64(10));
+    let out = e
+        .run(&mut b, &c, &owners, &[pt], Reveal::Evaluator)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(bits_to_hex(&out[0]), "69c4e0d86a7b0430d8cdb78070b4c55a");
+    let garbler = g.await.unwrap();
+    assert_eq!(counter.snapshot(), garbler);
+    assert_eq!(counter.snapshot().bytes_sent, b.stats().bytes_received);
+}

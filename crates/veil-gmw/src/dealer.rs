@@ -10,6 +10,7 @@ use rand_chacha::ChaCha20Rng;
 use crate::bits::BitVec;
 use crate::online::{Online, Step};
 use crate::party::{GmwError, PartyId, PreparedCircuit};
+use crate::role::{P0, P1};
 use crate::triples::TripleStore;
 
 /// `n` triples, XOR-shared: party 0's store and party 1's.
@@ -58,8 +59,8 @@ pub fn run_pair(
     let [t0, t1] = triples;
     let mut r0 = ChaCha20Rng::seed_from_u64(seed);
     let mut r1 = ChaCha20Rng::seed_from_u64(seed ^ 1);
-    let (mut c0, mut s0) = Online::start(prepared, PartyId::P0, inputs[0], lanes, t0, &mut r0)?;
-    let (mut c1, mut s1) = Online::start(prepared, PartyId::P1, inputs[1], lanes, t1, &mut r1)?;
+    let (mut c0, mut s0) = Online::<P0>::start(prepared, inputs[0], lanes, t0, &mut r0)?;
+    let (mut c1, mut s1) = Online::<P1>::start(prepared, inputs[1], lanes, t1, &mut r1)?;
     let mut exchanges = 0;
     loop {
         (s0, s1) = match (s0, s1) {
@@ -211,14 +212,14 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(4);
         let (t0, mut t1) = deal(p.and_gates(), &mut rng);
         let x = vec![vec![0u64; 64]];
-        let (mut core, _) = Online::start(&p, PartyId::P0, &x, 1, &t0, &mut rng).unwrap();
+        let (mut core, _) = Online::<P0>::start(&p, &x, 1, &t0, &mut rng).unwrap();
         // A header that is not the fingerprint of this circuit and split.
         let e = core.receive(&[0u8; 40], &mut t1).unwrap_err();
         assert!(matches!(e, GmwError::Protocol(_)), "{e}");
         // And nothing more is accepted.
         assert!(core.receive(&[0u8; 40], &mut t1).is_err());
         // Too few triples for the lanes asked is refused before anything is sent.
-        let e = Online::start(&p, PartyId::P0, &x, 2, &t0, &mut rng).unwrap_err();
+        let e = Online::<P0>::start(&p, &x, 2, &t0, &mut rng).unwrap_err();
         assert!(matches!(e, GmwError::Input(_)), "{e}");
     }
 }

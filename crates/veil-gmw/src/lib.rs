@@ -7,6 +7,8 @@
 //! - [`online`]: the online phase as a synchronous state machine (messages out, messages in),
 //!   which [`party`] drives over a channel and the tests drive with no runtime, their triples
 //!   from an ideal dealer.
+//! - [`role`]: the two parties as types, [`P0`] and [`P1`]: what differs between them is
+//!   fixed by the type a party is created with.
 //! - [`bits`]: the packed bit vectors both phases exchange.
 
 pub mod bits;
@@ -14,6 +16,8 @@ pub mod bits;
 mod dealer;
 pub mod online;
 pub mod party;
+pub mod role;
 pub mod triples;
 
 pub use party::{GmwError, GmwParty, PartyId, PreparedCircuit, Reveal};
+pub use role::{Role, P0, P1};

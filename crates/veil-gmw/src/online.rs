@@ -9,12 +9,16 @@
 //! runs in tests with no runtime, no network and no OT, its triples from an ideal dealer
 //! (`dealer`, test builds only), in the style of mpz's `*-core` crates.
 
+use std::convert::Infallible;
+use std::ops::ControlFlow;
+
 use rand::{Rng, RngCore};
-use veil_circuit::Gate;
+use veil_circuit::walk::{walk_indices, walk_layers, AndGates, GateVisitor, LayerVisitor};
 use zeroize::Zeroizing;
 
 use crate::bits::BitVec;
-use crate::party::{lane_mask, lanes_fingerprint, GmwError, PartyId, PreparedCircuit};
+use crate::party::{lane_mask, lanes_fingerprint, GmwError, PreparedCircuit};
+use crate::role::Role;
 use crate::triples::TripleStore;
 
 /// What a party does next.
@@ -45,10 +49,10 @@ enum Stage {
     Over,
 }
 
-/// One party's evaluation of a prepared circuit on up to 64 lanes.
-pub struct Online<'p> {
+/// One party's evaluation of a prepared circuit on up to 64 lanes, as role `R`.
+pub struct Online<'p, R: Role> {
     prepared: &'p PreparedCircuit,
-    id: PartyId,
+    role: std::marker::PhantomData<R>,
     lanes: usize,
     mask: u64,
     stage: Stage,
@@ -63,34 +67,33 @@ pub struct Online<'p> {
     tri: Zeroizing<Vec<[u64; 3]>>,
 }
 
-impl std::fmt::Debug for Online<'_> {
+impl<R: Role> std::fmt::Debug for Online<'_, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Online")
-            .field("id", &self.id)
+            .field("id", &R::ID)
             .field("lanes", &self.lanes)
             .field("stage", &self.stage)
             .finish_non_exhaustive()
     }
 }
 
-impl<'p> Online<'p> {
-    /// Starts an evaluation of `prepared` as party `id` on `lanes` (1 to 64) lanes:
+impl<'p, R: Role> Online<'p, R> {
+    /// Starts an evaluation of `prepared` as party `R` on `lanes` (1 to 64) lanes:
     /// `inputs[v][i]` holds, in bit `k`, bit `i` of this party's `v`-th input value in lane
     /// `k`. Masks come from `rng`; `triples` must hold the circuit's AND gates times `lanes`.
     pub fn start(
         prepared: &'p PreparedCircuit,
-        id: PartyId,
         inputs: &[Vec<u64>],
         lanes: usize,
         triples: &TripleStore,
         rng: &mut impl RngCore,
-    ) -> Result<(Online<'p>, Step), GmwError> {
+    ) -> Result<(Online<'p, R>, Step), GmwError> {
         if !(1..=64).contains(&lanes) {
             return Err(GmwError::Input(format!("{lanes} lanes (1 to 64)")));
         }
         let circuit = &prepared.circuit;
         let mine: Vec<usize> = (0..prepared.owners.len())
-            .filter(|&v| prepared.owners[v] == id)
+            .filter(|&v| prepared.owners[v] == R::ID)
             .collect();
         if mine.len() != inputs.len()
             || mine
@@ -124,7 +127,7 @@ impl<'p> Online<'p> {
         let step = Step::Exchange(sent.clone());
         let online = Online {
             prepared,
-            id,
+            role: std::marker::PhantomData,
             lanes,
             mask,
             stage: Stage::Inputs,
@@ -171,7 +174,7 @@ impl<'p> Online<'p> {
             .owners
             .iter()
             .zip(&circuit.inputs)
-            .filter(|(o, _)| **o != self.id)
+            .filter(|(o, _)| **o != R::ID)
             .map(|(_, w)| w.len() * lanes)
             .sum();
         let peer_masks = BitVec::from_bytes(&theirs[32..], their_bits).ok_or_else(|| {
@@ -179,7 +182,7 @@ impl<'p> Online<'p> {
         })?;
         let mut at = 0;
         for (v, o) in self.prepared.owners.iter().enumerate() {
-            if *o != self.id {
+            if *o != R::ID {
                 for &w in &circuit.inputs[v] {
                     self.shares[w as usize] = peer_masks.get_bits(at, lanes).unwrap_or(0);
                     at += lanes;
@@ -192,35 +195,31 @@ impl<'p> Online<'p> {
     /// Runs layers from `from` on: free gates locally, up to the next layer with AND gates,
     /// whose `(d, e)` message it returns; after the last layer, the output opening.
     fn advance(&mut self, from: usize, triples: &mut TripleStore) -> Result<Step, GmwError> {
-        let layers = &self.prepared.layers;
-        for i in from..layers.len() {
-            if layers[i].and_gates.is_empty() {
-                self.free_gates(i);
-                continue;
+        let prepared = self.prepared;
+        let one = if R::HOLDS_PUBLIC { self.mask } else { 0 };
+        let mut round = OpenLayer {
+            free: FreeGates {
+                shares: &mut self.shares,
+                one,
+            },
+            de: &mut self.de,
+            tri: &mut self.tri,
+            triples,
+            lanes: self.lanes,
+        };
+        match walk_layers(&prepared.circuit.gates, &prepared.layers, from, &mut round) {
+            ControlFlow::Continue(()) => self.output_step(),
+            ControlFlow::Break((_, Err(e))) => Err(e),
+            ControlFlow::Break((i, Ok(()))) => {
+                self.stage = Stage::Layer(i);
+                Ok(Step::Exchange(self.de.to_bytes()))
             }
-            let (circuit, lanes) = (&self.prepared.circuit, self.lanes);
-            self.de.clear();
-            self.tri.clear();
-            for &g in &layers[i].and_gates {
-                if let Gate::And { a, b, .. } = circuit.gates[g] {
-                    let t = triples
-                        .take(lanes)
-                        .ok_or_else(|| GmwError::Input("ran out of triples".into()))?;
-                    self.de.push_bits(self.shares[a as usize] ^ t.0, lanes);
-                    self.de.push_bits(self.shares[b as usize] ^ t.1, lanes);
-                    self.tri.push([t.0, t.1, t.2]);
-                }
-            }
-            self.stage = Stage::Layer(i);
-            return Ok(Step::Exchange(self.de.to_bytes()));
         }
-        self.output_step()
     }
 
     /// Combines the peer's `(d, e)` bits of layer `i` with this party's into the AND outputs.
     fn finish_layer(&mut self, i: usize, theirs: &[u8]) -> Result<(), GmwError> {
         let lanes = self.lanes;
-        let me0 = self.id == PartyId::P0;
         let peer = BitVec::from_bytes(theirs, self.de.len()).ok_or_else(|| {
             GmwError::Protocol(format!("AND layer message of {} bytes", theirs.len()))
         })?;
@@ -234,7 +233,7 @@ impl<'p> Online<'p> {
                 ^ peer.get_bits(at + lanes, lanes).unwrap_or(0);
             let [ta, tb, tc] = self.tri.get(k).copied().unwrap_or_default();
             let mut z = tc ^ (d & tb) ^ (e & ta);
-            if me0 {
+            if R::HOLDS_PUBLIC {
                 z ^= d & e;
             }
             self.shares[out as usize] = z;
@@ -243,19 +242,18 @@ impl<'p> Online<'p> {
     }
 
     fn free_gates(&mut self, i: usize) {
-        let me0 = self.id == PartyId::P0;
-        let circuit = &self.prepared.circuit;
-        for &g in &self.prepared.layers[i].free_gates {
-            let s = &mut self.shares;
-            match circuit.gates[g] {
-                Gate::Xor { a, b, out } => s[out as usize] = s[a as usize] ^ s[b as usize],
-                Gate::Inv { a, out } => {
-                    s[out as usize] = s[a as usize] ^ if me0 { self.mask } else { 0 }
-                }
-                Gate::Const { value, out } => {
-                    s[out as usize] = if me0 && value { self.mask } else { 0 }
-                }
-                Gate::And { .. } => {}
+        let prepared = self.prepared;
+        let one = if R::HOLDS_PUBLIC { self.mask } else { 0 };
+        if let Some(layer) = prepared.layers.get(i) {
+            let mut free = FreeGates {
+                shares: &mut self.shares,
+                one,
+            };
+            let gates = &prepared.circuit.gates;
+            if let ControlFlow::Break((_, never)) =
+                walk_indices(gates, &layer.free_gates, &mut free)
+            {
+                match never {}
             }
         }
     }
@@ -267,14 +265,9 @@ impl<'p> Online<'p> {
                 mine.push_bits(self.shares[w as usize], self.lanes);
             }
         }
-        let peer = if self.id == PartyId::P0 {
-            PartyId::P1
-        } else {
-            PartyId::P0
-        };
         let reveal = self.prepared.reveal;
         self.sent = mine.to_bytes();
-        Ok(match (reveal.to(self.id), reveal.to(peer)) {
+        Ok(match (reveal.to(R::ID), reveal.to(R::PEER)) {
             (true, true) => {
                 self.stage = Stage::Outputs;
                 Step::Exchange(self.sent.clone())
@@ -309,5 +302,106 @@ impl<'p> Online<'p> {
                     .collect()
             })
             .collect())
+    }
+}
+
+/// The free gates on XOR shares, visited by veil-circuit's gate walk: XOR is local, INV flips
+/// party 0's share and a constant is party 0's.
+struct FreeGates<'a> {
+    shares: &'a mut [u64],
+    /// The lane mask for party 0, 0 for party 1.
+    one: u64,
+}
+
+impl FreeGates<'_> {
+    fn xor(&mut self, a: u32, b: u32, out: u32) {
+        let s = &mut *self.shares;
+        s[out as usize] = s[a as usize] ^ s[b as usize];
+    }
+
+    fn inv(&mut self, a: u32, out: u32) {
+        let s = &mut *self.shares;
+        s[out as usize] = s[a as usize] ^ self.one;
+    }
+
+    fn constant(&mut self, value: bool, out: u32) {
+        self.shares[out as usize] = if value { self.one } else { 0 };
+    }
+}
+
+impl GateVisitor for FreeGates<'_> {
+    type Break = Infallible;
+
+    fn xor(&mut self, _: usize, a: u32, b: u32, out: u32) -> ControlFlow<Infallible> {
+        FreeGates::xor(self, a, b, out);
+        ControlFlow::Continue(())
+    }
+
+    /// AND gates come in their layer's batch, never among the free gates.
+    fn and(&mut self, _: usize, _: u32, _: u32, _: u32) -> ControlFlow<Infallible> {
+        ControlFlow::Continue(())
+    }
+
+    fn inv(&mut self, _: usize, a: u32, out: u32) -> ControlFlow<Infallible> {
+        FreeGates::inv(self, a, out);
+        ControlFlow::Continue(())
+    }
+
+    fn constant(&mut self, _: usize, value: bool, out: u32) -> ControlFlow<Infallible> {
+        FreeGates::constant(self, value, out);
+        ControlFlow::Continue(())
+    }
+}
+
+/// The layered walk up to the next AND layer: free gates as [`FreeGates`], then the layer's
+/// `(d, e)` bits, one triple per AND gate and lane, after which the walk pauses
+/// (`Break(Ok(()))`) for the exchange; `Break(Err(_))` when the triples run out.
+struct OpenLayer<'a> {
+    free: FreeGates<'a>,
+    de: &'a mut BitVec,
+    tri: &'a mut Vec<[u64; 3]>,
+    triples: &'a mut TripleStore,
+    lanes: usize,
+}
+
+impl GateVisitor for OpenLayer<'_> {
+    type Break = Result<(), GmwError>;
+
+    fn xor(&mut self, _: usize, a: u32, b: u32, out: u32) -> ControlFlow<Self::Break> {
+        self.free.xor(a, b, out);
+        ControlFlow::Continue(())
+    }
+
+    /// AND gates come in their layer's batch, never among the free gates.
+    fn and(&mut self, _: usize, _: u32, _: u32, _: u32) -> ControlFlow<Self::Break> {
+        ControlFlow::Continue(())
+    }
+
+    fn inv(&mut self, _: usize, a: u32, out: u32) -> ControlFlow<Self::Break> {
+        self.free.inv(a, out);
+        ControlFlow::Continue(())
+    }
+
+    fn constant(&mut self, _: usize, value: bool, out: u32) -> ControlFlow<Self::Break> {
+        self.free.constant(value, out);
+        ControlFlow::Continue(())
+    }
+}
+
+impl LayerVisitor for OpenLayer<'_> {
+    fn and_layer(&mut self, _: usize, ands: AndGates<'_>) -> ControlFlow<Self::Break> {
+        let lanes = self.lanes;
+        self.de.clear();
+        self.tri.clear();
+        for g in ands {
+            let Some(t) = self.triples.take(lanes) else {
+                return ControlFlow::Break(Err(GmwError::Input("ran out of triples".into())));
+            };
+            let s = &*self.free.shares;
+            self.de.push_bits(s[g.a as usize] ^ t.0, lanes);
+            self.de.push_bits(s[g.b as usize] ^ t.1, lanes);
+            self.tri.push([t.0, t.1, t.2]);
+        }
+        ControlFlow::Break(Ok(()))
     }
 }

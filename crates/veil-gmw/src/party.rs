@@ -33,9 +33,11 @@ use veil_ot::{IknpReceiver, IknpSender, OtError};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::online::{Online, Step};
+use crate::role::Role;
 use crate::triples::{combine, TripleStore};
 
-/// Which of the two parties this is. Party 0 sends first in every exchange.
+/// Names one of the two parties in data: the owner of a circuit input, who learns an output.
+/// A party's own role is a type ([`Role`]: [`P0`](crate::P0) or [`P1`](crate::P1)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PartyId {
     /// The first party (for instance the model owner).
@@ -89,13 +91,14 @@ pub const MIN_REFILL: usize = 1 << 14;
 /// Largest number of triples one call may ask for.
 pub const MAX_TRIPLES: usize = 1 << 34;
 
-/// One GMW party: its role, OT state and triples.
+/// One GMW party, as role `R` ([`P0`](crate::P0) or [`P1`](crate::P1)): its OT state and
+/// triples.
 ///
 /// On drop the triple shares and the OT state zeroize themselves and the generator (whose key
 /// derived every mask and OT choice) is overwritten. Wire shares, input masks and the OT
 /// outputs of the offline phase are erased when each call ends.
-pub struct GmwParty {
-    id: PartyId,
+pub struct GmwParty<R: Role> {
+    role: std::marker::PhantomData<R>,
     rng: ChaCha20Rng,
     /// Both OT extensions, once set up (on the first offline phase).
     ot: Option<Ots>,
@@ -109,13 +112,13 @@ struct Ots {
     recv: IknpReceiver,
 }
 
-impl Drop for GmwParty {
+impl<R: Role> Drop for GmwParty<R> {
     fn drop(&mut self) {
         veil_ot::erase_rng(&mut self.rng);
     }
 }
 
-impl ZeroizeOnDrop for GmwParty {}
+impl<R: Role> ZeroizeOnDrop for GmwParty<R> {}
 
 /// SHA-256 over the circuit's structure, the owners, the reveal choice and the lanes.
 pub fn fingerprint(
@@ -203,20 +206,20 @@ pub(crate) fn lane_mask(lanes: usize) -> u64 {
     }
 }
 
-impl GmwParty {
-    /// Party `id`, drawing randomness from `rng` (use [`veil_ot::secure_rng`]).
-    pub fn new<R: RngCore + CryptoRng>(id: PartyId, rng: &mut R) -> GmwParty {
+impl<R: Role> GmwParty<R> {
+    /// The party of role `R`, drawing randomness from `rng` (use [`veil_ot::secure_rng`]).
+    pub fn new<G: RngCore + CryptoRng>(rng: &mut G) -> GmwParty<R> {
         GmwParty {
-            id,
+            role: std::marker::PhantomData,
             rng: ChaCha20Rng::from_rng(rng),
             ot: None,
             triples: TripleStore::default(),
         }
     }
 
-    /// This party's role.
+    /// This party's name in owner lists and reveal choices (`R::ID`).
     pub fn id(&self) -> PartyId {
-        self.id
+        R::ID
     }
 
     /// Triples made and not yet used.
@@ -225,23 +228,16 @@ impl GmwParty {
     }
 
     /// Sets both OT extensions up with the peer.
-    async fn setup_ot(
-        id: PartyId,
-        ch: &mut Channel,
-        rng: &mut ChaCha20Rng,
-    ) -> Result<Ots, GmwError> {
+    async fn setup_ot(ch: &mut Channel, rng: &mut ChaCha20Rng) -> Result<Ots, GmwError> {
         // Party 0 is the extension sender first, then the receiver; party 1 the reverse.
-        Ok(match id {
-            PartyId::P0 => {
-                let send = IknpSender::setup(ch, rng).await?;
-                let recv = IknpReceiver::setup(ch, rng).await?;
-                Ots { send, recv }
-            }
-            PartyId::P1 => {
-                let recv = IknpReceiver::setup(ch, rng).await?;
-                let send = IknpSender::setup(ch, rng).await?;
-                Ots { send, recv }
-            }
+        Ok(if R::SENDS_FIRST {
+            let send = IknpSender::setup(ch, rng).await?;
+            let recv = IknpReceiver::setup(ch, rng).await?;
+            Ots { send, recv }
+        } else {
+            let recv = IknpReceiver::setup(ch, rng).await?;
+            let send = IknpSender::setup(ch, rng).await?;
+            Ots { send, recv }
         })
     }
 
@@ -255,7 +251,7 @@ impl GmwParty {
         }
         let ots = match self.ot.take() {
             Some(ots) => ots,
-            None => GmwParty::setup_ot(self.id, ch, &mut self.rng).await?,
+            None => Self::setup_ot(ch, &mut self.rng).await?,
         };
         let Ots {
             send: snd,
@@ -268,17 +264,14 @@ impl GmwParty {
                 Zeroizing::new((0..m).map(|_| self.rng.random()).collect());
             // Party 0 streams its OT matrix first and ends the exchange receiving, so the
             // online phase, which party 0 opens, starts a new flight on both sides.
-            let (pairs, received) = match self.id {
-                PartyId::P0 => {
-                    let r = rcv.receive_random(ch, &choices).await?;
-                    let p = snd.send_random(ch, m).await?;
-                    (p, r)
-                }
-                PartyId::P1 => {
-                    let p = snd.send_random(ch, m).await?;
-                    let r = rcv.receive_random(ch, &choices).await?;
-                    (p, r)
-                }
+            let (pairs, received) = if R::SENDS_FIRST {
+                let r = rcv.receive_random(ch, &choices).await?;
+                let p = snd.send_random(ch, m).await?;
+                (p, r)
+            } else {
+                let p = snd.send_random(ch, m).await?;
+                let r = rcv.receive_random(ch, &choices).await?;
+                (p, r)
             };
             let (mut pairs, mut received) = (pairs, received);
             let bit_pairs: Zeroizing<Vec<(bool, bool)>> =
@@ -299,18 +292,15 @@ impl GmwParty {
 
     /// Sends first (party 0) or receives first (party 1): one exchange of one frame each way.
     async fn exchange(&self, ch: &mut Channel, mine: &[u8]) -> Result<Vec<u8>, GmwError> {
-        match self.id {
-            PartyId::P0 => {
-                ch.send_bytes(mine).await?;
-                ch.flush().await?;
-                Ok(ch.recv_bytes().await?)
-            }
-            PartyId::P1 => {
-                let theirs = ch.recv_bytes().await?;
-                ch.send_bytes(mine).await?;
-                ch.flush().await?;
-                Ok(theirs)
-            }
+        if R::SENDS_FIRST {
+            ch.send_bytes(mine).await?;
+            ch.flush().await?;
+            Ok(ch.recv_bytes().await?)
+        } else {
+            let theirs = ch.recv_bytes().await?;
+            ch.send_bytes(mine).await?;
+            ch.flush().await?;
+            Ok(theirs)
         }
     }
 
@@ -378,14 +368,8 @@ impl GmwParty {
             self.offline(ch, missing).await?;
         }
         // The synchronous core computes; this driver moves its messages.
-        let (mut core, mut step) = Online::start(
-            prepared,
-            self.id,
-            inputs,
-            lanes,
-            &self.triples,
-            &mut self.rng,
-        )?;
+        let (mut core, mut step) =
+            Online::<R>::start(prepared, inputs, lanes, &self.triples, &mut self.rng)?;
         loop {
             step = match step {
                 Step::Exchange(mine) => {

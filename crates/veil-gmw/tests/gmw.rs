@@ -8,7 +8,7 @@ use rand_chacha::ChaCha20Rng;
 use veil_circuit::bits::{bits_from_hex, bits_to_hex};
 use veil_circuit::testing::{check_gadgets, check_sample_circuits};
 use veil_circuit::{parse_bristol, Circuit};
-use veil_gmw::{GmwError, GmwParty, PartyId, PreparedCircuit, Reveal};
+use veil_gmw::{GmwError, GmwParty, PartyId, PreparedCircuit, Reveal, P0, P1};
 use veil_net::{tcp_pair, Channel, ChannelConfig};
 
 fn circuit(name: &str) -> Circuit {
@@ -25,8 +25,8 @@ fn owners_first_to_p0(n: usize) -> Vec<PartyId> {
 /// Two parties connected once and reused: P0 supplies the first input value.
 struct Session {
     rt: tokio::runtime::Runtime,
-    p0: Option<(GmwParty, Channel)>,
-    p1: GmwParty,
+    p0: Option<(GmwParty<P0>, Channel)>,
+    p1: GmwParty<P1>,
     ch: Channel,
 }
 
@@ -52,11 +52,8 @@ impl Session {
         };
         Session {
             rt,
-            p0: Some((
-                GmwParty::new(PartyId::P0, &mut ChaCha20Rng::seed_from_u64(1)),
-                a,
-            )),
-            p1: GmwParty::new(PartyId::P1, &mut ChaCha20Rng::seed_from_u64(2)),
+            p0: Some((GmwParty::<P0>::new(&mut ChaCha20Rng::seed_from_u64(1)), a)),
+            p1: GmwParty::<P1>::new(&mut ChaCha20Rng::seed_from_u64(2)),
             ch: b,
         }
     }
@@ -124,8 +121,8 @@ async fn online_rounds_are_the_and_depth_plus_input_and_output() {
         let depth = u64::from(c.stats().and_depth);
         let ands = c.stats().and_count;
         let (mut a, mut b) = Channel::memory_pair(ChannelConfig::default());
-        let mut p0 = GmwParty::new(PartyId::P0, &mut ChaCha20Rng::seed_from_u64(3));
-        let mut p1 = GmwParty::new(PartyId::P1, &mut ChaCha20Rng::seed_from_u64(4));
+        let mut p0 = GmwParty::<P0>::new(&mut ChaCha20Rng::seed_from_u64(3));
+        let mut p1 = GmwParty::<P1>::new(&mut ChaCha20Rng::seed_from_u64(4));
         let owners = owners_first_to_p0(c.inputs.len());
         let inputs: Vec<Vec<bool>> = c.inputs.iter().map(|w| vec![true; w.len()]).collect();
         let want = c.eval(&inputs).unwrap();
@@ -176,8 +173,8 @@ async fn batch_of_64_aes_evaluations() {
     };
     let (kw, pw) = (slice(&keys), slice(&pts));
     let (mut a, mut b) = Channel::memory_pair(ChannelConfig::default());
-    let mut p0 = GmwParty::new(PartyId::P0, &mut ChaCha20Rng::seed_from_u64(6));
-    let mut p1 = GmwParty::new(PartyId::P1, &mut ChaCha20Rng::seed_from_u64(7));
+    let mut p0 = GmwParty::<P0>::new(&mut ChaCha20Rng::seed_from_u64(6));
+    let mut p1 = GmwParty::<P1>::new(&mut ChaCha20Rng::seed_from_u64(7));
     let owners = [PartyId::P0, PartyId::P1];
     let c2 = c.clone();
     let (out0, out1) = both(
@@ -228,8 +225,8 @@ async fn one_prepared_circuit_serves_batches_of_every_size() {
             .collect()]
     }
     let (mut a, mut b) = Channel::memory_pair(ChannelConfig::default());
-    let mut p0 = GmwParty::new(PartyId::P0, &mut ChaCha20Rng::seed_from_u64(31));
-    let mut p1 = GmwParty::new(PartyId::P1, &mut ChaCha20Rng::seed_from_u64(32));
+    let mut p0 = GmwParty::<P0>::new(&mut ChaCha20Rng::seed_from_u64(31));
+    let mut p1 = GmwParty::<P1>::new(&mut ChaCha20Rng::seed_from_u64(32));
     let prepared0 = PreparedCircuit::new(&c, &owners, Reveal::P1).unwrap();
     let prepared1 = PreparedCircuit::new(&c, &owners, Reveal::P1).unwrap();
     assert_eq!(prepared1.and_gates(), c.stats().and_count);
@@ -277,8 +274,8 @@ async fn one_prepared_circuit_serves_batches_of_every_size() {
 #[tokio::test]
 async fn mismatched_circuits_and_bad_messages_are_errors() {
     let (mut a, mut b) = Channel::memory_pair(ChannelConfig::default());
-    let mut p0 = GmwParty::new(PartyId::P0, &mut ChaCha20Rng::seed_from_u64(8));
-    let mut p1 = GmwParty::new(PartyId::P1, &mut ChaCha20Rng::seed_from_u64(9));
+    let mut p0 = GmwParty::<P0>::new(&mut ChaCha20Rng::seed_from_u64(8));
+    let mut p1 = GmwParty::<P1>::new(&mut ChaCha20Rng::seed_from_u64(9));
     let owners = [PartyId::P0, PartyId::P1];
     let (r0, r1) = both(
         async move {
@@ -302,12 +299,12 @@ async fn mismatched_circuits_and_bad_messages_are_errors() {
 
     // A peer that answers the input round with garbage of the wrong length.
     let (mut a, mut evil) = Channel::memory_pair(ChannelConfig::default());
-    let mut p0 = GmwParty::new(PartyId::P0, &mut ChaCha20Rng::seed_from_u64(10));
+    let mut p0 = GmwParty::<P0>::new(&mut ChaCha20Rng::seed_from_u64(10));
     let c = circuit("adder64");
     let owners = [PartyId::P0, PartyId::P1];
     let h = tokio::spawn(async move {
         // Play along through the OT setup and triples, then send a short share message.
-        let mut honest = GmwParty::new(PartyId::P1, &mut ChaCha20Rng::seed_from_u64(11));
+        let mut honest = GmwParty::<P1>::new(&mut ChaCha20Rng::seed_from_u64(11));
         honest
             .offline(&mut evil, veil_gmw::party::MIN_REFILL)
             .await

@@ -320,6 +320,24 @@ impl Channel {
         result
     }
 
+    /// As [`recv`](Self::recv), for a message known to be small: a frame announcing more than
+    /// `limit` payload bytes (or the channel's own limit) is refused before its payload is read.
+    /// A server reading a client's message whose size follows from public parameters bounds it
+    /// this way rather than by the channel's general frame limit.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv`](Self::recv); [`NetError::FrameTooLarge`] names the smaller limit.
+    pub async fn recv_within<M: DeserializeOwned>(&mut self, limit: usize) -> Result<M, NetError> {
+        let mut buf = std::mem::take(&mut self.rx_scratch);
+        let result = match self.recv_frame_within(&mut buf, limit).await {
+            Ok(()) => codec::decode_exact(&buf),
+            Err(e) => Err(e),
+        };
+        self.rx_scratch = recycle(buf);
+        result
+    }
+
     /// Sends `data` as one raw frame, for bulk data that needs no encoding.
     ///
     /// # Errors
@@ -474,11 +492,16 @@ impl Channel {
     }
 
     async fn recv_frame(&mut self, buf: &mut Vec<u8>) -> Result<(), NetError> {
+        self.recv_frame_within(buf, usize::MAX).await
+    }
+
+    /// Receives a frame whose payload is at most `limit` bytes (and the channel's own limit).
+    async fn recv_frame_within(&mut self, buf: &mut Vec<u8>, limit: usize) -> Result<(), NetError> {
+        let max = self.config.effective_max_frame().min(limit);
         if self.sealer.is_none() {
-            let max = self.config.effective_max_frame();
             return self.recv_wire(buf, Expect::AtMost(max)).await;
         }
-        let max = secure::sealed_len(self.config.effective_max_frame()).min(u32::MAX as usize);
+        let max = secure::sealed_len(max).min(u32::MAX as usize);
         let mut sealed = std::mem::take(&mut self.sealed_scratch);
         let result = self.recv_wire(&mut sealed, Expect::AtMost(max)).await;
         let result = match (result, self.sealer.as_mut()) {

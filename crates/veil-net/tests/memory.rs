@@ -92,3 +92,16 @@ async fn max_frame_is_enforced_in_memory() {
     assert_eq!(b.recv_bytes().await.unwrap(), [1; 8]);
     assert_eq!(a.peer_addr(), None);
 }
+
+#[tokio::test]
+async fn a_message_above_a_receive_bound_is_refused_before_it_is_decoded() {
+    let (mut a, mut b) = Channel::memory_pair(config());
+    a.send(&vec![7u8; 100]).await.unwrap();
+    let err = b.recv_within::<Vec<u8>>(50).await.unwrap_err();
+    assert!(
+        matches!(err, NetError::FrameTooLarge { len: 101, max: 50 }),
+        "{err:?}"
+    );
+    a.send(&vec![7u8; 40]).await.unwrap();
+    assert_eq!(b.recv_within::<Vec<u8>>(50).await.unwrap(), vec![7u8; 40]);
+}

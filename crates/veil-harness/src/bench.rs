@@ -1,29 +1,21 @@
-//! `veil bench`: the measurements behind Veil's performance figures, printed as a table or as
-//! JSON. Each figure is the median of several runs; the machine is assumed noisy.
+//! The measurements behind Veil's performance figures (what `veil bench` reports): oblivious
+//! transfer, garbled circuits and GMW on their own, and every inference protocol side by side
+//! against in-process servers. Each figure is the median of several runs; the machine is
+//! assumed noisy. Each function returns a report that serializes to the documented JSON.
 
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use rand_chacha::ChaCha20Rng;
 use serde::Serialize;
-use veil_gmw::{GmwParty, PartyId, Reveal as GmwReveal};
+use veil_gmw::{GmwParty, PartyId, Reveal as GmwReveal, P0, P1};
 use veil_net::{tcp_pair, Channel, ChannelConfig};
 use veil_ot::base::{BaseOtReceiver, BaseOtSender};
 use veil_ot::{ChouOrlandi, IknpReceiver, IknpSender};
 
-/// Median of a list of durations (in seconds).
-pub fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    let n = xs.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    if n % 2 == 1 {
-        xs[n / 2]
-    } else {
-        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
-    }
-}
+use crate::progress::Progress;
+use crate::runtime::{current_thread, multi_thread, two_threads};
+use crate::stats::median;
 
 /// The OT figures.
 #[derive(Debug, Serialize)]
@@ -130,27 +122,14 @@ async fn cot_once(
     Ok((secs, d.bytes_sent, d.bytes_received))
 }
 
-fn current_thread() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?)
-}
-
-/// A runtime with two worker threads, one per party.
-pub(crate) fn two_threads() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?)
-}
-
-/// Runs the OT measurements, calling `progress` with a label before each.
-pub fn ot(runs: usize, mut progress: impl FnMut(&str)) -> Result<OtReport> {
+/// Runs the OT measurements, `runs` runs behind each median (at least one), starting a
+/// progress phase before each.
+pub fn ot(runs: usize, progress: &mut dyn Progress) -> Result<OtReport> {
     let runs = runs.max(1);
     let mt = two_threads()?;
     let st = current_thread()?;
 
-    progress("128 base OTs over loopback TCP");
+    progress.phase("128 base OTs over loopback TCP", None);
     let mut base = Vec::new();
     for _ in 0..runs * 3 {
         base.push(mt.block_on(base_ot_once())?);
@@ -167,11 +146,11 @@ pub fn ot(runs: usize, mut progress: impl FnMut(&str)) -> Result<OtReport> {
         }
         Ok((xs, bytes.0, bytes.1))
     };
-    progress("2^20 correlated OTs in memory, one thread");
+    progress.phase("2^20 correlated OTs in memory, one thread", None);
     let (m20, r2s, s2r) = mem(1 << 20, false)?;
-    progress("2^23 correlated OTs in memory, one thread");
+    progress.phase("2^23 correlated OTs in memory, one thread", None);
     let (m23, _, _) = mem(1 << 23, false)?;
-    progress("2^20 checked correlated OTs in memory, one thread");
+    progress.phase("2^20 checked correlated OTs in memory, one thread", None);
     let (m20c, _, _) = mem(1 << 20, true)?;
 
     let tcp = |n: usize, random: bool, checked: bool| -> Result<Vec<f64>> {
@@ -185,15 +164,15 @@ pub fn ot(runs: usize, mut progress: impl FnMut(&str)) -> Result<OtReport> {
         }
         Ok(xs)
     };
-    progress("2^20 correlated OTs over loopback TCP");
+    progress.phase("2^20 correlated OTs over loopback TCP", None);
     let t20 = tcp(1 << 20, false, false)?;
-    progress("2^23 correlated OTs over loopback TCP");
+    progress.phase("2^23 correlated OTs over loopback TCP", None);
     let t23 = tcp(1 << 23, false, false)?;
-    progress("2^20 random OTs over loopback TCP");
+    progress.phase("2^20 random OTs over loopback TCP", None);
     let r20 = tcp(1 << 20, true, false)?;
-    progress("2^20 checked correlated OTs over loopback TCP");
+    progress.phase("2^20 checked correlated OTs over loopback TCP", None);
     let t20c = tcp(1 << 20, false, true)?;
-    progress("2^20 checked random OTs over loopback TCP");
+    progress.phase("2^20 checked random OTs over loopback TCP", None);
     let r20c = tcp(1 << 20, true, true)?;
 
     let n = (1u64 << 20) as f64;
@@ -211,54 +190,6 @@ pub fn ot(runs: usize, mut progress: impl FnMut(&str)) -> Result<OtReport> {
         bytes_per_cot_sender_to_receiver: s2r as f64 / n,
         runs,
     })
-}
-
-impl OtReport {
-    /// Prints the table.
-    pub fn print(&self) {
-        let m = |x: f64| format!("{:.1} M/s", x / 1e6);
-        println!("oblivious transfer (medians of {} runs)", self.runs);
-        println!(
-            "  128 base OTs (Chou-Orlandi, TCP)        {:>10.2} ms",
-            self.base_ot_128_ms
-        );
-        println!(
-            "  correlated OT, memory, 1 thread, 2^20   {:>10}",
-            m(self.cot_per_s_memory)
-        );
-        println!(
-            "  correlated OT, memory, 1 thread, 2^23   {:>10}",
-            m(self.cot_per_s_memory_2_23)
-        );
-        println!(
-            "  correlated OT, loopback TCP, 2^20       {:>10}",
-            m(self.cot_per_s_tcp)
-        );
-        println!(
-            "  correlated OT, loopback TCP, 2^23       {:>10}",
-            m(self.cot_per_s_tcp_2_23)
-        );
-        println!(
-            "  random OT, loopback TCP, 2^20           {:>10}",
-            m(self.rot_per_s_tcp)
-        );
-        println!(
-            "  KOS-checked correlated OT, memory, 2^20 {:>10}",
-            m(self.cot_per_s_memory_checked)
-        );
-        println!(
-            "  KOS-checked correlated OT, TCP, 2^20    {:>10}",
-            m(self.cot_per_s_tcp_checked)
-        );
-        println!(
-            "  KOS-checked random OT, TCP, 2^20        {:>10}",
-            m(self.rot_per_s_tcp_checked)
-        );
-        println!(
-            "  bytes per correlated OT                 {:>10.3} receiver->sender, {:.3} back",
-            self.bytes_per_cot, self.bytes_per_cot_sender_to_receiver
-        );
-    }
 }
 
 /// The garbled-circuit figures.
@@ -291,8 +222,9 @@ pub fn aes128_circuit() -> Result<veil_circuit::Circuit> {
     Ok(veil_circuit::parse_bristol(AES128_BRISTOL)?)
 }
 
-/// Runs the garbled-circuit measurements.
-pub fn gc(runs: usize, mut progress: impl FnMut(&str)) -> Result<GcReport> {
+/// Runs the garbled-circuit measurements, `runs` runs behind each median (at least one),
+/// starting a progress phase before each.
+pub fn gc(runs: usize, progress: &mut dyn Progress) -> Result<GcReport> {
     use veil_gc::garble::{EvalState, GarbleState};
     use veil_gc::{Evaluator, Garbler, Party, Reveal};
     use veil_ot::Block;
@@ -304,7 +236,7 @@ pub fn gc(runs: usize, mut progress: impl FnMut(&str)) -> Result<GcReport> {
     let mut lrng = rng();
     let reps = 50;
 
-    progress("garbling and evaluating AES-128 in memory, one core");
+    progress.phase("garbling and evaluating AES-128 in memory, one core", None);
     let zero: Vec<Vec<Block>> = c
         .inputs
         .iter()
@@ -330,7 +262,7 @@ pub fn gc(runs: usize, mut progress: impl FnMut(&str)) -> Result<GcReport> {
     }
     let bytes_per_and = (tables.len() * Block::BYTES) as f64 / ands as f64;
 
-    progress("AES-128 over loopback TCP");
+    progress.phase("AES-128 over loopback TCP", None);
     let mt = two_threads()?;
     let owners = [Party::Garbler, Party::Evaluator];
     let (first, later, bytes) = mt.block_on(async {
@@ -372,36 +304,6 @@ pub fn gc(runs: usize, mut progress: impl FnMut(&str)) -> Result<GcReport> {
     })
 }
 
-impl GcReport {
-    /// Prints the table.
-    pub fn print(&self) {
-        println!(
-            "garbled circuits, half-gates (medians of {} runs)",
-            self.runs
-        );
-        println!(
-            "  garbling, 1 core, in memory      {:>10.1} M AND/s",
-            self.garble_and_per_s / 1e6
-        );
-        println!(
-            "  evaluation, 1 core, in memory    {:>10.1} M AND/s",
-            self.eval_and_per_s / 1e6
-        );
-        println!(
-            "  AES-128 over loopback TCP        {:>10.2} ms ({:.2} ms with OT setup)",
-            self.aes128_ms, self.aes128_first_ms
-        );
-        println!(
-            "  garbled table per AND gate       {:>10.1} bytes",
-            self.bytes_per_and
-        );
-        println!(
-            "  AES-128 traffic                  {:>10} bytes ({} AND gates)",
-            self.aes128_bytes, self.aes128_and_gates
-        );
-    }
-}
-
 /// The GMW figures.
 #[derive(Debug, Serialize)]
 pub struct GmwReport {
@@ -435,9 +337,9 @@ async fn gmw_offline(
     a: Channel,
     b: Channel,
     n: usize,
-) -> Result<(GmwParty, Channel, GmwParty, Channel, f64, u64)> {
-    let mut p0 = GmwParty::new(PartyId::P0, &mut rng());
-    let mut p1 = GmwParty::new(PartyId::P1, &mut rng());
+) -> Result<(GmwParty<P0>, Channel, GmwParty<P1>, Channel, f64, u64)> {
+    let mut p0 = GmwParty::<P0>::new(&mut rng());
+    let mut p1 = GmwParty::<P1>::new(&mut rng());
     let (mut a, mut b) = (a, b);
     // OT setup first, outside the timing.
     let t = tokio::spawn(async move { p0.offline(&mut a, 1).await.map(|_| (p0, a)) });
@@ -456,9 +358,9 @@ async fn gmw_offline(
 /// One online run (triples already made); returns seconds, party 1's online stats and the
 /// outputs party 1 learns.
 async fn gmw_online(
-    p0: &mut GmwParty,
+    p0: &mut GmwParty<P0>,
     a: &mut Channel,
-    p1: &mut GmwParty,
+    p1: &mut GmwParty<P1>,
     b: &mut Channel,
     c: &veil_circuit::Circuit,
     lanes: usize,
@@ -478,8 +380,9 @@ async fn gmw_online(
     Ok((secs, b.stats().since(&before)))
 }
 
-/// Runs the GMW measurements.
-pub fn gmw(runs: usize, mut progress: impl FnMut(&str)) -> Result<GmwReport> {
+/// Runs the GMW measurements, `runs` runs behind each median (at least one), starting a
+/// progress phase before each.
+pub fn gmw(runs: usize, progress: &mut dyn Progress) -> Result<GmwReport> {
     let runs = runs.max(1);
     let c = aes128_circuit()?;
     let stats = c.stats();
@@ -488,7 +391,7 @@ pub fn gmw(runs: usize, mut progress: impl FnMut(&str)) -> Result<GmwReport> {
     let st = current_thread()?;
     let n = 1usize << 20;
 
-    progress("2^20 triples over loopback TCP");
+    progress.phase("2^20 triples over loopback TCP", None);
     let mut tcp_rates = Vec::new();
     let mut offline_bytes = 0;
     for _ in 0..runs {
@@ -499,7 +402,7 @@ pub fn gmw(runs: usize, mut progress: impl FnMut(&str)) -> Result<GmwReport> {
         tcp_rates.push(n as f64 / secs);
         offline_bytes = bytes;
     }
-    progress("2^20 triples in memory, one thread");
+    progress.phase("2^20 triples in memory, one thread", None);
     let mut mem_rates = Vec::new();
     for _ in 0..runs {
         let (a, b) = Channel::memory_pair(ChannelConfig::default());
@@ -507,7 +410,7 @@ pub fn gmw(runs: usize, mut progress: impl FnMut(&str)) -> Result<GmwReport> {
         mem_rates.push(n as f64 / secs);
     }
 
-    progress("online phase, 64 AES-128 in one batch, in memory");
+    progress.phase("online phase, 64 AES-128 in one batch, in memory", None);
     let (a, b) = Channel::memory_pair(ChannelConfig::default());
     let (mut p0, mut a, mut p1, mut b, _, _) =
         st.block_on(gmw_offline(a, b, 64 * ands * (runs + 1)))?;
@@ -520,7 +423,7 @@ pub fn gmw(runs: usize, mut progress: impl FnMut(&str)) -> Result<GmwReport> {
     }
     online.remove(0);
 
-    progress("online phase of AES-128 over loopback TCP");
+    progress.phase("online phase of AES-128 over loopback TCP", None);
     let (single, batch, rounds, single_bytes) = mt.block_on(async {
         let (a, b) = tcp_pair(ChannelConfig::default()).await?;
         let need = (runs * 3 + 1) * ands * 65;
@@ -554,50 +457,7 @@ pub fn gmw(runs: usize, mut progress: impl FnMut(&str)) -> Result<GmwReport> {
     })
 }
 
-impl GmwReport {
-    /// Prints the table.
-    pub fn print(&self) {
-        println!("GMW (medians of {} runs)", self.runs);
-        println!(
-            "  offline triples, loopback TCP            {:>10.2} M/s",
-            self.triples_per_s / 1e6
-        );
-        println!(
-            "  offline triples, memory, 1 thread        {:>10.2} M/s",
-            self.triples_per_s_memory / 1e6
-        );
-        println!(
-            "  online AND gates, 64 AES-128, memory     {:>10.1} M/s",
-            self.online_and_per_s / 1e6
-        );
-        println!(
-            "  online AES-128, loopback TCP             {:>10.2} ms",
-            self.aes128_ms
-        );
-        println!(
-            "  online 64 AES-128 batched, loopback TCP  {:>10.2} ms",
-            self.aes128_batch64_ms
-        );
-        println!(
-            "  online rounds per party, AES-128         {:>10}",
-            self.rounds_aes128
-        );
-        println!(
-            "  bytes per AND offline (both ways)        {:>10.2}",
-            self.offline_bytes_per_and
-        );
-        println!(
-            "  bytes per AND online, single (both ways) {:>10.3}",
-            self.online_bytes_per_and
-        );
-        println!(
-            "  bytes per AND online, batch of 64        {:>10.3}",
-            self.online_bytes_per_and_batch64
-        );
-    }
-}
-
-/// One protocol's row of `veil bench`.
+/// One protocol's row of the protocol comparison ([`protocols`]).
 #[derive(Debug, Serialize)]
 pub struct ProtocolRow {
     /// `he`, `yao`, `gmw` or `clear` (the insecure baseline).
@@ -641,19 +501,21 @@ pub struct ProtocolRow {
     pub bytes_vs_clear: f64,
 }
 
-/// Runs every protocol against in-process servers on loopback TCP: the default, encrypted
-/// one, and a plaintext one to show what the encryption costs.
+/// Runs every registered protocol on the first `digits` test images of the model's dataset
+/// (fewer for a protocol whose queries cost seconds, as its registry entry says; all in one
+/// batch for a protocol with lanes) against two in-process servers on loopback TCP:
+/// the default, encrypted one, and a plaintext one to show what the encryption costs. One
+/// progress phase per protocol.
 pub fn protocols(
     model: &veil_nn::Model,
     digits: usize,
-    progress: bool,
+    progress: &mut dyn Progress,
 ) -> Result<Vec<ProtocolRow>> {
     use veil_protocols::{Protocol, Served, ServerConfig};
-    let test = crate::inputs::DatasetName::choose(None, Some(model)).test_set()?;
+    let test = crate::data::DatasetName::choose(None, Some(model)).test_set()?;
+    anyhow::ensure!(!test.is_empty(), "the test split is empty");
     let digits = digits.clamp(1, test.len());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = multi_thread()?;
     // The servers' only clients are this benchmark's own: trusted with GMW.
     let mut secure_config = ServerConfig::new(model.quantized.clone());
     secure_config.trust_clients = true;
@@ -683,18 +545,19 @@ pub fn protocols(
         let p = entry.protocol();
         let n = entry.bench_inputs(digits);
         let batch = entry.lanes() > 1;
-        if progress {
-            eprintln!("measuring {p} on {n} digits, encrypted and in plaintext ...");
-        }
-        let images = crate::inputs::from_set(&test, 0..n);
-        let r = rt.block_on(crate::net_cmd::infer_session(
+        progress.phase(
+            &format!("{p} on {n} digits, encrypted and in plaintext"),
+            None,
+        );
+        let images = crate::data::from_set(&test, 0..n);
+        let r = rt.block_on(crate::client::infer_session(
             &addr,
             veil_protocols::ClientOptions::new(p, key),
             &images,
             batch,
             Some(&model.quantized),
         ))?;
-        let plain = rt.block_on(crate::net_cmd::infer_session(
+        let plain = rt.block_on(crate::client::infer_session(
             &plain_addr,
             veil_protocols::ClientOptions::insecure_plaintext(p),
             &images,
@@ -740,55 +603,6 @@ pub fn protocols(
         }
     }
     Ok(rows)
-}
-
-/// Prints the comparison table.
-pub fn print_protocols(rows: &[ProtocolRow]) {
-    println!(
-        "{:<5} {:>6} {:>21} {:>12} {:>11} {:>12} {:>13} {:>13} {:>8} {:>9} {:>10} {:>9} {:>11} {:>10}",
-        "",
-        "digits",
-        "mode",
-        "online ms",
-        "p95 ms",
-        "offline ms",
-        "KiB/digit up",
-        "KiB/digit dn",
-        "flights",
-        "agreement",
-        "plain ms",
-        "enc cost",
-        "x clear ms",
-        "x clear B"
-    );
-    for r in rows {
-        println!(
-            "{:<5} {:>6} {:>21} {:>12.2} {:>11.2} {:>12.1} {:>13.1} {:>13.1} {:>8.1} {:>8.1}% {:>10.2} {:>8.1}% {:>11.1} {:>10.1}",
-            r.protocol,
-            r.digits,
-            r.mode,
-            r.online_ms_median,
-            r.online_ms_p95,
-            r.offline_ms,
-            r.bytes_to_server / 1024.0,
-            r.bytes_to_client / 1024.0,
-            r.rounds,
-            100.0 * r.agreement,
-            r.plaintext_online_ms_median,
-            r.encryption_cost_pct,
-            r.online_vs_clear,
-            r.bytes_vs_clear
-        );
-    }
-    println!("(online ms: median per digit; for the GMW batch, batch time divided by the digits)");
-    println!(
-        "(clear is the INSECURE baseline: the input in the clear, the plaintext model's answer; \
-         x clear is each protocol's online latency and bytes over clear's)"
-    );
-    println!(
-        "(every session is encrypted and authenticated, Noise IK with AES-256-GCM; plain ms is \
-         the same run on an --insecure-plaintext channel, enc cost what encryption adds)"
-    );
 }
 
 /// A chart series: its name, how to read it from a row, its colour.

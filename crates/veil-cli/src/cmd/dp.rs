@@ -2,11 +2,120 @@
 //! steps) with veil-dp's RDP or PLD accountant.
 
 use anyhow::Result;
+use clap::{Args, Subcommand};
 use serde::Serialize;
 use veil_dp::{
     calibrate_noise, AccountantKind, Delta, DpEvent, Epsilon, NoiseMultiplier, PldAccountant,
     RdpAccountant, SamplingRate,
 };
+
+/// The DP-SGD run being accounted.
+#[derive(Args, Debug)]
+pub struct DpSgdArgs {
+    /// Noise multiplier (Gaussian standard deviation over the clipping norm).
+    #[arg(long)]
+    noise: f64,
+    /// Poisson sampling rate of each step (batch size over dataset size).
+    #[arg(long)]
+    sample_rate: f64,
+    /// Number of steps.
+    #[arg(long)]
+    steps: u64,
+}
+
+/// `veil dp ...`.
+#[derive(Subcommand, Debug)]
+pub enum DpCommand {
+    /// The epsilon of DP-SGD at a given delta.
+    Epsilon {
+        #[command(flatten)]
+        sgd: DpSgdArgs,
+        /// Target delta.
+        #[arg(long)]
+        delta: f64,
+        /// Accountant.
+        #[arg(long, value_enum, default_value = "rdp")]
+        accountant: Accountant,
+        /// Print one JSON object (`epsilon`, `delta`, ...).
+        #[arg(long)]
+        json: bool,
+    },
+    /// The delta of DP-SGD at a given epsilon.
+    Delta {
+        #[command(flatten)]
+        sgd: DpSgdArgs,
+        /// Target epsilon.
+        #[arg(long)]
+        epsilon: f64,
+        /// Accountant.
+        #[arg(long, value_enum, default_value = "rdp")]
+        accountant: Accountant,
+        /// Print one JSON object (`delta`, ...).
+        #[arg(long)]
+        json: bool,
+    },
+    /// The smallest noise multiplier for a target (epsilon, delta).
+    Noise {
+        /// Target epsilon.
+        #[arg(long)]
+        epsilon: f64,
+        /// Target delta.
+        #[arg(long)]
+        delta: f64,
+        /// Poisson sampling rate of each step.
+        #[arg(long)]
+        sample_rate: f64,
+        /// Number of steps.
+        #[arg(long)]
+        steps: u64,
+        /// Accountant.
+        #[arg(long, value_enum, default_value = "rdp")]
+        accountant: Accountant,
+        /// Print one JSON object (`noise`, ...).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs one `veil dp` subcommand.
+pub fn run(cmd: DpCommand) -> Result<()> {
+    match cmd {
+        DpCommand::Epsilon {
+            sgd,
+            delta,
+            accountant,
+            json,
+        } => epsilon(
+            sgd.noise,
+            sgd.sample_rate,
+            sgd.steps,
+            delta,
+            accountant,
+            json,
+        ),
+        DpCommand::Delta {
+            sgd,
+            epsilon,
+            accountant,
+            json,
+        } => self::delta(
+            epsilon,
+            sgd.noise,
+            sgd.sample_rate,
+            sgd.steps,
+            accountant,
+            json,
+        ),
+        DpCommand::Noise {
+            epsilon,
+            delta,
+            sample_rate,
+            steps,
+            accountant,
+            json,
+        } => noise(epsilon, delta, sample_rate, steps, accountant, json),
+    }
+}
 
 /// Which accountant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -62,14 +171,7 @@ fn print(a: &Answer, json: bool, what: &str) -> Result<()> {
 }
 
 /// `veil dp epsilon`.
-pub fn epsilon(
-    noise: f64,
-    q: f64,
-    steps: u64,
-    delta: f64,
-    acc: Accountant,
-    json: bool,
-) -> Result<()> {
+fn epsilon(noise: f64, q: f64, steps: u64, delta: f64, acc: Accountant, json: bool) -> Result<()> {
     let event = DpEvent::dp_sgd(noise, q, steps)?;
     let r = acc.kind().report(&event, Delta::new(delta)?)?;
     print(
@@ -88,7 +190,7 @@ pub fn epsilon(
 }
 
 /// `veil dp delta`.
-pub fn delta(eps: f64, noise: f64, q: f64, steps: u64, acc: Accountant, json: bool) -> Result<()> {
+fn delta(eps: f64, noise: f64, q: f64, steps: u64, acc: Accountant, json: bool) -> Result<()> {
     let event = DpEvent::dp_sgd(noise, q, steps)?;
     let e = Epsilon::new(eps)?;
     let (d, order) = match acc {
@@ -120,7 +222,7 @@ pub fn delta(eps: f64, noise: f64, q: f64, steps: u64, acc: Accountant, json: bo
 }
 
 /// `veil dp noise`: the smallest noise multiplier meeting the target.
-pub fn noise(eps: f64, delta: f64, q: f64, steps: u64, acc: Accountant, json: bool) -> Result<()> {
+fn noise(eps: f64, delta: f64, q: f64, steps: u64, acc: Accountant, json: bool) -> Result<()> {
     let n: NoiseMultiplier = calibrate_noise(
         Epsilon::new(eps)?,
         Delta::new(delta)?,

@@ -1,4 +1,4 @@
-//! What the commands classify: the test splits of the datasets Veil knows, rows of CSV files
+//! What the harness classifies: the test splits of the datasets Veil knows, rows of CSV files
 //! and image files (PNG, PGM), fitted to a model's input shape.
 //!
 //! An image with the model's number of pixels at the model's pixel scale is used as it is; any
@@ -12,7 +12,8 @@ use veil_nn::graph::Architecture;
 use veil_nn::images::{fashion_mnist, FashionSplit, ImageSet};
 
 /// A dataset with a test split.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum DatasetName {
     /// The bundled 8x8 digits (359 test images, pixels 0..=16).
     Digits,
@@ -38,7 +39,7 @@ impl DatasetName {
         }
     }
 
-    /// `--dataset`, or the model's own dataset, or the digits.
+    /// The dataset `given`, or else the model's own dataset, or else the digits.
     pub fn choose(given: Option<DatasetName>, model: Option<&veil_nn::Model>) -> DatasetName {
         given
             .or_else(|| model.and_then(DatasetName::of_model))
@@ -88,7 +89,7 @@ pub fn from_set(set: &ImageSet, range: std::ops::Range<usize>) -> Vec<RawImage> 
         .collect()
 }
 
-/// Reads `--input`: a PNG or PGM image (by extension or content), or a CSV file of one image
+/// Reads an input file: a PNG or PGM image (by extension or content), or a CSV file of one image
 /// per line (the model's number of pixels, optionally a label as one more field; a header line
 /// starting with `p0` is skipped).
 pub fn read_input(path: &Path) -> Result<Vec<RawImage>> {
@@ -233,13 +234,17 @@ pub fn parse_range(s: &str, len: usize) -> Result<std::ops::Range<usize>> {
             .parse::<usize>()
             .with_context(|| format!("bad range {s:?}"))
     };
+    let past = |end: usize| {
+        end.checked_add(1)
+            .with_context(|| format!("bad range {s:?}"))
+    };
     let r = if let Some((a, b)) = s.split_once("..") {
         num(a)?..num(b)?
     } else if let Some((a, b)) = s.split_once('-') {
-        num(a)?..num(b)? + 1
+        num(a)?..past(num(b)?)?
     } else {
         let a = num(s)?;
-        a..a + 1
+        a..past(a)?
     };
     if r.start >= r.end || r.end > len {
         bail!("range {s:?} is empty or beyond the {len} test images");
@@ -292,5 +297,17 @@ mod tests {
         assert_eq!(raw.shape, Some((1, 2, 2)));
         assert_eq!(fit(&raw, &a).unwrap().0, vec![0, 4, 8, 16]);
         assert!(read_image(b"P5\n2 2\n255\n\x00").is_err());
+    }
+
+    #[test]
+    fn ranges_parse_and_bad_ones_fail() {
+        assert_eq!(parse_range("7", 10).unwrap(), 7..8);
+        assert_eq!(parse_range("0..3", 10).unwrap(), 0..3);
+        assert_eq!(parse_range("2-4", 10).unwrap(), 2..5);
+        assert!(parse_range("3..3", 10).is_err());
+        assert!(parse_range("0-10", 10).is_err());
+        assert!(parse_range("x", 10).is_err());
+        assert!(parse_range(&usize::MAX.to_string(), 10).is_err());
+        assert!(parse_range(&format!("0-{}", usize::MAX), 10).is_err());
     }
 }

@@ -1,19 +1,19 @@
-//! `veil fhe eval`: the client and server roles of encrypted inference in one process, over
-//! a test split (the model's dataset), with accuracy, agreement with the plaintext integer model, timings,
-//! bootstrap counts and failure rate, and key sizes.
+//! Encrypted inference with TFHE, the client and server roles in one process, over a test
+//! split (the model's dataset): accuracy, agreement with the plaintext integer model, timings,
+//! bootstrap counts and failure rates, and key and ciphertext sizes.
 
 use std::time::Instant;
 
 use anyhow::Result;
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use veil_fhe::{FheClient, FheServer};
 use veil_nn::quant::argmax_i64;
 use veil_nn::Model;
 
-use crate::bench::median;
+use crate::progress::Progress;
+use crate::stats::{fraction, median, p95};
 
-/// What `veil fhe eval` reports.
+/// What an encrypted evaluation ([`eval`]) reports.
 #[derive(Debug, Serialize)]
 pub struct FheReport {
     /// Test images evaluated.
@@ -69,10 +69,16 @@ fn size_of<T: Serialize>(v: &T) -> usize {
         .unwrap_or(0)
 }
 
-/// Runs the evaluation on the first `samples` test images (all if `None`).
-pub fn eval(model: &Model, samples: Option<usize>, show_progress: bool) -> Result<FheReport> {
+/// Runs the evaluation on the first `samples` test images of the model's dataset (all if
+/// `None`). Progress: a phase for key generation, one for the compressed key, then one of a
+/// step per image.
+pub fn eval(
+    model: &Model,
+    samples: Option<usize>,
+    progress: &mut dyn Progress,
+) -> Result<FheReport> {
     let q = &model.quantized;
-    let test = crate::inputs::DatasetName::choose(None, Some(model)).test_set()?;
+    let test = crate::data::DatasetName::choose(None, Some(model)).test_set()?;
     let n = samples.unwrap_or(test.len()).min(test.len());
     // The tensors after each ReLU: what each stage's bootstraps must give.
     let relu_tensors: Vec<usize> = q
@@ -84,30 +90,19 @@ pub fn eval(model: &Model, samples: Option<usize>, show_progress: bool) -> Resul
         .map(|(k, _)| k + 1)
         .collect();
 
-    let spinner = |msg: &str| {
-        let pb = ProgressBar::new_spinner();
-        if show_progress {
-            pb.set_message(msg.to_string());
-            pb.enable_steady_tick(std::time::Duration::from_millis(120));
-        } else {
-            pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-        }
-        pb
-    };
-
-    let sp = spinner("generating keys (tfhe 128-bit parameters)");
+    progress.phase("generating keys (tfhe 128-bit parameters)", None);
     let t0 = Instant::now();
     let shape = veil_fhe::PublicShape::of(&q.architecture)?;
     let (client, server_key) = FheClient::generate(shape);
     let keygen_ms = t0.elapsed().as_secs_f64() * 1e3;
     let server_key_bytes = size_of(&server_key);
-    sp.finish_and_clear();
+    progress.finish();
 
-    let sp = spinner("measuring the compressed evaluation key");
+    progress.phase("measuring the compressed evaluation key", None);
     let compressed = tfhe::shortint::CompressedServerKey::new(client_key_ref(&client));
     let server_key_compressed_bytes = size_of(&compressed);
     drop(compressed);
-    sp.finish_and_clear();
+    progress.finish();
 
     let server = FheServer::new(q, server_key)?;
     let pbs = server.bootstraps_per_query();
@@ -115,26 +110,18 @@ pub fn eval(model: &Model, samples: Option<usize>, show_progress: bool) -> Resul
     // One bare keyswitch + bootstrap, for the overhead comparison.
     let probe = client.encrypt(&vec![0u8; shape.inputs])?;
     let mut bare = Vec::new();
-    for k in 0..12 {
-        let t = Instant::now();
-        let _ = std::hint::black_box(server.bare_bootstrap(&probe.cts[0]));
-        // The first two warm the FFT plans and caches up.
-        if k >= 2 {
-            bare.push(t.elapsed().as_secs_f64() * 1e3);
+    if let Some(ct) = probe.cts.first() {
+        for k in 0..12 {
+            let t = Instant::now();
+            let _ = std::hint::black_box(server.bare_bootstrap(ct));
+            // The first two warm the FFT plans and caches up.
+            if k >= 2 {
+                bare.push(t.elapsed().as_secs_f64() * 1e3);
+            }
         }
     }
 
-    let bar = ProgressBar::new(n as u64);
-    if show_progress {
-        bar.set_style(
-            ProgressStyle::with_template(
-                "encrypted inference {bar:30} {pos}/{len} {msg} [{elapsed}<{eta}]",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-    } else {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
+    progress.phase("encrypted inference", Some(n as u64));
     let (mut enc_ms, mut srv_ms, mut dec_ms) = (Vec::new(), Vec::new(), Vec::new());
     let (mut correct, mut agree, mut plain_correct) = (0, 0, 0);
     let (mut failures, mut logit_mismatch, mut logit_max_err) = (0usize, 0usize, 0i64);
@@ -206,43 +193,34 @@ pub fn eval(model: &Model, samples: Option<usize>, show_progress: bool) -> Resul
         correct += usize::from(enc_pred == label);
         plain_correct += usize::from(plain_pred == label);
         agree += usize::from(enc_pred == plain_pred);
-        bar.set_message(format!("agreement {agree}/{}", i + 1));
-        bar.inc(1);
+        progress.step(&format!("agreement {agree}/{}", i + 1));
     }
-    bar.finish_and_clear();
-    let p95 = {
-        let mut v = srv_ms.clone();
-        v.sort_by(f64::total_cmp);
-        v.get(((v.len() as f64) * 0.95) as usize)
-            .or(v.last())
-            .copied()
-            .unwrap_or(f64::NAN)
-    };
-    let nf = n.max(1) as f64;
+    progress.finish();
+    let server_ms_p95 = p95(&srv_ms).unwrap_or(f64::NAN);
     Ok(FheReport {
         samples: n,
-        accuracy: correct as f64 / nf,
-        agreement: agree as f64 / nf,
-        plaintext_accuracy: plain_correct as f64 / nf,
+        accuracy: fraction(correct, n),
+        agreement: fraction(agree, n),
+        plaintext_accuracy: fraction(plain_correct, n),
         server_ms_median: median(srv_ms),
-        server_ms_p95: p95,
+        server_ms_p95,
         encrypt_ms_median: median(enc_ms),
         decrypt_ms_median: median(dec_ms),
         bare_pbs_ms_median: median(bare),
         pbs_per_sample: pbs,
         pbs_failures: failures,
-        pbs_failure_rate: failures as f64 / (n * pbs).max(1) as f64,
+        pbs_failure_rate: fraction(failures, n * pbs),
         pbs_failure_rate_per_stage: stage_failures
             .iter()
             .zip(&server.plan().stages)
-            .map(|(&f, s)| f as f64 / (n * s.neurons.len()).max(1) as f64)
+            .map(|(&f, s)| fraction(f, n * s.neurons.len()))
             .collect(),
         activation_mismatch_rate_per_stage: stage_mismatch
             .iter()
             .zip(&server.plan().stages)
-            .map(|(&f, s)| f as f64 / (n * s.neurons.len()).max(1) as f64)
+            .map(|(&f, s)| fraction(f, n * s.neurons.len()))
             .collect(),
-        logit_mismatch_rate: logit_mismatch as f64 / (n * shape.outputs).max(1) as f64,
+        logit_mismatch_rate: fraction(logit_mismatch, n * shape.outputs),
         logit_max_abs_error: logit_max_err,
         keygen_ms,
         server_key_bytes,
@@ -256,71 +234,6 @@ fn client_key_ref(c: &FheClient) -> &tfhe::shortint::ClientKey {
     c.key()
 }
 
-impl FheReport {
-    /// Prints the table.
-    pub fn print(&self) {
-        let mb = |b: usize| b as f64 / (1 << 20) as f64;
-        println!("encrypted inference, TFHE ({} test images)", self.samples);
-        println!(
-            "  accuracy                 {:>9.2}%  (plaintext integer model {:.2}%)",
-            100.0 * self.accuracy,
-            100.0 * self.plaintext_accuracy
-        );
-        println!(
-            "  agreement with plaintext {:>9.2}%",
-            100.0 * self.agreement
-        );
-        println!(
-            "  server per sample        {:>9.1} ms median, {:.1} ms p95",
-            self.server_ms_median, self.server_ms_p95
-        );
-        println!(
-            "  bare keyswitch+bootstrap {:>9.1} ms median",
-            self.bare_pbs_ms_median
-        );
-        println!("  bootstraps per sample    {:>9}", self.pbs_per_sample);
-        println!(
-            "  bootstrap failures       {:>9}  ({:.4}% of bootstraps)",
-            self.pbs_failures,
-            100.0 * self.pbs_failure_rate
-        );
-        let pct = |v: &[f64]| {
-            v.iter()
-                .map(|r| format!("{:.3}%", 100.0 * r))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        println!(
-            "    per stage              {:>9}",
-            pct(&self.pbs_failure_rate_per_stage)
-        );
-        println!(
-            "  activations off (stage)  {:>9}  (any cause, against the plaintext)",
-            pct(&self.activation_mismatch_rate_per_stage)
-        );
-        println!(
-            "  logits off by rounding   {:>9.2}%  (largest error {})",
-            100.0 * self.logit_mismatch_rate,
-            self.logit_max_abs_error
-        );
-        println!(
-            "  client encrypt / decrypt {:>9.1} ms / {:.2} ms",
-            self.encrypt_ms_median, self.decrypt_ms_median
-        );
-        println!("  key generation           {:>9.0} ms", self.keygen_ms);
-        println!(
-            "  evaluation key           {:>9.1} MiB ({:.1} MiB compressed)",
-            mb(self.server_key_bytes),
-            mb(self.server_key_compressed_bytes)
-        );
-        println!(
-            "  query / answer           {:>9.2} MiB / {:.3} MiB",
-            mb(self.query_bytes),
-            mb(self.answer_bytes)
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,7 +245,7 @@ mod tests {
     #[test]
     fn activations_off_are_counted_against_the_activations_of_the_same_stage() {
         let model = veil_nn::bundled_model().unwrap();
-        let report = eval(&model, Some(3), false).unwrap();
+        let report = eval(&model, Some(3), &mut ()).unwrap();
         assert_eq!(report.samples, 3);
         assert_eq!(
             report.activation_mismatch_rate_per_stage,

@@ -1,0 +1,260 @@
+//! `veil bench`: the flags, and the tables of the measurements that `veil_harness::bench`
+//! makes (or their JSON).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use veil_harness::bench::{self, GcReport, GmwReport, OtReport, ProtocolRow};
+
+use super::{load_model, print_json, Lines};
+
+/// `veil bench [PART]`.
+#[derive(Args, Debug)]
+pub struct BenchAll {
+    #[command(subcommand)]
+    part: Option<BenchCommand>,
+    /// Print a JSON list of objects (one per protocol) instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Also write an SVG chart of the comparison to this file.
+    #[arg(long)]
+    svg: Option<PathBuf>,
+    /// Model file (default: `models/digits.json` or the bundled copy).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Test digits for Yao (one query each) and for the GMW batch; HE uses a twentieth of them
+    /// (at least 3).
+    #[arg(long, default_value_t = 100)]
+    digits: usize,
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Oblivious transfer: 128 base OTs, IKNP correlated and random OT in memory and over
+    /// loopback TCP, bytes per OT.
+    Ot(BenchArgs),
+    /// Garbled circuits: garbling and evaluation throughput on one core, AES-128 end to end
+    /// over loopback TCP, bytes per AND gate.
+    Gc(BenchArgs),
+    /// GMW: offline triples per second, online AND gates per second for 64 batched AES-128,
+    /// AES-128 online latency and rounds over loopback TCP, bytes per AND.
+    Gmw(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Runs behind each median.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+}
+
+/// Runs `veil bench`.
+pub fn run(a: BenchAll) -> Result<()> {
+    match a.part {
+        None => protocols(a.model, a.digits, a.json, a.svg),
+        Some(BenchCommand::Ot(b)) => part(b, bench::ot, print_ot),
+        Some(BenchCommand::Gc(b)) => part(b, bench::gc, print_gc),
+        Some(BenchCommand::Gmw(b)) => part(b, bench::gmw, print_gmw),
+    }
+}
+
+/// One building block: its measurements, printed as a table or as JSON.
+fn part<R: serde::Serialize>(
+    a: BenchArgs,
+    measure: fn(usize, &mut dyn veil_harness::Progress) -> Result<R>,
+    print: fn(&R),
+) -> Result<()> {
+    let report = measure(a.runs, &mut Lines::new("measuring ", a.json))?;
+    if a.json {
+        print_json(&report)
+    } else {
+        print(&report);
+        Ok(())
+    }
+}
+
+/// Every protocol side by side.
+fn protocols(
+    model: Option<PathBuf>,
+    digits: usize,
+    json: bool,
+    svg: Option<PathBuf>,
+) -> Result<()> {
+    let (m, _) = load_model(model.as_deref())?;
+    let rows = bench::protocols(&m, digits, &mut Lines::new("measuring ", json))?;
+    if let Some(path) = svg {
+        std::fs::write(&path, bench::svg_chart(&rows))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if json {
+        print_json(&rows)
+    } else {
+        print_protocols(&rows);
+        Ok(())
+    }
+}
+
+/// Prints the OT table.
+fn print_ot(r: &OtReport) {
+    let m = |x: f64| format!("{:.1} M/s", x / 1e6);
+    println!("oblivious transfer (medians of {} runs)", r.runs);
+    println!(
+        "  128 base OTs (Chou-Orlandi, TCP)        {:>10.2} ms",
+        r.base_ot_128_ms
+    );
+    println!(
+        "  correlated OT, memory, 1 thread, 2^20   {:>10}",
+        m(r.cot_per_s_memory)
+    );
+    println!(
+        "  correlated OT, memory, 1 thread, 2^23   {:>10}",
+        m(r.cot_per_s_memory_2_23)
+    );
+    println!(
+        "  correlated OT, loopback TCP, 2^20       {:>10}",
+        m(r.cot_per_s_tcp)
+    );
+    println!(
+        "  correlated OT, loopback TCP, 2^23       {:>10}",
+        m(r.cot_per_s_tcp_2_23)
+    );
+    println!(
+        "  random OT, loopback TCP, 2^20           {:>10}",
+        m(r.rot_per_s_tcp)
+    );
+    println!(
+        "  KOS-checked correlated OT, memory, 2^20 {:>10}",
+        m(r.cot_per_s_memory_checked)
+    );
+    println!(
+        "  KOS-checked correlated OT, TCP, 2^20    {:>10}",
+        m(r.cot_per_s_tcp_checked)
+    );
+    println!(
+        "  KOS-checked random OT, TCP, 2^20        {:>10}",
+        m(r.rot_per_s_tcp_checked)
+    );
+    println!(
+        "  bytes per correlated OT                 {:>10.3} receiver->sender, {:.3} back",
+        r.bytes_per_cot, r.bytes_per_cot_sender_to_receiver
+    );
+}
+
+/// Prints the garbled-circuit table.
+fn print_gc(r: &GcReport) {
+    println!("garbled circuits, half-gates (medians of {} runs)", r.runs);
+    println!(
+        "  garbling, 1 core, in memory      {:>10.1} M AND/s",
+        r.garble_and_per_s / 1e6
+    );
+    println!(
+        "  evaluation, 1 core, in memory    {:>10.1} M AND/s",
+        r.eval_and_per_s / 1e6
+    );
+    println!(
+        "  AES-128 over loopback TCP        {:>10.2} ms ({:.2} ms with OT setup)",
+        r.aes128_ms, r.aes128_first_ms
+    );
+    println!(
+        "  garbled table per AND gate       {:>10.1} bytes",
+        r.bytes_per_and
+    );
+    println!(
+        "  AES-128 traffic                  {:>10} bytes ({} AND gates)",
+        r.aes128_bytes, r.aes128_and_gates
+    );
+}
+
+/// Prints the GMW table.
+fn print_gmw(r: &GmwReport) {
+    println!("GMW (medians of {} runs)", r.runs);
+    println!(
+        "  offline triples, loopback TCP            {:>10.2} M/s",
+        r.triples_per_s / 1e6
+    );
+    println!(
+        "  offline triples, memory, 1 thread        {:>10.2} M/s",
+        r.triples_per_s_memory / 1e6
+    );
+    println!(
+        "  online AND gates, 64 AES-128, memory     {:>10.1} M/s",
+        r.online_and_per_s / 1e6
+    );
+    println!(
+        "  online AES-128, loopback TCP             {:>10.2} ms",
+        r.aes128_ms
+    );
+    println!(
+        "  online 64 AES-128 batched, loopback TCP  {:>10.2} ms",
+        r.aes128_batch64_ms
+    );
+    println!(
+        "  online rounds per party, AES-128         {:>10}",
+        r.rounds_aes128
+    );
+    println!(
+        "  bytes per AND offline (both ways)        {:>10.2}",
+        r.offline_bytes_per_and
+    );
+    println!(
+        "  bytes per AND online, single (both ways) {:>10.3}",
+        r.online_bytes_per_and
+    );
+    println!(
+        "  bytes per AND online, batch of 64        {:>10.3}",
+        r.online_bytes_per_and_batch64
+    );
+}
+
+/// Prints the comparison table.
+fn print_protocols(rows: &[ProtocolRow]) {
+    println!(
+        "{:<5} {:>6} {:>21} {:>12} {:>11} {:>12} {:>13} {:>13} {:>8} {:>9} {:>10} {:>9} {:>11} {:>10}",
+        "",
+        "digits",
+        "mode",
+        "online ms",
+        "p95 ms",
+        "offline ms",
+        "KiB/digit up",
+        "KiB/digit dn",
+        "flights",
+        "agreement",
+        "plain ms",
+        "enc cost",
+        "x clear ms",
+        "x clear B"
+    );
+    for r in rows {
+        println!(
+            "{:<5} {:>6} {:>21} {:>12.2} {:>11.2} {:>12.1} {:>13.1} {:>13.1} {:>8.1} {:>8.1}% {:>10.2} {:>8.1}% {:>11.1} {:>10.1}",
+            r.protocol,
+            r.digits,
+            r.mode,
+            r.online_ms_median,
+            r.online_ms_p95,
+            r.offline_ms,
+            r.bytes_to_server / 1024.0,
+            r.bytes_to_client / 1024.0,
+            r.rounds,
+            100.0 * r.agreement,
+            r.plaintext_online_ms_median,
+            r.encryption_cost_pct,
+            r.online_vs_clear,
+            r.bytes_vs_clear
+        );
+    }
+    println!("(online ms: median per digit; for the GMW batch, batch time divided by the digits)");
+    println!(
+        "(clear is the INSECURE baseline: the input in the clear, the plaintext model's answer; \
+         x clear is each protocol's online latency and bytes over clear's)"
+    );
+    println!(
+        "(every session is encrypted and authenticated, Noise IK with AES-256-GCM; plain ms is \
+         the same run on an --insecure-plaintext channel, enc cost what encryption adds)"
+    );
+}

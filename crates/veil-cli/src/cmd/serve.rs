@@ -1,0 +1,89 @@
+//! `veil serve`: serves a model privately to clients over TCP until killed, by
+//! `veil_harness::server::serve`. The first line printed names the address, the second the
+//! public key clients pin.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Args;
+use veil_harness::server::{parse_protocols, serve, ServeOptions, ServeSecurity};
+use veil_harness::PublicKey;
+
+use super::load_model;
+
+/// `veil serve` flags.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Model file. Without it: `models/digits.json` if that file exists, else the copy
+    /// compiled into this binary.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Protocols offered, comma separated: he, yao, gmw, and clear, the INSECURE baseline
+    /// (the client's input in the clear), offered only when listed here.
+    #[arg(long, default_value = "he,yao,gmw")]
+    protocol: String,
+    /// Address to listen on (port 0 picks a free port; the first line printed names it).
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    listen: String,
+    /// Never reveal logits, only classes (Yao and GMW; HE clients always decrypt logits).
+    #[arg(long)]
+    no_logits: bool,
+    /// Longest a client session may last, in seconds.
+    #[arg(long, default_value_t = 600)]
+    session_timeout: u64,
+    /// The server's identity file (`veil identity new`); without it, a fresh identity for
+    /// this run. The second line printed is the public key clients pin.
+    #[arg(long)]
+    identity: Option<PathBuf>,
+    /// Serve only clients with this public key (repeatable); without it, any client. The
+    /// listed clients are trusted: they are served GMW too.
+    #[arg(long = "allow-client", value_name = "KEY")]
+    allow_client: Vec<PublicKey>,
+    /// Serve GMW to every client. GMW is secure only against semi-honest clients (a client
+    /// that deviates from it can learn more of the model than its outputs), so without this
+    /// flag it is served only to the clients of --allow-client, and any other client asking
+    /// for it is refused with a message saying so. Yao and HE are served to any client.
+    #[arg(long)]
+    trust_clients: bool,
+    /// Serve without encryption or authentication: for measurements on a trusted network.
+    #[arg(long, conflicts_with_all = ["identity", "allow_client"])]
+    insecure_plaintext: bool,
+}
+
+/// Runs `veil serve`.
+pub fn run(a: ServeArgs) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let (model, source) = load_model(a.model.as_deref())?;
+    tracing::info!(model = %source, "serving");
+    let options = ServeOptions {
+        protocols: parse_protocols(&a.protocol)?,
+        listen: a.listen,
+        allow_logits: !a.no_logits,
+        session_timeout: Duration::from_secs(a.session_timeout),
+        security: ServeSecurity {
+            identity: a.identity,
+            allow: a.allow_client,
+            trust_clients: a.trust_clients,
+            plaintext: a.insecure_plaintext,
+        },
+    };
+    serve(&model, options, |addr, key| {
+        // The first line of standard output names the address and the second the key clients
+        // pin, for scripts and `veil demo`.
+        println!("listening on {addr}");
+        match key {
+            Some(k) => println!("server key {k}"),
+            None => println!("server key none (insecure plaintext)"),
+        }
+        std::io::stdout().flush()?;
+        Ok(())
+    })
+}
