@@ -36,12 +36,20 @@ fuzz_target!(|data: &[u8]| {
                             let _ = layout.input_widths();
                             let _ = layout.output_widths();
                         }
+                        // The circuit grows with the weights and with the tensors they
+                        // slide over: compile only small architectures.
+                        let shapes = architecture.shapes().unwrap_or_default();
                         let weights: usize = architecture
-                            .layers
+                            .geometries()
                             .iter()
-                            .map(|l| l.inputs * l.outputs)
-                            .sum();
-                        if weights <= MAX_COMPILED_WEIGHTS {
+                            .zip(&shapes)
+                            .map(|(g, s)| g.param_counts(*s).0)
+                            .fold(0, usize::saturating_add);
+                        let values: usize = shapes
+                            .iter()
+                            .map(|s| s.len())
+                            .fold(0, usize::saturating_add);
+                        if weights <= MAX_COMPILED_WEIGHTS && values <= MAX_COMPILED_WEIGHTS {
                             let _ = compile_architecture(&architecture, Outputs::ClassAndLogits);
                         }
                     }
