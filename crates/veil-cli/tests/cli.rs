@@ -227,13 +227,32 @@ fn bench_ot_json_has_the_documented_fields() {
         &[
             "base_ot_128_ms",
             "cot_per_s_memory",
+            "cot_per_s_memory_2_23",
             "cot_per_s_tcp",
+            "cot_per_s_tcp_2_23",
+            "rot_per_s_memory",
+            "rot_per_s_memory_2_23",
+            "rot_per_s_tcp",
+            "rot_per_s_tcp_2_23",
+            "chosen_per_s_memory",
+            "chosen_per_s_memory_2_23",
+            "chosen_per_s_tcp",
+            "chosen_per_s_tcp_2_23",
             "bytes_per_cot",
         ],
     );
     // 128 columns of one bit per OT, plus a 4-byte frame header per 2^16 OTs.
     let b = v["bytes_per_cot"].as_f64().unwrap();
     assert!((16.0..16.001).contains(&b), "{b}");
+    // Figures are read with the processor they were measured on.
+    assert!(
+        v["cpu_model"].as_str().is_some_and(|m| !m.is_empty()),
+        "{v}"
+    );
+    assert!(
+        v["aes_path"].is_string() && v["cpu_has_vaes"].is_boolean(),
+        "{v}"
+    );
 }
 
 fn circuit_path(name: &str) -> String {

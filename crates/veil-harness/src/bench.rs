@@ -13,6 +13,7 @@ use veil_net::{tcp_pair, Channel, ChannelConfig};
 use veil_ot::base::{BaseOtReceiver, BaseOtSender};
 use veil_ot::{ChouOrlandi, IknpReceiver, IknpSender};
 
+use crate::machine::Machine;
 use crate::progress::Progress;
 use crate::runtime::{current_thread, multi_thread, two_threads};
 use crate::stats::median;
@@ -32,6 +33,21 @@ pub struct OtReport {
     pub cot_per_s_tcp_2_23: f64,
     /// Median random OTs per second over loopback TCP (2^20 per run).
     pub rot_per_s_tcp: f64,
+    /// The same for 2^23 OTs per run.
+    pub rot_per_s_tcp_2_23: f64,
+    /// Median random OTs per second, both roles on one thread, in memory (2^20 per run).
+    pub rot_per_s_memory: f64,
+    /// The same for 2^23 OTs per run.
+    pub rot_per_s_memory_2_23: f64,
+    /// Median chosen-message OTs per second (two 16-byte messages each, the size of a wire
+    /// label), both roles on one thread, in memory (2^20 per run).
+    pub chosen_per_s_memory: f64,
+    /// The same for 2^23 OTs per run.
+    pub chosen_per_s_memory_2_23: f64,
+    /// Median chosen-message OTs per second over loopback TCP (2^20 per run).
+    pub chosen_per_s_tcp: f64,
+    /// The same for 2^23 OTs per run.
+    pub chosen_per_s_tcp_2_23: f64,
     /// Correlated OTs per second in memory, one thread, with the KOS check against a malicious
     /// receiver (2^20 per run).
     pub cot_per_s_memory_checked: f64,
@@ -46,6 +62,18 @@ pub struct OtReport {
     pub bytes_per_cot_sender_to_receiver: f64,
     /// Runs behind each median.
     pub runs: usize,
+    /// The processor measured on.
+    #[serde(flatten)]
+    pub machine: Machine,
+}
+
+/// Which OT a timing runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OtKind {
+    Correlated,
+    Random,
+    /// Chosen-message OT of two 16-byte messages.
+    Chosen,
 }
 
 fn rng() -> ChaCha20Rng {
@@ -89,31 +117,40 @@ async fn iknp_setup(
     Ok((snd, a, rcv, b))
 }
 
-/// Times `n` correlated (or random) OTs after setup, with or without the KOS check; returns
+/// Times `n` OTs of `kind` after setup, with or without the KOS check; returns
 /// (seconds, receiver->sender bytes, sender->receiver bytes).
 async fn cot_once(
     a: Channel,
     b: Channel,
     n: usize,
-    random: bool,
+    kind: OtKind,
     checked: bool,
 ) -> Result<(f64, u64, u64)> {
     let (mut snd, mut a, mut rcv, mut b) = iknp_setup(a, b, checked).await?;
     let choices: Vec<bool> = (0..n).map(|j| j % 3 == 0).collect();
+    // Chosen messages are made before the clock starts.
+    let messages: Vec<[u8; 32]> = if kind == OtKind::Chosen {
+        (0..n).map(|j| [(j % 251) as u8; 32]).collect()
+    } else {
+        Vec::new()
+    };
     let before_r = b.stats();
     let t0 = Instant::now();
     let s = tokio::spawn(async move {
-        let r = if random {
-            snd.send_random(&mut a, n).await.map(|v| v.len())
-        } else {
-            snd.send_correlated(&mut a, n).await.map(|v| v.len())
-        };
-        r
+        match kind {
+            OtKind::Random => snd.send_random(&mut a, n).await.map(|v| v.len()),
+            OtKind::Correlated => snd.send_correlated(&mut a, n).await.map(|v| v.len()),
+            OtKind::Chosen => {
+                let pairs: Vec<(&[u8], &[u8])> =
+                    messages.iter().map(|m| (&m[..16], &m[16..])).collect();
+                snd.send_chosen(&mut a, &pairs).await.map(|()| n)
+            }
+        }
     });
-    let got = if random {
-        rcv.receive_random(&mut b, &choices).await?.len()
-    } else {
-        rcv.receive_correlated(&mut b, &choices).await?.len()
+    let got = match kind {
+        OtKind::Random => rcv.receive_random(&mut b, &choices).await?.len(),
+        OtKind::Correlated => rcv.receive_correlated(&mut b, &choices).await?.len(),
+        OtKind::Chosen => rcv.receive_chosen(&mut b, &choices).await?.len(),
     };
     let sent = s.await??;
     let secs = t0.elapsed().as_secs_f64();
@@ -135,45 +172,58 @@ pub fn ot(runs: usize, progress: &mut dyn Progress) -> Result<OtReport> {
         base.push(mt.block_on(base_ot_once())?);
     }
 
-    let mem = |n: usize, checked: bool| -> Result<(Vec<f64>, u64, u64)> {
+    let mem = |n: usize, kind: OtKind, checked: bool| -> Result<(Vec<f64>, u64, u64)> {
         let mut xs = Vec::new();
         let mut bytes = (0, 0);
         for _ in 0..runs {
             let (a, b) = Channel::memory_pair(ChannelConfig::default());
-            let (secs, r2s, s2r) = st.block_on(cot_once(a, b, n, false, checked))?;
+            let (secs, r2s, s2r) = st.block_on(cot_once(a, b, n, kind, checked))?;
             xs.push(n as f64 / secs);
             bytes = (r2s, s2r);
         }
         Ok((xs, bytes.0, bytes.1))
     };
     progress.phase("2^20 correlated OTs in memory, one thread", None);
-    let (m20, r2s, s2r) = mem(1 << 20, false)?;
+    let (m20, r2s, s2r) = mem(1 << 20, OtKind::Correlated, false)?;
     progress.phase("2^23 correlated OTs in memory, one thread", None);
-    let (m23, _, _) = mem(1 << 23, false)?;
+    let (m23, _, _) = mem(1 << 23, OtKind::Correlated, false)?;
     progress.phase("2^20 checked correlated OTs in memory, one thread", None);
-    let (m20c, _, _) = mem(1 << 20, true)?;
+    let (m20c, _, _) = mem(1 << 20, OtKind::Correlated, true)?;
+    progress.phase("2^20 and 2^23 random OTs in memory, one thread", None);
+    let (mr20, _, _) = mem(1 << 20, OtKind::Random, false)?;
+    let (mr23, _, _) = mem(1 << 23, OtKind::Random, false)?;
+    progress.phase(
+        "2^20 and 2^23 chosen-message OTs in memory, one thread",
+        None,
+    );
+    let (mc20, _, _) = mem(1 << 20, OtKind::Chosen, false)?;
+    let (mc23, _, _) = mem(1 << 23, OtKind::Chosen, false)?;
 
-    let tcp = |n: usize, random: bool, checked: bool| -> Result<Vec<f64>> {
+    let tcp = |n: usize, kind: OtKind, checked: bool| -> Result<Vec<f64>> {
         let mut xs = Vec::new();
         for _ in 0..runs {
             let r = mt.block_on(async {
                 let (a, b) = tcp_pair(ChannelConfig::default()).await?;
-                cot_once(a, b, n, random, checked).await
+                cot_once(a, b, n, kind, checked).await
             })?;
             xs.push(n as f64 / r.0);
         }
         Ok(xs)
     };
     progress.phase("2^20 correlated OTs over loopback TCP", None);
-    let t20 = tcp(1 << 20, false, false)?;
+    let t20 = tcp(1 << 20, OtKind::Correlated, false)?;
     progress.phase("2^23 correlated OTs over loopback TCP", None);
-    let t23 = tcp(1 << 23, false, false)?;
-    progress.phase("2^20 random OTs over loopback TCP", None);
-    let r20 = tcp(1 << 20, true, false)?;
+    let t23 = tcp(1 << 23, OtKind::Correlated, false)?;
+    progress.phase("2^20 and 2^23 random OTs over loopback TCP", None);
+    let r20 = tcp(1 << 20, OtKind::Random, false)?;
+    let r23 = tcp(1 << 23, OtKind::Random, false)?;
+    progress.phase("2^20 and 2^23 chosen-message OTs over loopback TCP", None);
+    let c20 = tcp(1 << 20, OtKind::Chosen, false)?;
+    let c23 = tcp(1 << 23, OtKind::Chosen, false)?;
     progress.phase("2^20 checked correlated OTs over loopback TCP", None);
-    let t20c = tcp(1 << 20, false, true)?;
+    let t20c = tcp(1 << 20, OtKind::Correlated, true)?;
     progress.phase("2^20 checked random OTs over loopback TCP", None);
-    let r20c = tcp(1 << 20, true, true)?;
+    let r20c = tcp(1 << 20, OtKind::Random, true)?;
 
     let n = (1u64 << 20) as f64;
     Ok(OtReport {
@@ -183,12 +233,20 @@ pub fn ot(runs: usize, progress: &mut dyn Progress) -> Result<OtReport> {
         cot_per_s_tcp: median(t20),
         cot_per_s_tcp_2_23: median(t23),
         rot_per_s_tcp: median(r20),
+        rot_per_s_tcp_2_23: median(r23),
+        rot_per_s_memory: median(mr20),
+        rot_per_s_memory_2_23: median(mr23),
+        chosen_per_s_memory: median(mc20),
+        chosen_per_s_memory_2_23: median(mc23),
+        chosen_per_s_tcp: median(c20),
+        chosen_per_s_tcp_2_23: median(c23),
         cot_per_s_memory_checked: median(m20c),
         cot_per_s_tcp_checked: median(t20c),
         rot_per_s_tcp_checked: median(r20c),
         bytes_per_cot: r2s as f64 / n,
         bytes_per_cot_sender_to_receiver: s2r as f64 / n,
         runs,
+        machine: Machine::detect(),
     })
 }
 
@@ -213,6 +271,9 @@ pub struct GcReport {
     pub aes128_and_gates: usize,
     /// Runs behind each median.
     pub runs: usize,
+    /// The processor measured on.
+    #[serde(flatten)]
+    pub machine: Machine,
 }
 
 const AES128_BRISTOL: &str = include_str!("../../../circuits/aes_128.txt");
@@ -301,6 +362,7 @@ pub fn gc(runs: usize, progress: &mut dyn Progress) -> Result<GcReport> {
         aes128_bytes: bytes,
         aes128_and_gates: ands,
         runs,
+        machine: Machine::detect(),
     })
 }
 

@@ -12,6 +12,7 @@
 //! - [`circuits`]: Bristol Fashion circuits evaluated in the clear or by two parties.
 //! - [`shamir`]: threshold custody of files and the n-party BGW linear-layer demo.
 //! - [`progress`]: how long-running functions report progress to their caller.
+//! - [`machine`]: the processor a report was measured on (model name, AES path).
 //!
 //! Library code never prints: what a caller wants shown comes back in return values or
 //! through a [`progress::Progress`] it passes in. Diagnostics go through `tracing`.
@@ -29,6 +30,7 @@ pub mod circuits;
 pub mod client;
 pub mod data;
 pub mod fhe;
+pub mod machine;
 pub mod models;
 pub mod progress;
 pub mod server;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use veil_harness::bench::{self, GcReport, GmwReport, OtReport, ProtocolRow};
+use veil_harness::machine::Machine;
 
 use super::{load_model, print_json, Lines};
 
@@ -98,10 +99,25 @@ fn protocols(
     }
 }
 
+/// Prints the processor line of a report.
+fn print_machine(m: &Machine) {
+    println!(
+        "  processor: {}; AES: {}{}",
+        m.cpu_model,
+        m.aes_path,
+        if m.cpu_has_vaes {
+            " (VAES available, unused)"
+        } else {
+            ""
+        }
+    );
+}
+
 /// Prints the OT table.
 fn print_ot(r: &OtReport) {
     let m = |x: f64| format!("{:.1} M/s", x / 1e6);
     println!("oblivious transfer (medians of {} runs)", r.runs);
+    print_machine(&r.machine);
     println!(
         "  128 base OTs (Chou-Orlandi, TCP)        {:>10.2} ms",
         r.base_ot_128_ms
@@ -122,10 +138,31 @@ fn print_ot(r: &OtReport) {
         "  correlated OT, loopback TCP, 2^23       {:>10}",
         m(r.cot_per_s_tcp_2_23)
     );
-    println!(
-        "  random OT, loopback TCP, 2^20           {:>10}",
-        m(r.rot_per_s_tcp)
-    );
+    for (what, v20, v23) in [
+        (
+            "random OT, memory, 1 thread",
+            r.rot_per_s_memory,
+            r.rot_per_s_memory_2_23,
+        ),
+        (
+            "random OT, loopback TCP",
+            r.rot_per_s_tcp,
+            r.rot_per_s_tcp_2_23,
+        ),
+        (
+            "chosen OT, memory, 1 thread",
+            r.chosen_per_s_memory,
+            r.chosen_per_s_memory_2_23,
+        ),
+        (
+            "chosen OT, loopback TCP",
+            r.chosen_per_s_tcp,
+            r.chosen_per_s_tcp_2_23,
+        ),
+    ] {
+        println!("  {:<40}{:>10}", format!("{what}, 2^20"), m(v20));
+        println!("  {:<40}{:>10}", format!("{what}, 2^23"), m(v23));
+    }
     println!(
         "  KOS-checked correlated OT, memory, 2^20 {:>10}",
         m(r.cot_per_s_memory_checked)
@@ -147,6 +184,7 @@ fn print_ot(r: &OtReport) {
 /// Prints the garbled-circuit table.
 fn print_gc(r: &GcReport) {
     println!("garbled circuits, half-gates (medians of {} runs)", r.runs);
+    print_machine(&r.machine);
     println!(
         "  garbling, 1 core, in memory      {:>10.1} M AND/s",
         r.garble_and_per_s / 1e6
