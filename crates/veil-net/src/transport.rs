@@ -21,7 +21,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
@@ -391,7 +391,8 @@ impl TrafficCounter {
 pub struct Counting<T> {
     inner: T,
     counter: TrafficCounter,
-    in_flight: AtomicBool,
+    /// Whether the last complete frame was a send (a flight is in progress).
+    in_flight: bool,
 }
 
 impl<T: Transport> Counting<T> {
@@ -400,7 +401,7 @@ impl<T: Transport> Counting<T> {
         Self {
             inner,
             counter,
-            in_flight: AtomicBool::new(false),
+            in_flight: false,
         }
     }
 
@@ -426,7 +427,7 @@ impl<T: Transport> Transport for Counting<T> {
             let c = &self.counter.0;
             c.bytes_sent.fetch_add(len, Ordering::Relaxed);
             c.messages_sent.fetch_add(1, Ordering::Relaxed);
-            if !self.in_flight.swap(true, Ordering::Relaxed) {
+            if !std::mem::replace(&mut self.in_flight, true) {
                 c.rounds.fetch_add(1, Ordering::Relaxed);
             }
             Ok(())
@@ -445,7 +446,7 @@ impl<T: Transport> Transport for Counting<T> {
             c.bytes_received
                 .fetch_add((FRAME_HEADER_LEN + buf.len()) as u64, Ordering::Relaxed);
             c.messages_received.fetch_add(1, Ordering::Relaxed);
-            self.in_flight.store(false, Ordering::Relaxed);
+            self.in_flight = false;
             Ok(())
         })
     }
