@@ -14,7 +14,7 @@ const DIRECT_LIMIT: usize = 32;
 
 /// The forward transform of `values` zero-padded to `n` (even), and the planner that made it.
 fn forward(values: &[f64], n: usize, planner: &mut RealFftPlanner<f64>) -> Vec<Complex64> {
-    debug_assert!(n >= values.len() && n % 2 == 0);
+    debug_assert!(n >= values.len() && n.is_multiple_of(2));
     let fft = planner.plan_fft_forward(n);
     let mut input = vec![0.0; n];
     input[..values.len()].copy_from_slice(values);

@@ -128,7 +128,7 @@ impl BitVec {
                 u64::from_le_bytes(a)
             })
             .collect();
-        if len % 64 != 0 {
+        if !len.is_multiple_of(64) {
             if let Some(last) = words.last_mut() {
                 if *last >> (len % 64) != 0 {
                     return None;

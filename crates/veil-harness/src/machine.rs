@@ -10,11 +10,11 @@ pub struct Machine {
     /// The processor's model name (`/proc/cpuinfo`'s `model name`, as `lscpu` prints it), or
     /// `"unknown"`.
     pub cpu_model: String,
-    /// The AES implementation the `aes` crate selects at run time: `"aes-ni"` (x86-64 AES
-    /// instructions), `"armv8-crypto"`, or `"software"` (constant-time bitsliced).
+    /// The AES path Veil's hashing and PRGs take ([`veil_ot::wide_aes::path`]):
+    /// `"vaes-avx512"` (four blocks per instruction), `"aes-ni"`, or `"portable"` (the `aes`
+    /// crate: ARMv8 crypto extensions or constant-time software). `VEIL_AES` may narrow it.
     pub aes_path: &'static str,
-    /// Whether the processor offers VAES (several AES blocks per instruction), which the AES
-    /// path above does not use.
+    /// Whether the processor offers VAES (several AES blocks per instruction).
     pub cpu_has_vaes: bool,
 }
 
@@ -41,27 +41,8 @@ fn cpu_model() -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-#[cfg(target_arch = "x86_64")]
 fn aes_path() -> &'static str {
-    if std::arch::is_x86_feature_detected!("aes") && std::arch::is_x86_feature_detected!("sse2") {
-        "aes-ni"
-    } else {
-        "software"
-    }
-}
-
-#[cfg(target_arch = "aarch64")]
-fn aes_path() -> &'static str {
-    if std::arch::is_aarch64_feature_detected!("aes") {
-        "armv8-crypto"
-    } else {
-        "software"
-    }
-}
-
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-fn aes_path() -> &'static str {
-    "software"
+    veil_ot::wide_aes::path().name()
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -82,7 +63,7 @@ mod tests {
     fn the_machine_is_described() {
         let m = Machine::detect();
         assert!(!m.cpu_model.is_empty());
-        assert!(["aes-ni", "armv8-crypto", "software"].contains(&m.aes_path));
+        assert!(["vaes-avx512", "aes-ni", "portable"].contains(&m.aes_path));
         let json = serde_json::to_value(&m).unwrap();
         assert!(json["cpu_model"].is_string() && json["cpu_has_vaes"].is_boolean());
     }

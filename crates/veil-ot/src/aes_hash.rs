@@ -10,26 +10,24 @@
 //! - `tccr(i, x) = π(π(x) ⊕ i) ⊕ π(x)` is tweakable circular correlation robust (section 7.4),
 //!   the hash half-gates garbling and IKNP random OT need, with the gate or OT index as tweak.
 //!
-//! Every function has a batched form that feeds AES eight blocks at a time to the hardware
-//! pipeline (the `aes` crate selects AES-NI at run time).
+//! Every function has a batched form that feeds AES many blocks at a time on the widest AES
+//! instructions the processor has ([`crate::wide_aes`]: VAES with AVX-512, or AES-NI).
 
 use std::sync::LazyLock;
 
-use aes::cipher::{generic_array::GenericArray, BlockEncrypt, KeyInit};
-use aes::Aes128;
-
 use crate::block::Block;
+use crate::wide_aes::WideAes;
 
 /// The fixed AES key: the first 128 bits of the fractional part of π, a constant with no
 /// room for a chosen weakness.
 pub const FIXED_KEY: u128 = 0x243f_6a88_85a3_08d3_1319_8a2e_0370_7344;
 
-/// Blocks passed to AES at once.
+/// Blocks hashed per step: small enough to stay in L1 with their tweaks.
 const CHUNK: usize = 64;
 
 /// A fixed-key AES permutation and the hashes built from it.
 pub struct FixedKeyAes {
-    cipher: Aes128,
+    cipher: WideAes,
 }
 
 static FIXED: LazyLock<FixedKeyAes> = LazyLock::new(|| FixedKeyAes::new(Block(FIXED_KEY)));
@@ -37,22 +35,6 @@ static FIXED: LazyLock<FixedKeyAes> = LazyLock::new(|| FixedKeyAes::new(Block(FI
 /// The process-wide instance keyed with [`FIXED_KEY`].
 pub fn fixed_key_aes() -> &'static FixedKeyAes {
     &FIXED
-}
-
-/// Encrypts `blocks` in place with `cipher`, in batches.
-#[inline]
-pub(crate) fn aes_encrypt_in_place(cipher: &Aes128, blocks: &mut [Block]) {
-    let mut buf = [GenericArray::from([0u8; 16]); CHUNK];
-    for chunk in blocks.chunks_mut(CHUNK) {
-        let n = chunk.len();
-        for (g, b) in buf.iter_mut().zip(chunk.iter()) {
-            *g = GenericArray::from(b.to_bytes());
-        }
-        cipher.encrypt_blocks(&mut buf[..n]);
-        for (b, g) in chunk.iter_mut().zip(buf.iter()) {
-            *b = Block::from_bytes((*g).into());
-        }
-    }
 }
 
 /// `σ(x_L ‖ x_R) = (x_L ⊕ x_R) ‖ x_L`, with `x_L` the high 64 bits.
@@ -67,21 +49,19 @@ impl FixedKeyAes {
     /// A permutation keyed with `key` (use [`fixed_key_aes`] for the standard one).
     pub fn new(key: Block) -> FixedKeyAes {
         FixedKeyAes {
-            cipher: Aes128::new(&GenericArray::from(key.to_bytes())),
+            cipher: WideAes::new(key),
         }
     }
 
     /// `π(x)`.
     pub fn permute(&self, x: Block) -> Block {
-        let mut b = [x];
-        aes_encrypt_in_place(&self.cipher, &mut b);
-        b[0]
+        self.cipher.encrypt_block(x)
     }
 
     /// `π` on every block, in place.
     #[inline]
     pub fn permute_many(&self, xs: &mut [Block]) {
-        aes_encrypt_in_place(&self.cipher, xs);
+        self.cipher.encrypt(xs);
     }
 
     /// `cr(x) = π(x) ⊕ x`.
@@ -96,7 +76,7 @@ impl FixedKeyAes {
         for chunk in xs.chunks_mut(CHUNK) {
             let n = chunk.len();
             buf[..n].copy_from_slice(chunk);
-            aes_encrypt_in_place(&self.cipher, &mut buf[..n]);
+            self.cipher.encrypt(&mut buf[..n]);
             chunk.iter_mut().zip(&buf).for_each(|(x, p)| *x ^= *p);
         }
     }
@@ -122,21 +102,17 @@ impl FixedKeyAes {
     #[inline]
     pub fn tccr_many(&self, tweaks: &[Block], xs: &mut [Block]) {
         assert_eq!(tweaks.len(), xs.len(), "one tweak per block");
-        let mut buf = [GenericArray::from([0u8; 16]); CHUNK];
-        let mut p = [0u128; CHUNK];
+        let mut p = [Block::ZERO; CHUNK];
         for (chunk, tw) in xs.chunks_mut(CHUNK).zip(tweaks.chunks(CHUNK)) {
             let n = chunk.len();
-            for (g, x) in buf.iter_mut().zip(chunk.iter()) {
-                *g = GenericArray::from(x.to_bytes());
+            p[..n].copy_from_slice(chunk);
+            self.cipher.encrypt(&mut p[..n]);
+            for ((x, p), t) in chunk.iter_mut().zip(&p[..n]).zip(tw) {
+                *x = *p ^ *t;
             }
-            self.cipher.encrypt_blocks(&mut buf[..n]);
-            for k in 0..n {
-                p[k] = u128::from_le_bytes(buf[k].into());
-                buf[k] = GenericArray::from((p[k] ^ tw[k].0).to_le_bytes());
-            }
-            self.cipher.encrypt_blocks(&mut buf[..n]);
-            for k in 0..n {
-                chunk[k] = Block(u128::from_le_bytes(buf[k].into()) ^ p[k]);
+            self.cipher.encrypt(chunk);
+            for (x, p) in chunk.iter_mut().zip(&p[..n]) {
+                *x ^= *p;
             }
         }
     }

@@ -14,6 +14,7 @@ use rand::Rng;
 /// blocks are (see the crate documentation). `==` runs in constant time
 /// ([`subtle::ConstantTimeEq`]): labels and keys are compared that way.
 #[derive(Clone, Copy, Default)]
+#[repr(transparent)]
 pub struct Block(pub u128);
 
 impl PartialEq for Block {
@@ -166,7 +167,7 @@ pub fn blocks_to_bytes(blocks: &[Block], out: &mut Vec<u8>) {
 
 /// Reads blocks from bytes; `None` unless the length is a multiple of 16.
 pub fn blocks_from_bytes(bytes: &[u8]) -> Option<Vec<Block>> {
-    if bytes.len() % Block::BYTES != 0 {
+    if !bytes.len().is_multiple_of(Block::BYTES) {
         return None;
     }
     Some(

@@ -8,6 +8,8 @@
 //! - [`kos`]: the KOS consistency check that makes the extension secure against a receiver
 //!   that deviates ([`IknpSender::with_kos_check`]).
 //! - [`aes_hash`]: the fixed-key-AES hashes of Guo, Katz, Wang and Yu (also used by garbling).
+//! - [`wide_aes`]: AES-128 on many blocks at once, on VAES (AVX-512), AES-NI or the `aes`
+//!   crate, chosen at run time; the crate's only `unsafe` code.
 //! - [`prg`], [`transpose`], [`block`]: the AES-CTR generator, the 128x128 bit transposition
 //!   and the 128-bit block.
 //!
@@ -20,7 +22,7 @@
 //! [`Block`] stays `Copy` (it lives in registers in every hot loop), so its copies on the stack
 //! are not erased; the long-lived owners of secret blocks are. [`IknpSender`] zeroizes `Δ` and
 //! its column scratch on drop, [`IknpReceiver`] its scratch; the AES-CTR seeds of both
-//! ([`prg::AesPrg`]) live only as AES round keys, which the `aes` crate zeroizes on drop.
+//! ([`prg::AesPrg`]) live only as AES round keys, which [`wide_aes::WideAes`] erases on drop.
 //! Base-OT scalars and shared points are `Zeroizing`. Random-OT keys handed to the caller are
 //! the caller's to erase. [`erase_rng`] overwrites a ChaCha20 generator that derived secrets.
 
@@ -32,6 +34,7 @@ pub mod iknp;
 pub mod kos;
 pub mod prg;
 pub mod transpose;
+pub mod wide_aes;
 
 pub use base::{BaseOtReceiver, BaseOtSender, ChouOrlandi};
 pub use block::Block;

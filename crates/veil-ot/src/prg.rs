@@ -4,24 +4,22 @@
 //! Kilian, Nissim and Petrank, CRYPTO 2003, section 3: "G is a PRG"). The counter runs on
 //! across calls, so successive extensions draw fresh columns.
 
-use aes::cipher::{generic_array::GenericArray, KeyInit};
-use aes::Aes128;
-
-use crate::aes_hash::aes_encrypt_in_place;
 use crate::block::Block;
+use crate::wide_aes::WideAes;
 
-/// AES-CTR under a seed. The round keys are erased on drop (by the `aes` crate, built with its
-/// `zeroize` feature); the seed itself is not kept. The counter is not secret.
+/// AES-CTR under a seed. The round keys are erased on drop ([`WideAes`]); the seed itself is
+/// not kept. The counter is not secret.
 pub struct AesPrg {
-    cipher: Aes128,
+    cipher: WideAes,
     counter: u128,
 }
 
-// `Aes128` zeroizes its round keys on drop only with the `aes` crate's `zeroize` feature: fail
-// to build if it is ever turned off.
+// The round keys must be erased on drop: fail to build if `WideAes` ever stops doing so, or
+// if the `aes` crate (its portable path) loses its `zeroize` feature.
 const _: fn() = || {
     fn zeroized_on_drop<T: zeroize::ZeroizeOnDrop>() {}
-    zeroized_on_drop::<Aes128>();
+    zeroized_on_drop::<WideAes>();
+    zeroized_on_drop::<aes::Aes128>();
 };
 
 impl zeroize::ZeroizeOnDrop for AesPrg {}
@@ -30,7 +28,7 @@ impl AesPrg {
     /// A generator keyed with `seed`.
     pub fn new(seed: Block) -> AesPrg {
         AesPrg {
-            cipher: Aes128::new(&GenericArray::from(seed.to_bytes())),
+            cipher: WideAes::new(seed),
             counter: 0,
         }
     }
@@ -41,7 +39,7 @@ impl AesPrg {
             *b = Block(self.counter.wrapping_add(k as u128));
         }
         self.counter = self.counter.wrapping_add(out.len() as u128);
-        aes_encrypt_in_place(&self.cipher, out);
+        self.cipher.encrypt(out);
     }
 
     /// The next output block.

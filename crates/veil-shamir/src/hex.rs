@@ -23,7 +23,7 @@ fn nibble(c: u8) -> Option<u8> {
 /// Decodes hex digits (either case) appended to `out`; `Err` with the offset of the first bad
 /// character, or of the end for an odd number of digits.
 pub(crate) fn decode_into(text: &[u8], out: &mut Vec<u8>) -> Result<(), usize> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return Err(text.len());
     }
     for (k, pair) in text.chunks_exact(2).enumerate() {

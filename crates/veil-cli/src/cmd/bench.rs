@@ -105,7 +105,7 @@ fn print_machine(m: &Machine) {
         "  processor: {}; AES: {}{}",
         m.cpu_model,
         m.aes_path,
-        if m.cpu_has_vaes {
+        if m.cpu_has_vaes && m.aes_path != "vaes-avx512" {
             " (VAES available, unused)"
         } else {
             ""
