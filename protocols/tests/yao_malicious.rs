@@ -6,7 +6,8 @@
 //! every query, whether answers decode reveals `Δ` one bit per query, and with it the model.
 //!
 //! A frame-aware proxy between an honest client and a plaintext server (what a client that
-//! deviates would send) flips one bit of the extension columns of one query, for every column.
+//! deviates would send) flips one bit of the extension columns that fill the session's pool of
+//! random OTs, for every column.
 //! Every tampered session must end in an error at the server, with a log line naming the
 //! failed consistency check, before any garbled table of that query is sent; the client gets
 //! an error, never an answer; so nothing it sees depends on `Δ`. Untampered sessions through
@@ -28,7 +29,7 @@ use common::{proxy_legs, read_frame, small_model, Logs};
 /// Bytes of one 128-row block of the 128 columns: an extension frame is a multiple of this.
 const COLUMN_BLOCK_BYTES: usize = 128 * 16;
 
-/// Which bit to flip: of the extension frame of query `query` (0-based), bit `row` of
+/// Which bit to flip: of extension frame `query` of the session (0-based), bit `row` of
 /// column `col`.
 #[derive(Clone, Copy, Debug)]
 struct Flip {
@@ -58,9 +59,10 @@ async fn upstream(
         let len = payload.len();
         if len > 0 && len % COLUMN_BLOCK_BYTES == 0 {
             if let Some(f) = flip.filter(|f| f.query == extensions) {
-                // Columns are sent one after another, `nb` blocks each.
+                // The frame holds sub-chunks of up to `SUB_BLOCKS` blocks per column, each
+                // column-major (`veil_ot::iknp::u_index`).
                 let nb = len / COLUMN_BLOCK_BYTES;
-                let byte = (f.col * nb + f.row / 128) * 16 + (f.row % 128) / 8;
+                let byte = veil_ot::iknp::u_index(nb, f.col, f.row / 128) * 16 + (f.row % 128) / 8;
                 payload[byte] ^= 1 << (f.row % 8);
                 seen.lock().unwrap().flipped = true;
             }
@@ -156,15 +158,15 @@ async fn a_flipped_extension_bit_aborts_the_query_before_any_table() {
     let (addr, _) = proxy(server, None).await;
     assert_eq!(classify(addr, inputs.clone()).await, Ok(want.clone()));
 
-    // One bit of one column, for every column, in the first or the second query of a session
-    // (the second query runs on the OT state the first one set up). 256 input bits plus the
-    // check's 256 padding OTs make 512 rows.
+    // One bit of one column, for every column, in the extension that fills the session's
+    // pool of random OTs (the first query's; the second query of a session draws from the
+    // pool and runs no extension). The first frame holds at least 8 192 rows.
     let mut tasks = tokio::task::JoinSet::new();
     for col in 0..128 {
         let flip = Flip {
-            query: col % 2,
+            query: 0,
             col,
-            row: (col * 37) % 512,
+            row: (col * 613) % 8192,
         };
         let inputs = inputs.clone();
         tasks.spawn(async move {

@@ -241,7 +241,7 @@ fn bench_ot_json_has_the_documented_fields() {
             "bytes_per_cot",
         ],
     );
-    // 128 columns of one bit per OT, plus a 4-byte frame header per 2^16 OTs.
+    // 128 columns of one bit per OT, plus a 4-byte frame header per 2^14 OTs.
     let b = v["bytes_per_cot"].as_f64().unwrap();
     assert!((16.0..16.001).contains(&b), "{b}");
     // Figures are read with the processor they were measured on.

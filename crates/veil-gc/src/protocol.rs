@@ -13,21 +13,32 @@
 //!
 //! 1. first evaluation of a session only: OT setup, 128 base OTs with `G` as the extension
 //!    sender under a random correlation of its own (not a garbling offset);
-//! 2. `G → E`: a header (SHA-256 fingerprint of the circuit, of who owns which input and of who
-//!    learns the output; the first AND index) and the active labels of `G`'s input bits;
-//! 3. checked random OT for `E`'s input bits ([`veil_ot::iknp`]): `E → G` the extension
-//!    columns (16 bytes per bit plus 256 to 383 padding OTs), `G → E` the check key, `E → G`
-//!    the 48-byte answer; `G` checks it and aborts on failure. `G` holds random
-//!    keys `(k0_j, k1_j)`, `E` holds `k_{x_j}`;
-//! 4. `G → E`: for each of `E`'s input bits `d_j = k0_j ⊕ k1_j ⊕ Δ`. The zero label of that
-//!    wire is `k0_j`, so `E`'s active label is `k_{x_j} ⊕ x_j·d_j`;
-//! 5. `G → E`: the garbled tables, 32 bytes per AND gate, in frames of at most
+//! 2. `E → G`: the query, the SHA-256 fingerprint of the circuit (of who owns which input and
+//!    of who learns the output) and the number of random OTs to add to the session's pool
+//!    before this evaluation, zero unless the pool holds fewer than `E`'s input bits;
+//! 3. refill of the pool, when the query asked for one: a checked random-OT extension
+//!    ([`veil_ot::iknp`]) with random choice bits `c_j` of `E`: `E → G` the extension columns
+//!    (16 bytes per OT plus 256 to 383 padding OTs), `G → E` the check key, `E → G` the
+//!    48-byte answer; `G` checks it and aborts on failure. `G` holds random keys
+//!    `(k0_j, k1_j)`, `E` holds `c_j` and `k_{c_j}`. A refill extends
+//!    `max(POOL_BATCH, 4m)` OTs for an evaluation of `m` input bits of `E`, so that most
+//!    evaluations draw from the pool and run no extension at all;
+//! 4. `E → G`: the derandomization bits `e_j = x_j ⊕ c_j` of the next `m` OTs of the pool (one
+//!    bit per input bit; `c_j` is uniform and used once, so `e_j` hides `x_j`);
+//! 5. `G → E`: a header (the fingerprint and the first AND index), the active labels of `G`'s
+//!    input bits, and for each of `E`'s input bits `d_j = k0_j ⊕ k1_j ⊕ Δ`: the zero label of
+//!    that wire is `k_{e_j}`, so `E`'s active label is `k_{c_j} ⊕ x_j·d_j` (Beaver's
+//!    derandomization of precomputed OT, CRYPTO 1995, as emp-sh2pc spends its pool);
+//! 6. `G → E`: the garbled tables, 32 bytes per AND gate, in frames of at most
 //!    [`CHUNK_ANDS`] gates, garbled and evaluated as they stream;
-//! 6. output: `G → E` the permute bits of the output wires when `E` learns the output, and
+//! 7. output: `G → E` the permute bits of the output wires when `E` learns the output, and
 //!    `E → G` the permute bits of its active output labels when `G` learns it.
 //!
-//! Roles are types ([`Garbler`], [`Evaluator`]); each keeps its OT state across evaluations on
-//! one channel, so only the first pays for base OTs. A [`PreparedCircuit`] holds what depends on
+//! Steps 2 and 4 leave together, so an evaluation that draws from the pool is one round trip:
+//! `E`'s query, then `G`'s labels and tables.
+//!
+//! Roles are types ([`Garbler`], [`Evaluator`]); each keeps its OT state and its pool across
+//! evaluations on one channel, so only the first pays for base OTs. A [`PreparedCircuit`] holds what depends on
 //! the circuit alone (the gates ordered by AND layer, the fingerprint), made once and used by
 //! every evaluation of a session. Every message from the peer is checked for its exact size.
 
@@ -42,8 +53,103 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::garble::{decode, EvalState, GarbleState, Plan};
 
-/// AND gates per frame of garbled tables (2 MiB).
-pub const CHUNK_ANDS: usize = 1 << 16;
+/// AND gates per frame of garbled tables (256 KiB): small enough that the evaluator works on
+/// one frame while the garbler garbles the next.
+pub const CHUNK_ANDS: usize = 1 << 13;
+
+/// Random OTs a refill of a session's pool extends at least (the pool then holds at most
+/// `max(POOL_BATCH, 4m) + m` for evaluations of `m` evaluator input bits).
+pub const POOL_BATCH: usize = 1 << 13;
+
+/// Bytes of the query an evaluation opens with: the fingerprint and the refill count.
+const QUERY_LEN: usize = 32 + 8;
+
+/// OTs a refill extends for an evaluation of `m` evaluator input bits when the pool holds
+/// `left`; zero when the pool suffices.
+fn refill_size(left: usize, m: usize) -> usize {
+    if left >= m {
+        0
+    } else {
+        POOL_BATCH.max(m.saturating_mul(4))
+    }
+}
+
+/// The garbler's random-OT keys extended ahead of evaluations, used in order, each once.
+#[derive(Default)]
+struct SenderPool {
+    keys: Vec<[Block; 2]>,
+    used: usize,
+}
+
+impl SenderPool {
+    fn left(&self) -> usize {
+        self.keys.len() - self.used
+    }
+
+    /// Drops the used keys (erased) and extends `n` more, checked.
+    async fn refill(
+        &mut self,
+        ot: &mut IknpSender,
+        ch: &mut Channel,
+        n: usize,
+    ) -> Result<(), GcError> {
+        self.keys[..self.used].iter_mut().for_each(Zeroize::zeroize);
+        self.keys.drain(..self.used);
+        self.used = 0;
+        let mut fresh = Zeroizing::new(Vec::new());
+        ot.send_random_into(ch, n, &mut fresh).await?;
+        self.keys.extend_from_slice(&fresh);
+        Ok(())
+    }
+}
+
+impl Drop for SenderPool {
+    fn drop(&mut self) {
+        self.keys.zeroize();
+    }
+}
+
+/// The evaluator's side of the pool: the random choice bits and the keys they selected.
+#[derive(Default)]
+struct ReceiverPool {
+    keys: Vec<Block>,
+    choices: Vec<bool>,
+    used: usize,
+}
+
+impl ReceiverPool {
+    fn left(&self) -> usize {
+        self.keys.len() - self.used
+    }
+
+    async fn refill<R: RngCore>(
+        &mut self,
+        ot: &mut IknpReceiver,
+        ch: &mut Channel,
+        rng: &mut R,
+        n: usize,
+    ) -> Result<(), GcError> {
+        self.keys[..self.used].iter_mut().for_each(Zeroize::zeroize);
+        self.keys.drain(..self.used);
+        self.choices[..self.used].zeroize();
+        self.choices.drain(..self.used);
+        self.used = 0;
+        let mut c: Zeroizing<Vec<bool>> = Zeroizing::new((0..n).map(|_| rng.random()).collect());
+        let mut fresh = Zeroizing::new(Vec::new());
+        ot.receive_random_into(ch, &c, &mut fresh).await?;
+        self.keys.extend_from_slice(&fresh);
+        self.choices.extend_from_slice(&c);
+        c.zeroize();
+        Ok(())
+    }
+}
+
+impl Drop for ReceiverPool {
+    fn drop(&mut self) {
+        self.keys.zeroize();
+        self.choices.zeroize();
+    }
+}
 
 /// Who supplies an input value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -216,6 +322,7 @@ pub struct Garbler {
     delta: Block,
     rng: ChaCha20Rng,
     ot: Option<IknpSender>,
+    pool: SenderPool,
     next_and: u64,
 }
 
@@ -237,6 +344,7 @@ impl Garbler {
             delta,
             rng,
             ot: None,
+            pool: SenderPool::default(),
             next_and: 0,
         }
     }
@@ -274,18 +382,60 @@ impl Garbler {
                 .with_kos_check(&mut self.rng),
         };
         let ot = self.ot.insert(ot);
+        let evaluator_bits: usize = owners
+            .iter()
+            .zip(&circuit.inputs)
+            .filter(|(o, _)| **o == Party::Evaluator)
+            .map(|(_, w)| w.len())
+            .sum();
+        // The query: the same circuit, and the refill the pool needs (the rule is shared, so
+        // any other count is a deviation).
+        let query = ch.recv_bytes().await?;
+        if query.len() != QUERY_LEN {
+            return Err(GcError::Protocol(format!("query of {} bytes", query.len())));
+        }
+        if query[..32] != prepared.fingerprint {
+            return Err(GcError::Protocol(
+                "the evaluator runs a different circuit, input split or output choice".into(),
+            ));
+        }
+        let mut count = [0u8; 8];
+        count.copy_from_slice(&query[32..]);
+        let refill = refill_size(self.pool.left(), evaluator_bits);
+        if u64::from_le_bytes(count) != refill as u64 {
+            return Err(GcError::Protocol(format!(
+                "the query asks for a refill of {} OTs, the pool needs {refill}",
+                u64::from_le_bytes(count)
+            )));
+        }
+        if refill > 0 {
+            // Checked: a deviating evaluator fails here, before any label or table is sent.
+            self.pool.refill(ot, ch, refill).await?;
+        }
+        let flips = ch.recv_bytes().await?;
+        if flips.len() != evaluator_bits.div_ceil(8) {
+            return Err(GcError::Protocol(format!(
+                "{} bytes of derandomization bits, expected {}",
+                flips.len(),
+                evaluator_bits.div_ceil(8)
+            )));
+        }
+        let keys = &self.pool.keys[self.pool.used..self.pool.used + evaluator_bits];
+        self.pool.used += evaluator_bits;
+
         // A fresh offset for every evaluation: nothing an evaluator learns about one
         // evaluation's `Δ` carries over to the next.
         self.delta = Block(self.rng.random::<u128>() | 1);
         let delta = self.delta;
-        // Zero labels of the garbler's inputs are fresh; the evaluator's are its random-OT keys.
+        // Zero labels of the garbler's inputs are fresh; the evaluator's are its random-OT
+        // keys, the one that its derandomization bit names.
         let mut header = Vec::with_capacity(HEADER_LEN);
         header.extend_from_slice(&prepared.fingerprint);
         header.extend_from_slice(&self.next_and.to_le_bytes());
         let mut zero: Zeroizing<Vec<Vec<Block>>> = Zeroizing::new(Vec::with_capacity(owners.len()));
         let mut active = Vec::new();
         let mut mine = inputs.iter();
-        let mut evaluator_bits = 0usize;
+        let mut k = 0usize;
         for (v, owner) in owners.iter().enumerate() {
             match owner {
                 Party::Garbler => {
@@ -298,8 +448,13 @@ impl Garbler {
                     zero.push(ls);
                 }
                 Party::Evaluator => {
-                    evaluator_bits += circuit.inputs[v].len();
-                    zero.push(Vec::new());
+                    let n = circuit.inputs[v].len();
+                    zero.push(
+                        (k..k + n)
+                            .map(|j| keys[j][usize::from((flips[j / 8] >> (j % 8)) & 1)])
+                            .collect(),
+                    );
+                    k += n;
                 }
             }
         }
@@ -308,10 +463,6 @@ impl Garbler {
         blocks_to_bytes(&active, &mut bytes);
         active.zeroize();
         ch.send_bytes(&bytes).await?;
-        ch.flush().await?;
-
-        // Checked random OT: a deviating evaluator fails here, before any table is sent.
-        let keys = Zeroizing::new(ot.send_random(ch, evaluator_bits).await?);
         let mut offsets: Zeroizing<Vec<Block>> =
             Zeroizing::new(keys.iter().map(|[k0, k1]| *k0 ^ *k1 ^ delta).collect());
         bytes.clear();
@@ -319,12 +470,6 @@ impl Garbler {
         offsets.zeroize();
         ch.send_bytes(&bytes).await?;
         bytes.zeroize();
-        let mut k0 = keys.iter().map(|[k0, _]| *k0);
-        for (v, owner) in owners.iter().enumerate() {
-            if *owner == Party::Evaluator {
-                zero[v] = (&mut k0).take(circuit.inputs[v].len()).collect();
-            }
-        }
 
         let mut state = GarbleState::new(&prepared.plan, delta, &zero, self.next_and);
         zero.iter_mut().for_each(|z| z.zeroize());
@@ -336,6 +481,8 @@ impl Garbler {
                 bytes.clear();
                 blocks_to_bytes(&tables, &mut bytes);
                 ch.send_bytes(&bytes).await?;
+                // The evaluator starts on this frame while the next is garbled.
+                ch.flush().await?;
             }
         }
         self.next_and = state.next_and_index();
@@ -370,6 +517,7 @@ impl Garbler {
 pub struct Evaluator {
     rng: ChaCha20Rng,
     ot: Option<IknpReceiver>,
+    pool: ReceiverPool,
 }
 
 impl Drop for Evaluator {
@@ -386,6 +534,7 @@ impl Evaluator {
         Evaluator {
             rng: ChaCha20Rng::from_rng(rng),
             ot: None,
+            pool: ReceiverPool::default(),
         }
     }
 
@@ -421,6 +570,30 @@ impl Evaluator {
                 .with_kos_check(&mut self.rng),
         };
         let ot = self.ot.insert(ot);
+        let choices: Zeroizing<Vec<bool>> =
+            Zeroizing::new(inputs.iter().flatten().copied().collect());
+        let m = choices.len();
+        let refill = refill_size(self.pool.left(), m);
+        let mut query = Vec::with_capacity(QUERY_LEN);
+        query.extend_from_slice(&prepared.fingerprint);
+        query.extend_from_slice(&(refill as u64).to_le_bytes());
+        ch.send_bytes(&query).await?;
+        if refill > 0 {
+            self.pool.refill(ot, ch, &mut self.rng, refill).await?;
+        }
+        let start = self.pool.used;
+        let flips: Zeroizing<Vec<bool>> = Zeroizing::new(
+            choices
+                .iter()
+                .zip(&self.pool.choices[start..start + m])
+                .map(|(x, c)| x ^ c)
+                .collect(),
+        );
+        let keys = &self.pool.keys[start..start + m];
+        self.pool.used += m;
+        ch.send_bytes(&pack_bits(&flips)).await?;
+        ch.flush().await?;
+
         let header = ch.recv_bytes().await?;
         if header.len() != HEADER_LEN {
             return Err(GcError::Protocol(format!(
@@ -462,23 +635,21 @@ impl Evaluator {
                 ))
             })?;
 
-        let choices: Vec<bool> = inputs.iter().flatten().copied().collect();
-        let keys = Zeroizing::new(ot.receive_random(ch, &choices).await?);
         let offset_bytes = Zeroizing::new(ch.recv_bytes().await?);
         let offsets = blocks_from_bytes(&offset_bytes)
             .map(Zeroizing::new)
-            .filter(|d| d.len() == choices.len())
+            .filter(|d| d.len() == m)
             .ok_or_else(|| {
                 GcError::Protocol(format!(
                     "{} bytes of label offsets, expected {}",
                     offset_bytes.len(),
-                    16 * choices.len()
+                    16 * m
                 ))
             })?;
         let mine: Zeroizing<Vec<Block>> = Zeroizing::new(
             keys.iter()
                 .zip(offsets.iter())
-                .zip(&choices)
+                .zip(choices.iter())
                 .map(|((k, d), &x)| *k ^ d.and_bit(x))
                 .collect(),
         );

@@ -6,6 +6,7 @@ use rand_chacha::ChaCha20Rng;
 use veil_circuit::bits::{bits_from_hex, bits_to_hex};
 use veil_circuit::{parse_bristol, Circuit};
 use veil_gc::garble::{EvalState, GarbleState, Plan};
+use veil_gc::protocol::POOL_BATCH;
 use veil_gc::{Evaluator, Garbler, GcError, Party, PreparedCircuit, Reveal};
 use veil_net::{tcp_pair, Channel, ChannelConfig};
 use veil_ot::Block;
@@ -170,17 +171,79 @@ async fn several_evaluations_share_one_ot_setup_and_wire_bytes_add_up() {
         per_run.push(b.stats().since(&before));
     }
     g.await.unwrap();
-    // After the first run (which includes the base OTs), each evaluation receives: the header
-    // (40 bytes), 128 garbler labels, the OT check's key (16 bytes), 128 label
-    // offsets, the tables (32 bytes per AND in one frame) and 16 bytes of decoding bits, each
-    // frame with a 4-byte header; and sends 16 bytes per OT of extension (its 128 input bits
-    // and the check's 256 padding OTs) and the check's 48-byte answer.
+    // The first run holds the base OTs and fills the pool: at least 16 bytes per OT of the
+    // refill go out.
+    assert!(per_run[0].bytes_sent >= 16 * POOL_BATCH as u64);
+    // After it, each evaluation draws from the pool: it sends the query (fingerprint and a
+    // zero refill count, 40 bytes) and 128 derandomization bits (16 bytes); it receives the
+    // header (40 bytes), 128 garbler labels, 128 label offsets, the tables (32 bytes per AND in
+    // one frame) and 16 bytes of decoding bits; each frame with a 4-byte header.
     for d in &per_run[1..] {
         assert_eq!(
             d.bytes_received,
-            (4 + 40) + (4 + 16 * 128) + (4 + 16) + (4 + 16 * 128) + (4 + 32 * and_count) + (4 + 16)
+            (4 + 40) + (4 + 16 * 128) + (4 + 16 * 128) + (4 + 32 * and_count) + (4 + 16)
         );
-        assert_eq!(d.bytes_sent, (4 + 16 * (128 + 256)) + (4 + 48));
+        assert_eq!(d.bytes_sent, (4 + 40) + (4 + 16));
+    }
+}
+
+/// A circuit of `n` AND gates over two inputs of `n` bits (Bristol Fashion, made here).
+fn wide_and(n: usize) -> Circuit {
+    let mut text = format!("{n} {}\n2 {n} {n}\n1 {n}\n\n", 3 * n);
+    for j in 0..n {
+        text.push_str(&format!("2 1 {j} {} {} AND\n", n + j, 2 * n + j));
+    }
+    parse_bristol(&text).unwrap()
+}
+
+/// With many evaluator bits per evaluation the pool runs dry every few evaluations: each
+/// refill is the rule's size, the evaluations in between run no extension, and every output
+/// is right across the refills.
+#[tokio::test]
+async fn the_pool_refills_when_it_runs_dry_and_outputs_stay_right() {
+    let m = 3000;
+    let c = wide_and(m);
+    let owners = [Party::Garbler, Party::Evaluator];
+    let mut rng = ChaCha20Rng::seed_from_u64(50);
+    let runs = 9;
+    let xs: Vec<Vec<bool>> = (0..runs)
+        .map(|_| (0..m).map(|_| rng.random()).collect())
+        .collect();
+    let ys: Vec<Vec<bool>> = (0..runs)
+        .map(|_| (0..m).map(|_| rng.random()).collect())
+        .collect();
+    let (mut a, mut b) = tcp_pair(ChannelConfig::default()).await.unwrap();
+    let (c2, xs2) = (c.clone(), xs.clone());
+    let g = tokio::spawn(async move {
+        let prepared = PreparedCircuit::new(&c2, &owners, Reveal::Evaluator).unwrap();
+        let mut g = Garbler::new(&mut ChaCha20Rng::seed_from_u64(51));
+        for x in xs2 {
+            g.run_prepared(&mut a, &prepared, &[x]).await.unwrap();
+        }
+    });
+    let prepared = PreparedCircuit::new(&c, &owners, Reveal::Evaluator).unwrap();
+    let mut e = Evaluator::new(&mut ChaCha20Rng::seed_from_u64(52));
+    let mut sent = Vec::new();
+    for (x, y) in xs.iter().zip(&ys) {
+        let before = b.stats();
+        let out = e
+            .run_prepared(&mut b, &prepared, std::slice::from_ref(y))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(out, c.eval(&[x.clone(), y.clone()]).unwrap());
+        sent.push(b.stats().since(&before).bytes_sent);
+    }
+    g.await.unwrap();
+    // A refill extends 4m = 12 000 OTs (16 bytes each), enough for four evaluations: the
+    // first, fifth and ninth refill, the others send only the query and m bits.
+    let plain = (4 + 40) + (4 + m.div_ceil(8) as u64);
+    for (k, s) in sent.iter().enumerate() {
+        if k % 4 == 0 {
+            assert!(*s > 16 * 4 * m as u64, "evaluation {k}: {s} bytes");
+        } else {
+            assert_eq!(*s, plain, "evaluation {k}");
+        }
     }
 }
 
@@ -262,9 +325,15 @@ async fn mismatched_circuits_are_refused() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, GcError::Protocol(_)), "{err}");
+    // The garbler sees the other fingerprint in the query and ends the session; the evaluator
+    // finds the channel closed.
+    assert!(matches!(err, GcError::Net(_) | GcError::Ot(_)), "{err}");
     drop(b);
-    assert!(g.await.unwrap().is_err());
+    let g_err = g.await.unwrap().unwrap_err();
+    assert!(
+        matches!(g_err, GcError::Protocol(ref m) if m.contains("different circuit")),
+        "{g_err}"
+    );
 }
 
 #[tokio::test]
@@ -278,12 +347,15 @@ async fn truncated_tables_and_early_close_are_errors() {
         let mut rng = ChaCha20Rng::seed_from_u64(9);
         let ot = veil_ot::IknpSender::setup(&mut a, &mut rng).await.unwrap();
         let mut ot = ot.with_kos_check(&mut rng);
+        // The query, the pool's first refill and the derandomization bits, as the protocol has
+        // them.
+        assert_eq!(a.recv_bytes().await.unwrap().len(), 40);
+        ot.send_random(&mut a, POOL_BATCH).await.unwrap();
+        assert_eq!(a.recv_bytes().await.unwrap().len(), 16);
         let mut header = veil_gc::protocol::fingerprint(&c2, &owners, Reveal::Evaluator).to_vec();
         header.extend_from_slice(&0u64.to_le_bytes());
         a.send_bytes(&header).await.unwrap();
         a.send_bytes(&[0u8; 16 * 128]).await.unwrap();
-        a.flush().await.unwrap();
-        ot.send_random(&mut a, 128).await.unwrap();
         a.send_bytes(&[0u8; 16 * 128]).await.unwrap();
         a.send_bytes(&[0u8; 24]).await.unwrap();
         a.flush().await.unwrap();
@@ -370,13 +442,15 @@ async fn first_and_index_that_would_overflow_is_refused() {
         let mut rng = ChaCha20Rng::seed_from_u64(11);
         let ot = veil_ot::IknpSender::setup(&mut a, &mut rng).await.unwrap();
         let mut ot = ot.with_kos_check(&mut rng);
+        assert_eq!(a.recv_bytes().await.unwrap().len(), 40);
+        ot.send_random(&mut a, POOL_BATCH).await.unwrap();
+        assert_eq!(a.recv_bytes().await.unwrap().len(), 8);
         let mut header = veil_gc::protocol::fingerprint(&c2, &owners, Reveal::Evaluator).to_vec();
         header.extend_from_slice(&u64::MAX.to_le_bytes());
         a.send_bytes(&header).await.unwrap();
-        // What an honest garbler would send next: labels, OT, tables and decoding bits.
+        // What an honest garbler would send next: labels, offsets, tables and decoding bits.
         let _ = a.send_bytes(&[0u8; 16 * 64]).await;
-        let _ = a.flush().await;
-        let _ = ot.send_correlated(&mut a, 64).await;
+        let _ = a.send_bytes(&[0u8; 16 * 64]).await;
         let ands = c2.gates.iter().filter(|g| g.is_and()).count();
         let _ = a.send_bytes(&vec![0u8; 32 * ands]).await;
         let _ = a.send_bytes(&[0u8; 8]).await;

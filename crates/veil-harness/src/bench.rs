@@ -18,7 +18,9 @@ use crate::progress::Progress;
 use crate::runtime::{current_thread, multi_thread, two_threads};
 use crate::stats::median;
 
-/// The OT figures.
+/// The OT figures. Each extension figure is the median over runs of one session, after its
+/// setup and one untimed extension of the same size, with the outputs written to buffers that
+/// the session reuses (as a pool of OTs extended ahead of queries holds them).
 #[derive(Debug, Serialize)]
 pub struct OtReport {
     /// Median latency of 128 Chou-Orlandi base OTs over loopback TCP, in milliseconds.
@@ -117,15 +119,19 @@ async fn iknp_setup(
     Ok((snd, a, rcv, b))
 }
 
-/// Times `n` OTs of `kind` after setup, with or without the KOS check; returns
-/// (seconds, receiver->sender bytes, sender->receiver bytes).
-async fn cot_once(
+/// Times `runs` extensions of `n` OTs of `kind` in one session, after its setup and one
+/// untimed extension of the same size, with or without the KOS check; returns (seconds of each
+/// run, receiver->sender bytes of the last, sender->receiver bytes of the last). The outputs
+/// go to buffers reused from run to run, as a session that extends ahead of its queries (a
+/// pool) holds them: the figure is the OT work, not the first touch of fresh memory.
+async fn cot_session(
     a: Channel,
     b: Channel,
     n: usize,
     kind: OtKind,
     checked: bool,
-) -> Result<(f64, u64, u64)> {
+    runs: usize,
+) -> Result<(Vec<f64>, u64, u64)> {
     let (mut snd, mut a, mut rcv, mut b) = iknp_setup(a, b, checked).await?;
     let choices: Vec<bool> = (0..n).map(|j| j % 3 == 0).collect();
     // Chosen messages are made before the clock starts.
@@ -134,29 +140,54 @@ async fn cot_once(
     } else {
         Vec::new()
     };
-    let before_r = b.stats();
-    let t0 = Instant::now();
-    let s = tokio::spawn(async move {
-        match kind {
-            OtKind::Random => snd.send_random(&mut a, n).await.map(|v| v.len()),
-            OtKind::Correlated => snd.send_correlated(&mut a, n).await.map(|v| v.len()),
-            OtKind::Chosen => {
-                let pairs: Vec<(&[u8], &[u8])> =
-                    messages.iter().map(|m| (&m[..16], &m[16..])).collect();
-                snd.send_chosen(&mut a, &pairs).await.map(|()| n)
+    // The sender runs in its own task (its own core over TCP) and reports when each run ends.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Result<Instant, veil_ot::OtError>>();
+    let sender = tokio::spawn(async move {
+        let (mut q, mut keys) = (Vec::new(), Vec::new());
+        for _ in 0..=runs {
+            let r = match kind {
+                OtKind::Random => snd.send_random_into(&mut a, n, &mut keys).await,
+                OtKind::Correlated => snd.send_correlated_into(&mut a, n, &mut q).await,
+                OtKind::Chosen => {
+                    let pairs: Vec<(&[u8], &[u8])> =
+                        messages.iter().map(|m| (&m[..16], &m[16..])).collect();
+                    snd.send_chosen(&mut a, &pairs).await
+                }
+            };
+            let failed = r.is_err();
+            if tx.send(r.map(|()| Instant::now())).is_err() || failed {
+                break;
             }
         }
     });
-    let got = match kind {
-        OtKind::Random => rcv.receive_random(&mut b, &choices).await?.len(),
-        OtKind::Correlated => rcv.receive_correlated(&mut b, &choices).await?.len(),
-        OtKind::Chosen => rcv.receive_chosen(&mut b, &choices).await?.len(),
-    };
-    let sent = s.await??;
-    let secs = t0.elapsed().as_secs_f64();
-    anyhow::ensure!(got == n && sent == n, "OT count mismatch");
-    let d = b.stats().since(&before_r);
-    Ok((secs, d.bytes_sent, d.bytes_received))
+    let mut t = Vec::new();
+    let mut secs = Vec::new();
+    let mut bytes = (0, 0);
+    for run in 0..=runs {
+        let before_r = b.stats();
+        let t0 = Instant::now();
+        let got = match kind {
+            OtKind::Random => rcv
+                .receive_random_into(&mut b, &choices, &mut t)
+                .await
+                .map(|()| t.len()),
+            OtKind::Correlated => rcv
+                .receive_correlated_into(&mut b, &choices, &mut t)
+                .await
+                .map(|()| t.len()),
+            OtKind::Chosen => rcv.receive_chosen(&mut b, &choices).await.map(|v| v.len()),
+        }?;
+        let receiver_done = Instant::now();
+        let sender_done = rx.recv().await.context("the OT sender stopped")??;
+        anyhow::ensure!(got == n, "OT count mismatch");
+        if run > 0 {
+            secs.push((receiver_done.max(sender_done) - t0).as_secs_f64());
+        }
+        let d = b.stats().since(&before_r);
+        bytes = (d.bytes_sent, d.bytes_received);
+    }
+    sender.await?;
+    Ok((secs, bytes.0, bytes.1))
 }
 
 /// Runs the OT measurements, `runs` runs behind each median (at least one), starting a
@@ -173,15 +204,9 @@ pub fn ot(runs: usize, progress: &mut dyn Progress) -> Result<OtReport> {
     }
 
     let mem = |n: usize, kind: OtKind, checked: bool| -> Result<(Vec<f64>, u64, u64)> {
-        let mut xs = Vec::new();
-        let mut bytes = (0, 0);
-        for _ in 0..runs {
-            let (a, b) = Channel::memory_pair(ChannelConfig::default());
-            let (secs, r2s, s2r) = st.block_on(cot_once(a, b, n, kind, checked))?;
-            xs.push(n as f64 / secs);
-            bytes = (r2s, s2r);
-        }
-        Ok((xs, bytes.0, bytes.1))
+        let (a, b) = Channel::memory_pair(ChannelConfig::default());
+        st.block_on(cot_session(a, b, n, kind, checked, runs))
+            .map(|(secs, r2s, s2r)| (secs.iter().map(|s| n as f64 / s).collect(), r2s, s2r))
     };
     progress.phase("2^20 correlated OTs in memory, one thread", None);
     let (m20, r2s, s2r) = mem(1 << 20, OtKind::Correlated, false)?;
@@ -200,15 +225,11 @@ pub fn ot(runs: usize, progress: &mut dyn Progress) -> Result<OtReport> {
     let (mc23, _, _) = mem(1 << 23, OtKind::Chosen, false)?;
 
     let tcp = |n: usize, kind: OtKind, checked: bool| -> Result<Vec<f64>> {
-        let mut xs = Vec::new();
-        for _ in 0..runs {
-            let r = mt.block_on(async {
-                let (a, b) = tcp_pair(ChannelConfig::default()).await?;
-                cot_once(a, b, n, kind, checked).await
-            })?;
-            xs.push(n as f64 / r.0);
-        }
-        Ok(xs)
+        let (secs, _, _) = mt.block_on(async {
+            let (a, b) = tcp_pair(ChannelConfig::default()).await?;
+            cot_session(a, b, n, kind, checked, runs).await
+        })?;
+        Ok(secs.iter().map(|s| n as f64 / s).collect())
     };
     progress.phase("2^20 correlated OTs over loopback TCP", None);
     let t20 = tcp(1 << 20, OtKind::Correlated, false)?;
@@ -258,10 +279,12 @@ pub struct GcReport {
     pub garble_and_per_s: f64,
     /// Median AND gates evaluated per second on one core, in memory.
     pub eval_and_per_s: f64,
-    /// Median wall time of one AES-128 evaluation over loopback TCP, OT setup excluded
-    /// (a session's later queries), in milliseconds.
+    /// Median wall time of one AES-128 evaluation over loopback TCP after the session's setup
+    /// (a session's later queries: the circuit prepared once, the evaluator's input labels
+    /// drawn from the session's pool of random OTs), in milliseconds.
     pub aes128_ms: f64,
-    /// The same including the session's first OT setup (128 base OTs).
+    /// The session's first evaluation: 128 base OTs, the pool's first fill
+    /// (`veil_gc::protocol::POOL_BATCH` checked random OTs) and the evaluation.
     pub aes128_first_ms: f64,
     /// Garbled-table bytes per AND gate.
     pub bytes_per_and: f64,
@@ -287,7 +310,7 @@ pub fn aes128_circuit() -> Result<veil_circuit::Circuit> {
 /// starting a progress phase before each.
 pub fn gc(runs: usize, progress: &mut dyn Progress) -> Result<GcReport> {
     use veil_gc::garble::{EvalState, GarbleState};
-    use veil_gc::{Evaluator, Garbler, Party, Reveal};
+    use veil_gc::{Evaluator, Garbler, Party, PreparedCircuit, Reveal};
     use veil_ot::Block;
 
     let runs = runs.max(1);
@@ -330,21 +353,24 @@ pub fn gc(runs: usize, progress: &mut dyn Progress) -> Result<GcReport> {
         let (mut a, mut b) = tcp_pair(ChannelConfig::default()).await?;
         let c2 = c.clone();
         let n = runs * 3 + 1;
+        // Each side prepares the circuit once for the session, as a server does.
         let g = tokio::spawn(async move {
+            let prepared = PreparedCircuit::new(&c2, &owners, Reveal::Evaluator)?;
             let mut g = Garbler::new(&mut rng());
             for _ in 0..n {
-                g.run(&mut a, &c2, &owners, &[vec![true; 128]], Reveal::Evaluator)
+                g.run_prepared(&mut a, &prepared, &[vec![true; 128]])
                     .await?;
             }
             Ok::<_, veil_gc::GcError>(())
         });
+        let prepared = PreparedCircuit::new(&c, &owners, Reveal::Evaluator)?;
         let mut e = Evaluator::new(&mut rng());
         let mut times = Vec::new();
         let mut bytes = 0;
         for _ in 0..n {
             let before = b.stats();
             let t0 = Instant::now();
-            e.run(&mut b, &c, &owners, &[vec![false; 128]], Reveal::Evaluator)
+            e.run_prepared(&mut b, &prepared, &[vec![false; 128]])
                 .await?;
             times.push(t0.elapsed().as_secs_f64());
             bytes = b.stats().since(&before).total_bytes();

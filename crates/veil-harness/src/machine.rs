@@ -14,6 +14,9 @@ pub struct Machine {
     /// `"vaes-avx512"` (four blocks per instruction), `"aes-ni"`, or `"portable"` (the `aes`
     /// crate: ARMv8 crypto extensions or constant-time software). `VEIL_AES` may narrow it.
     pub aes_path: &'static str,
+    /// The bit-matrix transposition of OT extension ([`veil_ot::transpose::path`]):
+    /// `"avx512"`, `"avx2"` or `"portable"`.
+    pub transpose_path: &'static str,
     /// Whether the processor offers VAES (several AES blocks per instruction).
     pub cpu_has_vaes: bool,
 }
@@ -24,6 +27,7 @@ impl Machine {
         Machine {
             cpu_model: cpu_model().unwrap_or_else(|| "unknown".into()),
             aes_path: aes_path(),
+            transpose_path: veil_ot::transpose::path().name(),
             cpu_has_vaes: has_vaes(),
         }
     }
@@ -64,6 +68,7 @@ mod tests {
         let m = Machine::detect();
         assert!(!m.cpu_model.is_empty());
         assert!(["vaes-avx512", "aes-ni", "portable"].contains(&m.aes_path));
+        assert!(["avx512", "avx2", "portable"].contains(&m.transpose_path));
         let json = serde_json::to_value(&m).unwrap();
         assert!(json["cpu_model"].is_string() && json["cpu_has_vaes"].is_boolean());
     }

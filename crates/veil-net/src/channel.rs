@@ -349,6 +349,12 @@ impl Channel {
         self.send_frame(Payload::Borrowed(data)).await
     }
 
+    /// Sends `data` as one raw frame, handing the buffer to the transport: the in-memory
+    /// transport delivers it to the peer without a copy. Errors as [`send_bytes`](Self::send_bytes).
+    pub async fn send_bytes_owned(&mut self, data: Vec<u8>) -> Result<(), NetError> {
+        self.send_frame(Payload::Owned(data)).await
+    }
+
     /// Receives one raw frame.
     ///
     /// Flushes pending writes first.

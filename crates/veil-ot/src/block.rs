@@ -194,15 +194,49 @@ pub fn pack_bits(bits: &[bool]) -> Vec<u8> {
 /// Packs booleans into blocks of 128 (the last one zero-padded).
 pub fn pack_bits_blocks(bits: &[bool]) -> Vec<Block> {
     let mut out = vec![Block::ZERO; bits.len().div_ceil(128)];
-    for (k, &b) in bits.iter().enumerate() {
-        out[k / 128].0 |= u128::from(b) << (k % 128);
+    for (o, chunk) in out.iter_mut().zip(bits.chunks(128)) {
+        let mut word = 0u128;
+        let mut bytes = chunk.chunks_exact(8);
+        for (k, eight) in bytes.by_ref().enumerate() {
+            word |= u128::from(pack8(eight)) << (8 * k);
+        }
+        let base = chunk.len() - bytes.remainder().len();
+        for (k, &b) in bytes.remainder().iter().enumerate() {
+            word |= u128::from(b) << (base + k);
+        }
+        o.0 = word;
     }
     out
+}
+
+/// Packs eight booleans into a byte (bit `i` is `b[i]`): each `bool` is the byte 0 or 1, and
+/// one multiplication moves byte `i` of the little-endian word to bit `56 + i`, the partial
+/// products landing on distinct bits below 56 or beyond 63 (no carry reaches the top byte).
+#[inline]
+fn pack8(b: &[bool]) -> u8 {
+    let x = u64::from_le_bytes(std::array::from_fn(|i| u8::from(b[i])));
+    (x.wrapping_mul(0x0102_0408_1020_4080) >> 56) as u8
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packing_bits_matches_bit_by_bit() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        for n in [0usize, 1, 7, 8, 9, 127, 128, 129, 1000] {
+            let bits: Vec<bool> = (0..n).map(|_| rng.random()).collect();
+            let got = pack_bits_blocks(&bits);
+            assert_eq!(got.len(), n.div_ceil(128));
+            for (k, &b) in bits.iter().enumerate() {
+                assert_eq!(got[k / 128].bit(k % 128), b, "n {n}, bit {k}");
+            }
+            let set: u32 = got.iter().map(|b| b.0.count_ones()).sum();
+            assert_eq!(set as usize, bits.iter().filter(|&&b| b).count());
+        }
+    }
 
     #[test]
     fn debug_redacts_and_equality_matches_the_bits() {

@@ -46,16 +46,20 @@ use crate::block::{pack_bits_blocks, Block};
 use crate::error::OtError;
 use crate::kos::{ColumnDigest, ANSWER_BYTES};
 use crate::prg::AesPrg;
-use crate::transpose::transpose128;
+use crate::transpose::transpose_gather;
 
 /// Security parameter: number of base OTs and width of each OT row.
 pub const KAPPA: usize = 128;
-/// OTs per frame of the extension matrix (a 1 MiB frame).
-pub const CHUNK_OTS: usize = 1 << 16;
+/// OTs per frame of the extension matrix (a 256 KiB frame, which stays in the second-level
+/// cache from the receiver's expansion to the sender's use).
+pub const CHUNK_OTS: usize = 1 << 14;
 /// Largest number of OTs in one call (a bound on what a peer can make us compute).
 pub const MAX_OTS_PER_CALL: usize = 1 << 30;
 
 const CHUNK_BLOCKS: usize = CHUNK_OTS / 128;
+/// Blocks per column of a sub-chunk, the unit of work inside a frame: 2 048 OTs, whose
+/// 128 columns (32 KiB) stay in the first-level cache from expansion to transposition.
+pub const SUB_BLOCKS: usize = 16;
 
 /// The extension sender: holds `Δ` and one seed per column.
 ///
@@ -68,6 +72,9 @@ pub struct IknpSender {
     next_index: u128,
     /// The columns `q^i` of the chunk being extended, reused from chunk to chunk.
     scratch: Vec<Block>,
+    /// The rows of a random-OT extension before hashing, reused from call to call (erased
+    /// after each).
+    rows: Vec<Block>,
     /// With the KOS check: the generator of the check's keys.
     check: Option<ChaCha20Rng>,
 }
@@ -90,6 +97,7 @@ impl Zeroize for IknpSender {
     fn zeroize(&mut self) {
         self.delta.zeroize();
         crate::block::zeroize_blocks(&mut self.scratch);
+        crate::block::zeroize_blocks(&mut self.rows);
         self.prgs.clear();
         if let Some(rng) = self.check.as_mut() {
             crate::erase_rng(rng);
@@ -140,14 +148,20 @@ fn columns_to_rows(cols: &[Block], nb: usize, take: usize, out: &mut Vec<Block>)
     let mut m = [Block::ZERO; 128];
     let mut left = take;
     for b in 0..nb {
-        for i in 0..KAPPA {
-            m[i] = cols[i * nb + b];
-        }
-        transpose128(&mut m);
+        transpose_gather(cols, nb, b, &mut m);
         let k = left.min(128);
         out.extend_from_slice(&m[..k]);
         left -= k;
     }
+    crate::block::wipe_blocks(&mut m);
+}
+
+/// Where block `block` of column `col` of `u` lies in a frame of `nb` blocks per column: the
+/// frame holds its sub-chunks of [`SUB_BLOCKS`] blocks one after the other, each column-major.
+pub fn u_index(nb: usize, col: usize, block: usize) -> usize {
+    let s = block / SUB_BLOCKS;
+    let nbs = (nb - s * SUB_BLOCKS).min(SUB_BLOCKS);
+    s * SUB_BLOCKS * KAPPA + col * nbs + block % SUB_BLOCKS
 }
 
 impl IknpSender {
@@ -193,6 +207,7 @@ impl IknpSender {
             prgs,
             next_index: 0,
             scratch: Vec::new(),
+            rows: Vec::new(),
             check: None,
         })
     }
@@ -217,7 +232,7 @@ impl IknpSender {
     }
 
     /// Computes the rows `q_j` of one chunk from the receiver's `u` columns (`128 * nb`
-    /// blocks, column-major), appending the first `take` to `out`.
+    /// blocks, laid out as [`u_index`] says), appending the first `take` to `out`.
     pub fn extend_core(
         &mut self,
         u: &[Block],
@@ -225,26 +240,50 @@ impl IknpSender {
         take: usize,
         out: &mut Vec<Block>,
     ) -> Result<(), OtError> {
-        if u.len() != KAPPA * nb || take > 128 * nb {
+        let mut bytes = Vec::new();
+        crate::block::blocks_to_bytes(u, &mut bytes);
+        self.extend_bytes(&bytes, nb, take, out)
+    }
+
+    /// [`extend_core`](Self::extend_core) on the frame's bytes as they came off the wire
+    /// (each block little-endian), read in place.
+    fn extend_bytes(
+        &mut self,
+        u: &[u8],
+        nb: usize,
+        take: usize,
+        out: &mut Vec<Block>,
+    ) -> Result<(), OtError> {
+        if u.len() != KAPPA * nb * Block::BYTES || take > 128 * nb {
             return Err(OtError::Malformed(format!(
-                "extension chunk of {} blocks, expected {}",
+                "extension chunk of {} bytes, expected {} for {take} OTs",
                 u.len(),
-                KAPPA * nb
+                KAPPA * nb * Block::BYTES
             )));
         }
         // Every block of the scratch is overwritten below: resizing is all it needs.
         let q = &mut self.scratch;
-        q.resize(KAPPA * nb, Block::ZERO);
-        for i in 0..KAPPA {
-            let col = &mut q[i * nb..(i + 1) * nb];
-            self.prgs[i].fill(col);
-            // `Δ_i` is secret: mask instead of branching on it.
-            let mask = Block::ONES.and_bit(self.delta.bit(i));
-            col.iter_mut()
-                .zip(&u[i * nb..(i + 1) * nb])
-                .for_each(|(c, x)| *c ^= *x & mask);
+        q.resize(KAPPA * SUB_BLOCKS.min(nb), Block::ZERO);
+        let mut left = take;
+        for (s, us) in u.chunks(KAPPA * SUB_BLOCKS * Block::BYTES).enumerate() {
+            let nbs = (nb - s * SUB_BLOCKS).min(SUB_BLOCKS);
+            for i in 0..KAPPA {
+                let col = &mut q[i * nbs..(i + 1) * nbs];
+                self.prgs[i].fill(col);
+                // `Δ_i` is secret: mask instead of branching on it.
+                let mask = Block::ONES.and_bit(self.delta.bit(i));
+                let ucol = &us[i * nbs * Block::BYTES..(i + 1) * nbs * Block::BYTES];
+                col.iter_mut()
+                    .zip(ucol.chunks_exact(Block::BYTES))
+                    .for_each(|(c, x)| {
+                        let x = Block::from_bytes(x.try_into().expect("16-byte chunk"));
+                        *c ^= x & mask;
+                    });
+            }
+            let k = left.min(128 * nbs);
+            columns_to_rows(&q[..KAPPA * nbs], nbs, k, out);
+            left -= k;
         }
-        columns_to_rows(q, nb, take, out);
         Ok(())
     }
 
@@ -255,51 +294,60 @@ impl IknpSender {
         ch: &mut Channel,
         n: usize,
     ) -> Result<Vec<Block>, OtError> {
+        let mut out = Vec::new();
+        self.send_correlated_into(ch, n, &mut out).await?;
+        Ok(out)
+    }
+
+    /// [`send_correlated`](Self::send_correlated) into `out`, whose contents it replaces and
+    /// whose allocation it reuses: a caller that extends again and again (a pool) touches no
+    /// fresh memory. On error `out` is left empty and erased (its whole capacity).
+    pub async fn send_correlated_into(
+        &mut self,
+        ch: &mut Channel,
+        n: usize,
+        out: &mut Vec<Block>,
+    ) -> Result<(), OtError> {
         check_count(n)?;
+        // Every row of the new contents is written before it is read; on error the whole
+        // allocation is erased.
+        out.clear();
         // With the check, the padding OTs follow the real ones.
         let (total, mut digest) = match self.check {
             Some(_) => (n + crate::kos::padding(n), Some(ColumnDigest::new())),
             None => (n, None),
         };
-        let mut out = Vec::with_capacity(total);
+        out.reserve(total);
         let mut done = 0;
         let mut buf = Vec::new();
-        let mut u = Vec::new();
         while done < total {
             let take = (total - done).min(CHUNK_OTS);
             let nb = take.div_ceil(128);
-            ch.recv_bytes_into(&mut buf).await?;
-            if buf.len() != KAPPA * nb * Block::BYTES {
-                return Err(OtError::Malformed(format!(
-                    "extension chunk of {} bytes, expected {} for {take} OTs",
-                    buf.len(),
-                    KAPPA * nb * Block::BYTES
-                )));
+            let step = async {
+                ch.recv_bytes_into(&mut buf).await?;
+                if let Some(d) = digest.as_mut() {
+                    d.update_bytes(&buf);
+                }
+                self.extend_bytes(&buf, nb, take, out)
+            };
+            if let Err(e) = step.await {
+                crate::block::zeroize_blocks(out);
+                return Err(e);
             }
-            u.clear();
-            u.extend(buf.chunks_exact(16).map(|c| {
-                let mut a = [0u8; 16];
-                a.copy_from_slice(c);
-                Block::from_bytes(a)
-            }));
-            if let Some(d) = digest.as_mut() {
-                d.update_bytes(&buf);
-            }
-            self.extend_core(&u, nb, take, &mut out)?;
             done += take;
         }
         if let Some(d) = digest {
-            let verdict = self.verify(ch, &out, d).await;
+            let verdict = self.verify(ch, out, d).await;
             // The padding rows are the check's only; they go whatever the verdict.
             crate::block::wipe_blocks(&mut out[n..]);
             out.truncate(n);
             if let Err(e) = verdict {
-                crate::block::zeroize_blocks(&mut out);
+                crate::block::zeroize_blocks(out);
                 return Err(e);
             }
         }
         self.next_index = self.next_index.wrapping_add(n as u128);
-        Ok(out)
+        Ok(())
     }
 
     /// The sender's half of the KOS check on the rows `q` of one call (padding included):
@@ -346,20 +394,55 @@ impl IknpSender {
         ch: &mut Channel,
         n: usize,
     ) -> Result<Vec<[Block; 2]>, OtError> {
+        let mut out = Vec::new();
+        self.send_random_into(ch, n, &mut out).await?;
+        Ok(out)
+    }
+
+    /// [`send_random`](Self::send_random) into `out`, whose contents it replaces and whose
+    /// allocation it reuses (as does the correlated scratch `q`, the rows before hashing). On
+    /// error both are left empty and erased.
+    pub async fn send_random_into(
+        &mut self,
+        ch: &mut Channel,
+        n: usize,
+        out: &mut Vec<[Block; 2]>,
+    ) -> Result<(), OtError> {
         let first = self.next_index;
-        let q = self.send_correlated(ch, n).await?;
-        Ok(self.hash_pairs(first, q))
+        out.clear();
+        let mut q = std::mem::take(&mut self.rows);
+        let result = self.send_correlated_into(ch, n, &mut q).await;
+        if result.is_ok() {
+            self.hash_pairs_into(first, &q, out);
+        }
+        crate::block::wipe_blocks(&mut q);
+        q.clear();
+        self.rows = q;
+        result
     }
 
     /// Hashes the rows into key pairs; the intermediate rows are erased, only the returned
     /// pairs (the caller's) remain.
-    fn hash_pairs(&self, first: u128, q: Vec<Block>) -> Vec<[Block; 2]> {
-        let mut k0 = Zeroizing::new(q);
-        let mut k1: Zeroizing<Vec<Block>> =
-            Zeroizing::new(k0.iter().map(|x| *x ^ self.delta).collect());
-        fixed_key_aes().tccr_many_seq(first, &mut k0);
-        fixed_key_aes().tccr_many_seq(first, &mut k1);
-        k0.iter().zip(k1.iter()).map(|(a, b)| [*a, *b]).collect()
+    /// The random-OT keys `(H(j, q_j), H(j, q_j ⊕ Δ))`, hashed in batches that stay in the
+    /// first-level cache (both keys of a batch in one pass of the wide AES).
+    fn hash_pairs_into(&self, first: u128, q: &[Block], out: &mut Vec<[Block; 2]>) {
+        const BATCH: usize = 256;
+        let mut xs = Zeroizing::new([Block::ZERO; 2 * BATCH]);
+        let mut tw = [Block::ZERO; 2 * BATCH];
+        out.reserve(q.len());
+        for (c, rows) in q.chunks(BATCH).enumerate() {
+            let k = rows.len();
+            let base = first.wrapping_add((c * BATCH) as u128);
+            for (j, row) in rows.iter().enumerate() {
+                xs[2 * j] = *row;
+                xs[2 * j + 1] = *row ^ self.delta;
+                let t = Block(base.wrapping_add(j as u128));
+                tw[2 * j] = t;
+                tw[2 * j + 1] = t;
+            }
+            fixed_key_aes().tccr_many(&tw[..2 * k], &mut xs[..2 * k]);
+            out.extend(xs[..2 * k].chunks_exact(2).map(|p| [p[0], p[1]]));
+        }
     }
 
     /// Chosen-message OT: the receiver learns `msgs[j].0` or `msgs[j].1` by its choice bit.
@@ -566,7 +649,8 @@ impl IknpReceiver {
         self.check.is_some()
     }
 
-    /// Computes one chunk: the `u` columns to send (column-major, `128 * nb` blocks) and the
+    /// Computes one chunk: the `u` columns to send (`128 * nb` blocks, laid out as [`u_index`]
+    /// says: sub-chunks of [`SUB_BLOCKS`] blocks, each column-major) and the
     /// receiver's rows `t_j`, the first `take` of which are appended to `out`.
     pub fn extend_core(
         &mut self,
@@ -575,22 +659,49 @@ impl IknpReceiver {
         u: &mut Vec<Block>,
         out: &mut Vec<Block>,
     ) {
-        let nb = r.len();
-        // Every block of the scratch is overwritten below: resizing is all it needs.
-        let t = &mut self.scratch;
-        t.resize(KAPPA * nb, Block::ZERO);
+        let mut bytes = Vec::new();
+        self.extend_bytes(r, take, &mut bytes, out);
         u.clear();
-        u.resize(KAPPA * nb, Block::ZERO);
-        for i in 0..KAPPA {
-            let tc = &mut t[i * nb..(i + 1) * nb];
-            let uc = &mut u[i * nb..(i + 1) * nb];
-            self.prgs[i][0].fill(tc);
-            self.prgs[i][1].fill(uc);
-            for b in 0..nb {
-                uc[b] ^= tc[b] ^ r[b];
+        u.extend(
+            bytes
+                .chunks_exact(Block::BYTES)
+                .map(|c| Block::from_bytes(c.try_into().expect("16-byte chunk"))),
+        );
+    }
+
+    /// [`extend_core`](Self::extend_core) writing `u` as the bytes of its frame, appended to
+    /// `frame`.
+    fn extend_bytes(
+        &mut self,
+        r: &[Block],
+        take: usize,
+        frame: &mut Vec<u8>,
+        out: &mut Vec<Block>,
+    ) {
+        let nb = r.len();
+        frame.reserve(KAPPA * nb * Block::BYTES);
+        // Every block of the scratch is overwritten below: resizing is all it needs. The
+        // scratch holds `t` and then `u` for one sub-chunk.
+        let scratch = &mut self.scratch;
+        scratch.resize(2 * KAPPA * SUB_BLOCKS.min(nb), Block::ZERO);
+        let (t, u) = scratch.split_at_mut(KAPPA * SUB_BLOCKS.min(nb));
+        let mut left = take;
+        for rs in r.chunks(SUB_BLOCKS) {
+            let nbs = rs.len();
+            for i in 0..KAPPA {
+                let tc = &mut t[i * nbs..(i + 1) * nbs];
+                let uc = &mut u[i * nbs..(i + 1) * nbs];
+                self.prgs[i][0].fill(tc);
+                self.prgs[i][1].fill(uc);
+                for ((x, y), c) in uc.iter_mut().zip(tc.iter()).zip(rs) {
+                    *x ^= *y ^ *c;
+                }
             }
+            crate::block::blocks_to_bytes(&u[..KAPPA * nbs], frame);
+            let k = left.min(128 * nbs);
+            columns_to_rows(&t[..KAPPA * nbs], nbs, k, out);
+            left -= k;
         }
-        columns_to_rows(t, nb, take, out);
     }
 
     /// Correlated OTs with the given choice bits: returns `t_j = q_j ⊕ r_j·Δ`.
@@ -599,8 +710,36 @@ impl IknpReceiver {
         ch: &mut Channel,
         choices: &[bool],
     ) -> Result<Vec<Block>, OtError> {
+        let mut out = Vec::new();
+        self.receive_correlated_into(ch, choices, &mut out).await?;
+        Ok(out)
+    }
+
+    /// [`receive_correlated`](Self::receive_correlated) into `out`, whose contents it replaces
+    /// and whose allocation it reuses. On error `out` is left empty and erased.
+    pub async fn receive_correlated_into(
+        &mut self,
+        ch: &mut Channel,
+        choices: &[bool],
+        out: &mut Vec<Block>,
+    ) -> Result<(), OtError> {
         let n = choices.len();
         check_count(n)?;
+        out.clear();
+        let result = self.receive_correlated_inner(ch, choices, out).await;
+        if result.is_err() {
+            crate::block::zeroize_blocks(out);
+        }
+        result
+    }
+
+    async fn receive_correlated_inner(
+        &mut self,
+        ch: &mut Channel,
+        choices: &[bool],
+        out: &mut Vec<Block>,
+    ) -> Result<(), OtError> {
+        let n = choices.len();
         let (r, total, mut digest) = match self.check.as_mut() {
             Some(rng) => {
                 let pad = crate::kos::padding(n);
@@ -614,24 +753,22 @@ impl IknpReceiver {
             None => (pack_bits_blocks(choices), n, None),
         };
         let r = Zeroizing::new(r);
-        let mut out = Vec::with_capacity(total);
-        let mut u = Vec::new();
-        let mut bytes = Vec::new();
+        out.reserve(total);
         for (c, rc) in r.chunks(CHUNK_BLOCKS).enumerate() {
             let take = (total - c * CHUNK_OTS).min(CHUNK_OTS);
-            self.extend_core(rc, take, &mut u, &mut out);
-            bytes.clear();
-            crate::block::blocks_to_bytes(&u, &mut bytes);
+            // The frame is handed to the channel whole: in memory it moves to the peer as is.
+            let mut frame = Vec::new();
+            self.extend_bytes(rc, take, &mut frame, out);
             if let Some(d) = digest.as_mut() {
-                d.update_bytes(&bytes);
+                d.update_bytes(&frame);
             }
-            ch.send_bytes(&bytes).await?;
+            ch.send_bytes_owned(frame).await?;
         }
         ch.flush().await?;
         if let Some(d) = digest {
             let key = recv_block(ch, "check key").await?;
             let x = crate::kos::choices_hash(key, &r, total);
-            let t = crate::kos::rows_hash(key, &out);
+            let t = crate::kos::rows_hash(key, out);
             let mut answer = Vec::with_capacity(ANSWER_BYTES);
             crate::block::blocks_to_bytes(&[x, t, d.finalize()], &mut answer);
             ch.send_bytes(&answer).await?;
@@ -640,7 +777,7 @@ impl IknpReceiver {
             out.truncate(n);
         }
         self.next_index = self.next_index.wrapping_add(n as u128);
-        Ok(out)
+        Ok(())
     }
 
     /// Random OTs: returns `H(j, t_j)`, equal to the sender's key selected by the choice bit.
@@ -649,10 +786,23 @@ impl IknpReceiver {
         ch: &mut Channel,
         choices: &[bool],
     ) -> Result<Vec<Block>, OtError> {
+        let mut out = Vec::new();
+        self.receive_random_into(ch, choices, &mut out).await?;
+        Ok(out)
+    }
+
+    /// [`receive_random`](Self::receive_random) into `out`, whose contents it replaces and
+    /// whose allocation it reuses. On error `out` is left empty and erased.
+    pub async fn receive_random_into(
+        &mut self,
+        ch: &mut Channel,
+        choices: &[bool],
+        out: &mut Vec<Block>,
+    ) -> Result<(), OtError> {
         let first = self.next_index;
-        let mut t = self.receive_correlated(ch, choices).await?;
-        fixed_key_aes().tccr_many_seq(first, &mut t);
-        Ok(t)
+        self.receive_correlated_into(ch, choices, out).await?;
+        fixed_key_aes().tccr_many_seq(first, out);
+        Ok(())
     }
 
     /// Chosen-message OT: returns the chosen message of each pair.
@@ -709,6 +859,7 @@ mod tests {
                 .collect(),
             next_index: 0,
             scratch: Vec::new(),
+            rows: Vec::new(),
             check: None,
         };
         let receiver = IknpReceiver {

@@ -9,9 +9,14 @@
 //!   that deviates ([`IknpSender::with_kos_check`]).
 //! - [`aes_hash`]: the fixed-key-AES hashes of Guo, Katz, Wang and Yu (also used by garbling).
 //! - [`wide_aes`]: AES-128 on many blocks at once, on VAES (AVX-512), AES-NI or the `aes`
-//!   crate, chosen at run time; the crate's only `unsafe` code.
-//! - [`prg`], [`transpose`], [`block`]: the AES-CTR generator, the 128x128 bit transposition
-//!   and the 128-bit block.
+//!   crate, chosen at run time.
+//! - [`transpose`]: the 128x128 bit transposition, on AVX-512, AVX2 or portable code, chosen
+//!   at run time.
+//! - [`prg`], [`block`]: the AES-CTR generator and the 128-bit block.
+//!
+//! `unsafe` is denied workspace-wide and allowed in two modules only, `wide_aes` and
+//! `transpose`, for their SIMD kernels; each kernel is checked against portable code on random
+//! inputs.
 //!
 //! Roles are types: [`IknpSender`] and [`IknpReceiver`] each hold only their own state.
 //! Everything runs over a [`veil_net::Channel`], in memory or over TCP. Randomness comes from

@@ -5,7 +5,8 @@
 //!
 //! The binary is built for any x86-64 (no `target-cpu=native`); the instructions are enabled
 //! per function with `#[target_feature]` and reached only after `is_x86_feature_detected!`
-//! has confirmed them. This module is the only place in `veil-ot` with `unsafe` code.
+//! has confirmed them. With [`crate::transpose`], this is one of the two modules of `veil-ot`
+//! with `unsafe` code.
 //!
 //! AES-128 is FIPS-197: the key schedule below is its section 5.2 computed with
 //! `AESKEYGENASSIST` (Gueron, "Intel Advanced Encryption Standard (AES) New Instructions

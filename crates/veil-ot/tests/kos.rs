@@ -8,6 +8,7 @@ use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use veil_net::{tcp_pair, Channel, ChannelConfig};
 use veil_ot::block::{blocks_to_bytes, pack_bits_blocks};
+use veil_ot::iknp::u_index;
 use veil_ot::kos::{choices_hash, padding, rows_hash, ColumnDigest};
 use veil_ot::{Block, IknpReceiver, IknpSender, OtError};
 
@@ -117,7 +118,7 @@ async fn cheat(
         d.finalize()
     };
     let honest_digest = digest_of(&u);
-    u[col * nb + row / 128].0 ^= 1u128 << (row % 128);
+    u[u_index(nb, col, row / 128)].0 ^= 1u128 << (row % 128);
     let sent_digest = digest_of(&u);
     let mut bytes = Vec::new();
     blocks_to_bytes(&u, &mut bytes);

@@ -76,7 +76,7 @@ async fn correlated_ot_holds_for_every_ot() {
             assert_ne!(q[0], q[1]);
         }
     }
-    // 16 bytes per OT from receiver to sender, plus one 4-byte header per 2^16 OTs.
+    // 16 bytes per OT from receiver to sender, plus one 4-byte header per 2^14 OTs.
     let sent = b.stats().bytes_sent;
     let ots: u64 = [1u64, 127, 128, 129, 70_000]
         .iter()
@@ -104,6 +104,41 @@ async fn delta_can_be_chosen_with_lsb_set() {
         .await
         .unwrap();
     assert_eq!(s.await.unwrap(), delta);
+}
+
+/// The `_into` calls reuse their buffers across calls of other sizes (larger, smaller, across
+/// frame and sub-chunk edges) and still deliver exactly what the fresh calls do.
+#[tokio::test]
+async fn reused_buffers_deliver_the_same_ots() {
+    let (mut snd, mut a, mut rcv, mut b) = iknp_pair().await;
+    let (mut q, mut t) = (Vec::new(), Vec::new());
+    let (mut keys, mut got) = (Vec::new(), Vec::new());
+    for (k, n) in [40_000usize, 5, 2_049, 16_385, 0, 300]
+        .into_iter()
+        .enumerate()
+    {
+        let choices = random_bits(n, 40 + k as u64);
+        let c = choices.clone();
+        let s = tokio::spawn(async move {
+            snd.send_correlated_into(&mut a, n, &mut q).await.unwrap();
+            snd.send_random_into(&mut a, n, &mut keys).await.unwrap();
+            (snd, a, q, keys)
+        });
+        rcv.receive_correlated_into(&mut b, &c, &mut t)
+            .await
+            .unwrap();
+        rcv.receive_random_into(&mut b, &c, &mut got).await.unwrap();
+        let back = s.await.unwrap();
+        (snd, a, q, keys) = back;
+        assert_eq!((q.len(), t.len(), keys.len(), got.len()), (n, n, n, n));
+        let delta = snd.delta();
+        for j in 0..n {
+            assert_eq!(t[j], q[j] ^ delta.and_bit(choices[j]), "n={n} OT {j}");
+            let c = usize::from(choices[j]);
+            assert_eq!(got[j], keys[j][c], "n={n} random OT {j}");
+            assert_ne!(got[j], keys[j][1 - c], "n={n} random OT {j}");
+        }
+    }
 }
 
 #[tokio::test]
