@@ -679,25 +679,27 @@ impl IknpReceiver {
         out: &mut Vec<Block>,
     ) {
         let nb = r.len();
-        frame.reserve(KAPPA * nb * Block::BYTES);
+        let start = frame.len();
+        frame.resize(start + KAPPA * nb * Block::BYTES, 0);
         // Every block of the scratch is overwritten below: resizing is all it needs. The
-        // scratch holds `t` and then `u` for one sub-chunk.
+        // scratch holds `t` and then `G(k_i^1)` for one sub-chunk.
         let scratch = &mut self.scratch;
         scratch.resize(2 * KAPPA * SUB_BLOCKS.min(nb), Block::ZERO);
-        let (t, u) = scratch.split_at_mut(KAPPA * SUB_BLOCKS.min(nb));
+        let (t, g) = scratch.split_at_mut(KAPPA * SUB_BLOCKS.min(nb));
         let mut left = take;
+        let mut bytes = frame[start..].chunks_exact_mut(Block::BYTES);
         for rs in r.chunks(SUB_BLOCKS) {
             let nbs = rs.len();
             for i in 0..KAPPA {
                 let tc = &mut t[i * nbs..(i + 1) * nbs];
-                let uc = &mut u[i * nbs..(i + 1) * nbs];
+                let gc = &mut g[i * nbs..(i + 1) * nbs];
                 self.prgs[i][0].fill(tc);
-                self.prgs[i][1].fill(uc);
-                for ((x, y), c) in uc.iter_mut().zip(tc.iter()).zip(rs) {
-                    *x ^= *y ^ *c;
+                self.prgs[i][1].fill(gc);
+                for ((x, y), c) in gc.iter().zip(tc.iter()).zip(rs) {
+                    let dst = bytes.next().expect("the frame holds 128 * nb blocks");
+                    dst.copy_from_slice(&(*x ^ *y ^ *c).to_bytes());
                 }
             }
-            crate::block::blocks_to_bytes(&u[..KAPPA * nbs], frame);
             let k = left.min(128 * nbs);
             columns_to_rows(&t[..KAPPA * nbs], nbs, k, out);
             left -= k;
