@@ -1,6 +1,7 @@
 //! Yao (garbled-circuit) messages: the garbler and the evaluator of a small circuit, each run
-//! against a peer that sends the fuzzer's frames (OT setup, header, input labels, OT extension,
-//! garbled tables, decoding or output bits), twice on one channel as a session does.
+//! against a peer that sends the fuzzer's frames (OT setup, the query, the pool's OT extension,
+//! derandomization bits, header, input labels, label offsets, garbled tables, decoding or output
+//! bits), twice on one channel as a session does.
 //!
 //! Input: a mode byte (role and who learns the output), then the peer's frames.
 
