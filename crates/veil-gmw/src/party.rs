@@ -258,28 +258,27 @@ impl<R: Role> GmwParty<R> {
             recv: rcv,
         } = self.ot.insert(ots);
         let mut done = 0;
+        // The random-OT outputs of one chunk, in buffers reused from chunk to chunk (the pool
+        // calls of the OT extension) and erased when the phase ends.
+        let mut pairs: Zeroizing<Vec<[veil_ot::Block; 2]>> = Zeroizing::new(Vec::new());
+        let mut received: Zeroizing<Vec<veil_ot::Block>> = Zeroizing::new(Vec::new());
         while done < n {
             let m = (n - done).min(OFFLINE_CHUNK);
             let choices: Zeroizing<Vec<bool>> =
                 Zeroizing::new((0..m).map(|_| self.rng.random()).collect());
             // Party 0 streams its OT matrix first and ends the exchange receiving, so the
             // online phase, which party 0 opens, starts a new flight on both sides.
-            let (pairs, received) = if R::SENDS_FIRST {
-                let r = rcv.receive_random(ch, &choices).await?;
-                let p = snd.send_random(ch, m).await?;
-                (p, r)
+            if R::SENDS_FIRST {
+                rcv.receive_random_into(ch, &choices, &mut received).await?;
+                snd.send_random_into(ch, m, &mut pairs).await?;
             } else {
-                let p = snd.send_random(ch, m).await?;
-                let r = rcv.receive_random(ch, &choices).await?;
-                (p, r)
-            };
-            let (mut pairs, mut received) = (pairs, received);
+                snd.send_random_into(ch, m, &mut pairs).await?;
+                rcv.receive_random_into(ch, &choices, &mut received).await?;
+            }
             let bit_pairs: Zeroizing<Vec<(bool, bool)>> =
                 Zeroizing::new(pairs.iter().map(|[x, y]| (x.lsb(), y.lsb())).collect());
             let received_bits: Zeroizing<Vec<bool>> =
                 Zeroizing::new(received.iter().map(|x| x.lsb()).collect());
-            pairs.zeroize();
-            received.zeroize();
             let (mut a, mut b, mut c) = combine(&choices, &received_bits, &bit_pairs);
             self.triples.append(&a, &b, &c);
             a.zeroize();
