@@ -185,6 +185,20 @@ impl Client {
         self.session.classify(&mut self.ch, inputs).await
     }
 
+    /// Runs the offline phase of the next `count` inputs now, before they exist, so that
+    /// their queries spend only the online phase: Yao garbles `count` evaluations ahead (the
+    /// client then holds their tables, 32 bytes per AND gate each, and at most
+    /// [`MAX_AHEAD`](crate::wire::MAX_AHEAD) at once), GMW makes the triples of up to one batch of `count` inputs;
+    /// for HE and `clear` it does nothing.
+    pub async fn prepare(&mut self, count: usize) -> Result<(), SessionError> {
+        if count == 0 || count > MAX_QUERY as usize {
+            return Err(SessionError::Invalid(format!(
+                "preparation of {count} inputs"
+            )));
+        }
+        self.session.prepare(&mut self.ch, count).await
+    }
+
     /// Ends the session; returns the channel counters.
     pub async fn close(mut self) -> Result<Stats, SessionError> {
         self.ch.send(&Request::Bye).await?;

@@ -8,8 +8,8 @@ use veil_nn::graph::Architecture;
 
 use crate::client::ClientOptions;
 use crate::registry::{BoxFuture, ClientSession, InferenceProtocol};
-use crate::server::{next_query, welcome, Served};
-use crate::wire::{Hello, Protocol};
+use crate::server::{next_request, welcome, Next, Served};
+use crate::wire::{Hello, Protocol, Request};
 use crate::SessionError;
 
 /// Inputs per batch: one per bit of a machine word.
@@ -132,6 +132,35 @@ impl ClientSession for GmwClient {
             Ok(out)
         })
     }
+
+    fn prepare<'a>(
+        &'a mut self,
+        ch: &'a mut Channel,
+        count: usize,
+    ) -> BoxFuture<'a, Result<(), SessionError>> {
+        Box::pin(async move {
+            ch.send(&Request::Prepare {
+                count: count as u32,
+            })
+            .await?;
+            let missing = missing_triples(&self.party, &self.prepared, count);
+            if missing > 0 {
+                self.party.offline(ch, missing).await?;
+            }
+            ch.flush().await?;
+            Ok(())
+        })
+    }
+}
+
+/// Triples still to make before a batch of `count` inputs (at most one batch, [`LANES`]) can
+/// run: the rule both parties follow on [`crate::wire::Request::Prepare`].
+fn missing_triples<R: veil_gmw::Role>(
+    party: &GmwParty<R>,
+    prepared: &PreparedCircuit,
+    count: usize,
+) -> usize {
+    triples_for(prepared, count.min(LANES)).saturating_sub(party.triples_available())
 }
 
 async fn serve(ch: &mut Channel, served: &Served, hello: &Hello) -> Result<u64, SessionError> {
@@ -143,14 +172,24 @@ async fn serve(ch: &mut Channel, served: &Served, hello: &Hello) -> Result<u64, 
     // Triples for a first full batch, before any query arrives.
     party.offline(ch, triples_for(&prepared, LANES)).await?;
     let mut inputs = 0;
-    while let Some(n) = next_query(ch).await? {
-        let mut left = n as usize;
-        while left > 0 {
-            let lanes = left.min(LANES);
-            serve_batch(ch, &mut party, &prepared, server_inputs, lanes).await?;
-            left -= lanes;
+    while let Some(next) = next_request(ch).await? {
+        match next {
+            Next::Query(n) => {
+                let mut left = n as usize;
+                while left > 0 {
+                    let lanes = left.min(LANES);
+                    serve_batch(ch, &mut party, &prepared, server_inputs, lanes).await?;
+                    left -= lanes;
+                }
+                inputs += u64::from(n);
+            }
+            Next::Prepare(n) => {
+                let missing = missing_triples(&party, &prepared, n as usize);
+                if missing > 0 {
+                    party.offline(ch, missing).await?;
+                }
+            }
         }
-        inputs += u64::from(n);
     }
     Ok(inputs)
 }

@@ -91,6 +91,17 @@ pub trait ClientSession: Send {
         ch: &'a mut Channel,
         inputs: &'a [Vec<u8>],
     ) -> BoxFuture<'a, Result<Vec<Prediction>, SessionError>>;
+
+    /// The offline phase of the next `count` inputs (1 to [`crate::wire::MAX_QUERY`]): the
+    /// session announces it ([`crate::wire::Request::Prepare`]) and runs it, or does nothing
+    /// and sends nothing when it has nothing to prepare (the default).
+    fn prepare<'a>(
+        &'a mut self,
+        _ch: &'a mut Channel,
+        _count: usize,
+    ) -> BoxFuture<'a, Result<(), SessionError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// What a circuit reveals: the class, and the logits when `logits`.

@@ -749,10 +749,38 @@ pub(crate) async fn welcome(
 
 /// The next query's input count, or `None` once the client says goodbye.
 pub(crate) async fn next_query(ch: &mut Channel) -> Result<Option<u32>, SessionError> {
+    loop {
+        match next_request(ch).await? {
+            None => return Ok(None),
+            Some(Next::Query(n)) => return Ok(Some(n)),
+            // Nothing to prepare for a protocol that reads its requests here.
+            Some(Next::Prepare(_)) => {}
+        }
+    }
+}
+
+/// A client's request once the session is set up (`None`: goodbye).
+pub(crate) enum Next {
+    /// Classify this many inputs.
+    Query(u32),
+    /// Run the offline phase of this many inputs.
+    Prepare(u32),
+}
+
+/// Reads the client's next request, its count checked (1 to [`MAX_QUERY`]).
+pub(crate) async fn next_request(ch: &mut Channel) -> Result<Option<Next>, SessionError> {
     match ch.recv::<Request>().await? {
         Request::Bye => Ok(None),
-        Request::Query { count } if (1..=MAX_QUERY).contains(&count) => Ok(Some(count)),
+        Request::Query { count } if (1..=MAX_QUERY).contains(&count) => {
+            Ok(Some(Next::Query(count)))
+        }
         Request::Query { count } => Err(SessionError::Protocol(format!("query of {count} inputs"))),
+        Request::Prepare { count } if (1..=MAX_QUERY).contains(&count) => {
+            Ok(Some(Next::Prepare(count)))
+        }
+        Request::Prepare { count } => Err(SessionError::Protocol(format!(
+            "preparation of {count} inputs"
+        ))),
     }
 }
 

@@ -6,7 +6,9 @@ use veil_nn::graph::Architecture;
 
 /// Version of this message set and of the protocols behind it. Version 2: Yao's evaluator
 /// labels come from KOS-checked random OT, and HE keys travel in fixed-width encoding.
-pub const WIRE_VERSION: u32 = 3;
+/// Version 4: [`Request::Prepare`], and Yao's queries name their mode (evaluate now, garble
+/// ahead, spend an evaluation garbled ahead).
+pub const WIRE_VERSION: u32 = 4;
 
 /// The private-inference protocols.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -114,7 +116,18 @@ pub enum Request {
     },
     /// End the session.
     Bye,
+    /// Run the offline phase of the next `count` inputs now, before they exist: Yao garbles
+    /// that many evaluations ahead (at most [`MAX_AHEAD`] held at once), GMW makes the triples
+    /// of up to one batch; HE and `clear` have nothing to prepare and ignore it. The inputs'
+    /// queries then spend only their online phase.
+    Prepare {
+        /// Inputs to prepare for.
+        count: u32,
+    },
 }
+
+/// Most Yao evaluations a session holds garbled ahead ([`Request::Prepare`]).
+pub const MAX_AHEAD: u32 = veil_gc::protocol::MAX_AHEAD as u32;
 
 /// Most inputs one query may carry.
 pub const MAX_QUERY: u32 = 4096;

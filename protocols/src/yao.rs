@@ -1,4 +1,6 @@
-//! The Yao session: one garbled evaluation of the compiled model per input. See `yao/SPEC.md`.
+//! The Yao session: one garbled evaluation of the compiled model per input, garbled on the
+//! spot or ahead of the query when the client prepares it ([`crate::Client::prepare`]). See
+//! `yao/SPEC.md`.
 
 use veil_gc::{Evaluator, Garbler, Party, PreparedCircuit, Reveal};
 use veil_net::Channel;
@@ -7,8 +9,8 @@ use veil_nn::graph::Architecture;
 
 use crate::client::ClientOptions;
 use crate::registry::{BoxFuture, ClientSession, InferenceProtocol};
-use crate::server::{next_query, welcome, Served};
-use crate::wire::{Hello, Protocol};
+use crate::server::{next_request, welcome, Next, Served};
+use crate::wire::{Hello, Protocol, Request, MAX_AHEAD};
 use crate::SessionError;
 
 fn owners(compiled: &CompiledModel) -> Vec<Party> {
@@ -88,6 +90,28 @@ impl ClientSession for YaoClient {
             Ok(out)
         })
     }
+
+    fn prepare<'a>(
+        &'a mut self,
+        ch: &'a mut Channel,
+        count: usize,
+    ) -> BoxFuture<'a, Result<(), SessionError>> {
+        Box::pin(async move {
+            // At most MAX_AHEAD held: the rest of the inputs run on the spot.
+            let count = count.min((MAX_AHEAD as usize).saturating_sub(self.evaluator.ahead()));
+            if count == 0 {
+                return Ok(());
+            }
+            ch.send(&Request::Prepare {
+                count: count as u32,
+            })
+            .await?;
+            for _ in 0..count {
+                self.evaluator.receive_ahead(ch, &self.prepared).await?;
+            }
+            Ok(())
+        })
+    }
 }
 
 async fn serve(ch: &mut Channel, served: &Served, hello: &Hello) -> Result<u64, SessionError> {
@@ -97,11 +121,28 @@ async fn serve(ch: &mut Channel, served: &Served, hello: &Hello) -> Result<u64, 
     let mut garbler = Garbler::new(&mut veil_ot::secure_rng());
     let prepared = prepare(compiled)?;
     let mut inputs = 0;
-    while let Some(n) = next_query(ch).await? {
-        for _ in 0..n {
-            serve_one(ch, &mut garbler, &prepared, server_inputs).await?;
+    while let Some(next) = next_request(ch).await? {
+        match next {
+            Next::Query(n) => {
+                for _ in 0..n {
+                    serve_one(ch, &mut garbler, &prepared, server_inputs).await?;
+                }
+                inputs += u64::from(n);
+            }
+            Next::Prepare(n) => {
+                // Each evaluation garbled ahead costs the server a garbling and the client
+                // its tables; the queue is bounded like the client's.
+                let held = garbler.ahead();
+                if held + n as usize > MAX_AHEAD as usize {
+                    return Err(SessionError::Protocol(format!(
+                        "{n} more evaluations garbled ahead asked with {held} held (at most {MAX_AHEAD})"
+                    )));
+                }
+                for _ in 0..n {
+                    garbler.garble_ahead(ch, &prepared, server_inputs).await?;
+                }
+            }
         }
-        inputs += u64::from(n);
     }
     Ok(inputs)
 }

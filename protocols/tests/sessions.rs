@@ -241,3 +241,80 @@ async fn gmw_is_served_only_to_trusted_clients() {
         .unwrap();
     assert_eq!(query(c).await, Some(want));
 }
+
+/// Queries prepared ahead (`Client::prepare`) give the model's predictions and logits: Yao
+/// spends evaluations garbled ahead (at most 16 held; a query of more runs the rest on the
+/// spot) with an online phase of one round trip and 16 bytes per input bit down; GMW makes its
+/// triples first; HE has nothing to prepare and sends nothing. A raw client that asks for more
+/// than 16 evaluations ahead ends its session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_queries_give_the_models_answers() {
+    let (addr, key) = start().await;
+    let model = veil_nn::bundled_model().unwrap().quantized;
+    let test = digits_split().test;
+    let codes: Vec<Vec<u8>> = test.samples[..20]
+        .iter()
+        .map(|s| model.quantize_input(&s.pixels))
+        .collect();
+    let check = |preds: &[veil_protocols::Prediction], from: usize| {
+        for (k, p) in preds.iter().enumerate() {
+            let x = &codes[from + k];
+            assert_eq!(p.class, Some(model.predict_codes(x)), "input {}", from + k);
+            assert_eq!(p.logits.as_ref().unwrap(), &model.logits(x));
+        }
+    };
+    for protocol in [Protocol::Yao, Protocol::Gmw] {
+        let mut opts = ClientOptions::new(protocol, key);
+        opts.want_logits = true;
+        let mut c = Client::connect(&addr, opts).await.unwrap();
+        c.prepare(2).await.unwrap();
+        for i in 0..3 {
+            let before = c.stats();
+            let p = c.classify(&codes[i..=i]).await.unwrap();
+            check(&p, i);
+            let online = c.stats().since(&before);
+            if protocol == Protocol::Yao && i < 2 {
+                // Spent an evaluation garbled ahead: the labels of the client's input bits
+                // and the decoding bits, no tables.
+                let bits = codes[i].len() * model.architecture.input_bits as usize;
+                assert!(
+                    online.bytes_received < 16 * bits as u64 + 2048,
+                    "{online:?}"
+                );
+            }
+        }
+        // More than the queue holds: 16 ahead, the other four on the spot.
+        c.prepare(20).await.unwrap();
+        let p = c.classify(&codes).await.unwrap();
+        check(&p, 0);
+        c.close().await.unwrap();
+    }
+    // HE: nothing to prepare, nothing sent.
+    let mut c = Client::connect(&addr, ClientOptions::new(Protocol::He, key))
+        .await
+        .unwrap();
+    let before = c.stats();
+    c.prepare(3).await.unwrap();
+    assert_eq!(c.stats(), before);
+    assert!(c.prepare(0).await.is_err());
+    c.close().await.unwrap();
+
+    // A raw Yao client asking for 17 evaluations ahead: the server ends the session.
+    let mut ch = Channel::connect(addr.as_str(), ChannelConfig::default())
+        .await
+        .unwrap();
+    ch.secure_client(&Identity::generate(), &key).await.unwrap();
+    ch.send(&veil_protocols::wire::Hello {
+        version: veil_protocols::wire::WIRE_VERSION,
+        protocol: Protocol::Yao,
+        want_logits: false,
+    })
+    .await
+    .unwrap();
+    let _welcome: veil_protocols::wire::Welcome = ch.recv().await.unwrap();
+    ch.send(&veil_protocols::wire::Request::Prepare { count: 17 })
+        .await
+        .unwrap();
+    ch.flush().await.unwrap();
+    assert!(ch.recv_bytes().await.is_err());
+}

@@ -14,8 +14,9 @@
 //! 1. first evaluation of a session only: OT setup, 128 base OTs with `G` as the extension
 //!    sender under a random correlation of its own (not a garbling offset);
 //! 2. `E → G`: the query, the SHA-256 fingerprint of the circuit (of who owns which input and
-//!    of who learns the output) and the number of random OTs to add to the session's pool
-//!    before this evaluation, zero unless the pool holds fewer than `E`'s input bits;
+//!    of who learns the output), the number of random OTs to add to the session's pool
+//!    before this evaluation (zero unless the pool holds fewer than `E`'s input bits), and the
+//!    mode: evaluate now, garble ahead, or spend an evaluation garbled ahead;
 //! 3. refill of the pool, when the query asked for one: a checked random-OT extension
 //!    ([`veil_ot::iknp`]) with random choice bits `c_j` of `E`: `E → G` the extension columns
 //!    (16 bytes per OT plus 256 to 383 padding OTs), `G → E` the check key, `E → G` the
@@ -37,10 +38,34 @@
 //! Steps 2 and 4 leave together, so an evaluation that draws from the pool is one round trip:
 //! `E`'s query, then `G`'s labels and tables.
 //!
+//! # Garbling ahead
+//!
+//! The offline/online split of garbled circuits: an evaluation can be garbled before `E`'s
+//! input exists ([`Garbler::garble_ahead`], [`Evaluator::receive_ahead`]), so that the query
+//! which later spends it costs one round trip of `m` bits and `16m` bytes and the evaluation
+//! of tables already at hand. Ahead: steps 2 and 3 as above; `G` sets aside the next `m`
+//! OTs of the pool, draws a fresh `Δ` and fresh zero labels `L0_j` of `E`'s input wires, and
+//! sends step 5 with `d_j = k0_j ⊕ k1_j ⊕ Δ` and step 6; `E` keeps the tables. Online:
+//! `E → G` the query (mode "spend") and `e_j = x_j ⊕ c_j`; `G → E` `a_j = L0_j ⊕ k_{e_j}`,
+//! then step 7. `E`'s active label is `k_{c_j} ⊕ a_j ⊕ x_j·d_j`, which is `L0_j` when
+//! `x_j = 0` and `L0_j ⊕ Δ` when it is 1; the other key `k_{1⊕c_j}` stays unknown to `E`, so
+//! it learns one label per wire. `E` chooses its input after it has seen the tables, which
+//! asks for *adaptive* security of the garbling (Bellare, Hoang and Rogaway, ASIACRYPT 2012):
+//! the decoding bits are therefore withheld until the online phase, so that the online
+//! message is at least as long as the output (the bound of Applebaum, Ishai, Kushilevitz and
+//! Waters, CRYPTO 2013) and a simulator that learns the output only then can still make the
+//! tables decode to it. The argument holds with the gate hash modelled as a random oracle, as
+//! in the offline/online garbling protocols of the field; for half-gates under fixed-key AES
+//! no standard-model proof of adaptive security is known, and a user who wants none of this
+//! assumption evaluates on the spot. At most [`MAX_AHEAD`] evaluations are held ahead; each is
+//! spent once, in order, and `G` refuses a query that spends one it does not hold.
+//!
 //! Roles are types ([`Garbler`], [`Evaluator`]); each keeps its OT state and its pool across
 //! evaluations on one channel, so only the first pays for base OTs. A [`PreparedCircuit`] holds what depends on
 //! the circuit alone (the gates ordered by AND layer, the fingerprint), made once and used by
 //! every evaluation of a session. Every message from the peer is checked for its exact size.
+
+use std::collections::VecDeque;
 
 use rand::{CryptoRng, Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -61,8 +86,36 @@ pub const CHUNK_ANDS: usize = 1 << 13;
 /// `max(POOL_BATCH, 4m) + m` for evaluations of `m` evaluator input bits).
 pub const POOL_BATCH: usize = 1 << 13;
 
-/// Bytes of the query an evaluation opens with: the fingerprint and the refill count.
-const QUERY_LEN: usize = 32 + 8;
+/// Bytes of the query an evaluation opens with: the fingerprint, the refill count and the
+/// mode.
+const QUERY_LEN: usize = 32 + 8 + 1;
+
+/// Most evaluations a session holds garbled ahead of the queries that spend them
+/// ([`Garbler::garble_ahead`]): the evaluator keeps each one's tables (32 bytes per AND gate)
+/// until then, the garbler a few labels per input bit of the evaluator.
+pub const MAX_AHEAD: usize = 16;
+
+/// What an evaluator's query asks for (its last byte).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Garble now and evaluate as the tables stream.
+    Now = 0,
+    /// Garble one evaluation ahead, before the evaluator's input exists.
+    Ahead = 1,
+    /// Evaluate the oldest evaluation garbled ahead.
+    Online = 2,
+}
+
+impl Mode {
+    fn from_byte(b: u8) -> Result<Mode, GcError> {
+        match b {
+            0 => Ok(Mode::Now),
+            1 => Ok(Mode::Ahead),
+            2 => Ok(Mode::Online),
+            _ => Err(GcError::Protocol(format!("unknown query mode {b}"))),
+        }
+    }
+}
 
 /// OTs a refill extends for an evaluation of `m` evaluator input bits when the pool holds
 /// `left`; zero when the pool suffices.
@@ -100,6 +153,14 @@ impl SenderPool {
         ot.send_random_into(ch, n, &mut fresh).await?;
         self.keys.extend_from_slice(&fresh);
         Ok(())
+    }
+
+    /// The next `m` key pairs, each used once (the refill rule keeps at least `m` in the pool
+    /// when a query comes).
+    fn take(&mut self, m: usize) -> Zeroizing<Vec<[Block; 2]>> {
+        let keys = Zeroizing::new(self.keys[self.used..self.used + m].to_vec());
+        self.used += m;
+        keys
     }
 }
 
@@ -141,6 +202,16 @@ impl ReceiverPool {
         self.choices.extend_from_slice(&c);
         c.zeroize();
         Ok(())
+    }
+
+    /// The next `m` keys and their choice bits, each used once.
+    fn take(&mut self, m: usize) -> (Zeroizing<Vec<Block>>, Zeroizing<Vec<bool>>) {
+        let range = self.used..self.used + m;
+        self.used += m;
+        (
+            Zeroizing::new(self.keys[range.clone()].to_vec()),
+            Zeroizing::new(self.choices[range].to_vec()),
+        )
     }
 }
 
@@ -219,6 +290,8 @@ pub struct PreparedCircuit {
     reveal: Reveal,
     fingerprint: [u8; 32],
     and_gates: u64,
+    garbler_bits: usize,
+    evaluator_bits: usize,
 }
 
 impl PreparedCircuit {
@@ -249,7 +322,17 @@ impl PreparedCircuit {
         if and_gates > usize::MAX / 64 {
             return Err(GcError::Input("circuit too large".into()));
         }
+        let bits_of = |who: Party| -> usize {
+            owners
+                .iter()
+                .zip(&circuit.inputs)
+                .filter(|(o, _)| **o == who)
+                .map(|(_, w)| w.len())
+                .sum()
+        };
         Ok(PreparedCircuit {
+            garbler_bits: bits_of(Party::Garbler),
+            evaluator_bits: bits_of(Party::Evaluator),
             plan: Plan::new(circuit),
             owners: owners.to_vec(),
             reveal,
@@ -266,6 +349,11 @@ impl PreparedCircuit {
     /// The fingerprint sent in each evaluation's header ([`fingerprint`]).
     pub fn fingerprint(&self) -> [u8; 32] {
         self.fingerprint
+    }
+
+    /// AND gates of the circuit: an evaluation's tables take 32 bytes each.
+    pub fn and_gates(&self) -> u64 {
+        self.and_gates
     }
 }
 
@@ -315,14 +403,60 @@ fn unpack_like<T>(bytes: &[u8], shape: &[Vec<T>]) -> Vec<Vec<bool>> {
         .collect()
 }
 
-/// The garbler's role: its OT state and the free-XOR offset `Δ` of the evaluation under way,
-/// drawn anew for each evaluation. On drop `Δ` is zeroized, the generator (whose key derived
-/// `Δ` and every label) overwritten, and the OT state zeroizes itself.
+/// Bit `j` of packed bits (bit `k` at bit `k % 8` of byte `k / 8`).
+fn bit(bytes: &[u8], j: usize) -> bool {
+    (bytes[j / 8] >> (j % 8)) & 1 == 1
+}
+
+/// One evaluation garbled ahead, as the garbler keeps it until the query that spends it: the
+/// zero labels of the evaluator's input wires, the pool keys set aside for them, and the
+/// decoding bits, withheld until then. Erased when spent or dropped.
+struct GarbledAhead {
+    fingerprint: [u8; 32],
+    zero: Vec<Block>,
+    keys: Vec<[Block; 2]>,
+    decoding: Vec<Vec<bool>>,
+}
+
+impl Drop for GarbledAhead {
+    fn drop(&mut self) {
+        self.zero.zeroize();
+        self.keys.zeroize();
+    }
+}
+
+/// One evaluation garbled ahead, as the evaluator keeps it: the garbled tables, the labels of
+/// the garbler's inputs, the label offsets of its own input wires and the pool OTs set aside
+/// for them. The secret parts are erased when spent or dropped.
+struct ReceivedAhead {
+    fingerprint: [u8; 32],
+    first_and: u64,
+    garbler_labels: Vec<Block>,
+    offsets: Vec<Block>,
+    keys: Vec<Block>,
+    choices: Vec<bool>,
+    tables: Vec<Block>,
+}
+
+impl Drop for ReceivedAhead {
+    fn drop(&mut self) {
+        self.garbler_labels.zeroize();
+        self.offsets.zeroize();
+        self.keys.zeroize();
+        self.choices.zeroize();
+    }
+}
+
+/// The garbler's role: its OT state, the session's pool of random OTs, the evaluations garbled
+/// ahead, and the free-XOR offset `Δ` of the evaluation under way, drawn anew for each
+/// evaluation. On drop `Δ` is zeroized, the generator (whose key derived `Δ` and every label)
+/// overwritten, and the OT state, the pool and the evaluations garbled ahead erase themselves.
 pub struct Garbler {
     delta: Block,
     rng: ChaCha20Rng,
     ot: Option<IknpSender>,
     pool: SenderPool,
+    ahead: VecDeque<GarbledAhead>,
     next_and: u64,
 }
 
@@ -345,8 +479,14 @@ impl Garbler {
             rng,
             ot: None,
             pool: SenderPool::default(),
+            ahead: VecDeque::new(),
             next_and: 0,
         }
+    }
+
+    /// Evaluations garbled ahead and not yet spent.
+    pub fn ahead(&self) -> usize {
+        self.ahead.len()
     }
 
     /// Garbles `circuit` and runs it with the evaluator on `ch`. `owners` names who supplies
@@ -365,7 +505,9 @@ impl Garbler {
         self.run_prepared(ch, &prepared, inputs).await
     }
 
-    /// [`Garbler::run`] on a circuit prepared beforehand.
+    /// [`Garbler::run`] on a circuit prepared beforehand. When the evaluator spends an
+    /// evaluation garbled ahead ([`Garbler::garble_ahead`]), that one runs, on the inputs it
+    /// was garbled with, and `inputs` is only checked for its shape.
     pub async fn run_prepared(
         &mut self,
         ch: &mut Channel,
@@ -373,8 +515,71 @@ impl Garbler {
         inputs: &[Vec<bool>],
     ) -> Result<Option<Vec<Vec<bool>>>, GcError> {
         check_inputs(prepared, Party::Garbler, inputs)?;
-        let (circuit, owners, reveal) = (prepared.circuit(), &prepared.owners, prepared.reveal);
-        // The OT extension, set up on the first evaluation of the session.
+        match self.open(ch, prepared).await? {
+            Mode::Ahead => Err(GcError::Protocol(
+                "the evaluator asks to garble ahead where an evaluation was expected".into(),
+            )),
+            Mode::Online => self.online(ch, prepared).await,
+            Mode::Now => self.now(ch, prepared, inputs).await,
+        }
+    }
+
+    /// The offline phase of one evaluation, before the evaluator's input exists (the evaluator
+    /// calls [`Evaluator::receive_ahead`]): refills the pool if needed, sets aside one pool OT
+    /// per input bit of the evaluator, garbles under a fresh `Δ` with the garbler's `inputs`,
+    /// and sends the labels of those inputs, the evaluator's label offsets and the tables. The
+    /// next query of this circuit spends it: one round trip of 16 bytes per input bit of the
+    /// evaluator, and no garbling.
+    ///
+    /// # Errors
+    ///
+    /// [`GcError::Input`] when [`MAX_AHEAD`] evaluations are already garbled ahead or the
+    /// inputs do not fit; [`GcError::Protocol`] when the evaluator's query does not ask for
+    /// this; channel and OT errors.
+    pub async fn garble_ahead(
+        &mut self,
+        ch: &mut Channel,
+        prepared: &PreparedCircuit,
+        inputs: &[Vec<bool>],
+    ) -> Result<(), GcError> {
+        check_inputs(prepared, Party::Garbler, inputs)?;
+        if self.ahead.len() >= MAX_AHEAD {
+            return Err(GcError::Input(format!(
+                "{MAX_AHEAD} evaluations are already garbled ahead"
+            )));
+        }
+        if self.open(ch, prepared).await? != Mode::Ahead {
+            return Err(GcError::Protocol(
+                "the evaluator asks for an evaluation where garbling ahead was expected".into(),
+            ));
+        }
+        let m = prepared.evaluator_bits;
+        let keys = self.pool.take(m);
+        self.delta = Block(self.rng.random::<u128>() | 1);
+        // The zero labels of the evaluator's wires are fresh: its random-OT keys stay
+        // independent of them until its derandomization bits arrive.
+        let zero_e: Vec<Block> = (0..m).map(|_| Block::random(&mut self.rng)).collect();
+        let zero = self
+            .send_labels(ch, prepared, inputs, &zero_e, &keys)
+            .await?;
+        let decoding = self.stream_tables(ch, prepared, &zero).await?;
+        ch.flush().await?;
+        self.ahead.push_back(GarbledAhead {
+            fingerprint: prepared.fingerprint,
+            zero: zero_e,
+            keys: keys.to_vec(),
+            decoding,
+        });
+        Ok(())
+    }
+
+    /// Sets the OT extension up on the session's first evaluation, reads the evaluator's query
+    /// and refills the pool as the query asks (checked against the shared rule).
+    async fn open(
+        &mut self,
+        ch: &mut Channel,
+        prepared: &PreparedCircuit,
+    ) -> Result<Mode, GcError> {
         let ot = match self.ot.take() {
             Some(ot) => ot,
             None => IknpSender::setup(ch, &mut self.rng)
@@ -382,14 +587,6 @@ impl Garbler {
                 .with_kos_check(&mut self.rng),
         };
         let ot = self.ot.insert(ot);
-        let evaluator_bits: usize = owners
-            .iter()
-            .zip(&circuit.inputs)
-            .filter(|(o, _)| **o == Party::Evaluator)
-            .map(|(_, w)| w.len())
-            .sum();
-        // The query: the same circuit, and the refill the pool needs (the rule is shared, so
-        // any other count is a deviation).
         let query = ch.recv_bytes().await?;
         if query.len() != QUERY_LEN {
             return Err(GcError::Protocol(format!("query of {} bytes", query.len())));
@@ -399,9 +596,36 @@ impl Garbler {
                 "the evaluator runs a different circuit, input split or output choice".into(),
             ));
         }
+        let mode = Mode::from_byte(query[40])?;
+        match mode {
+            Mode::Online => match self.ahead.front() {
+                None => {
+                    return Err(GcError::Protocol(
+                        "the evaluator spends an evaluation garbled ahead, and there is none"
+                            .into(),
+                    ))
+                }
+                Some(a) if a.fingerprint != prepared.fingerprint => {
+                    return Err(GcError::Protocol(
+                        "the evaluation garbled ahead is of another circuit".into(),
+                    ))
+                }
+                Some(_) => {}
+            },
+            Mode::Ahead if self.ahead.len() >= MAX_AHEAD => {
+                return Err(GcError::Protocol(format!(
+                    "the evaluator asks for more than {MAX_AHEAD} evaluations garbled ahead"
+                )))
+            }
+            _ => {}
+        }
         let mut count = [0u8; 8];
-        count.copy_from_slice(&query[32..]);
-        let refill = refill_size(self.pool.left(), evaluator_bits);
+        count.copy_from_slice(&query[32..40]);
+        // An evaluation garbled ahead has its OTs set aside already.
+        let refill = match mode {
+            Mode::Online => 0,
+            _ => refill_size(self.pool.left(), prepared.evaluator_bits),
+        };
         if u64::from_le_bytes(count) != refill as u64 {
             return Err(GcError::Protocol(format!(
                 "the query asks for a refill of {} OTs, the pool needs {refill}",
@@ -412,28 +636,98 @@ impl Garbler {
             // Checked: a deviating evaluator fails here, before any label or table is sent.
             self.pool.refill(ot, ch, refill).await?;
         }
+        Ok(mode)
+    }
+
+    /// Reads the evaluator's derandomization bits, one per input bit of it.
+    async fn recv_flips(&mut self, ch: &mut Channel, m: usize) -> Result<Vec<u8>, GcError> {
         let flips = ch.recv_bytes().await?;
-        if flips.len() != evaluator_bits.div_ceil(8) {
+        if flips.len() != m.div_ceil(8) {
             return Err(GcError::Protocol(format!(
                 "{} bytes of derandomization bits, expected {}",
                 flips.len(),
-                evaluator_bits.div_ceil(8)
+                m.div_ceil(8)
             )));
         }
-        let keys = &self.pool.keys[self.pool.used..self.pool.used + evaluator_bits];
-        self.pool.used += evaluator_bits;
+        Ok(flips)
+    }
 
+    /// Garbles now under a fresh `Δ` and streams the tables (mode `Now`).
+    async fn now(
+        &mut self,
+        ch: &mut Channel,
+        prepared: &PreparedCircuit,
+        inputs: &[Vec<bool>],
+    ) -> Result<Option<Vec<Vec<bool>>>, GcError> {
+        let m = prepared.evaluator_bits;
+        let flips = self.recv_flips(ch, m).await?;
+        let keys = self.pool.take(m);
         // A fresh offset for every evaluation: nothing an evaluator learns about one
         // evaluation's `Δ` carries over to the next.
         self.delta = Block(self.rng.random::<u128>() | 1);
+        // The zero label of each evaluator wire is the random-OT key its derandomization bit
+        // names.
+        let zero_e: Zeroizing<Vec<Block>> = Zeroizing::new(
+            keys.iter()
+                .enumerate()
+                .map(|(j, k)| k[usize::from(bit(&flips, j))])
+                .collect(),
+        );
+        let zero = self
+            .send_labels(ch, prepared, inputs, &zero_e, &keys)
+            .await?;
+        drop(keys);
+        let decoding = self.stream_tables(ch, prepared, &zero).await?;
+        self.finish(ch, prepared.reveal, &decoding).await
+    }
+
+    /// Spends the oldest evaluation garbled ahead (mode `Online`): `a_j = L0_j ⊕ k_{e_j}` for
+    /// each input bit of the evaluator, then the decoding bits.
+    async fn online(
+        &mut self,
+        ch: &mut Channel,
+        prepared: &PreparedCircuit,
+    ) -> Result<Option<Vec<Vec<bool>>>, GcError> {
+        let m = prepared.evaluator_bits;
+        let flips = self.recv_flips(ch, m).await?;
+        let spent = self
+            .ahead
+            .pop_front()
+            .ok_or_else(|| GcError::Protocol("no evaluation garbled ahead".into()))?;
+        let mut a: Zeroizing<Vec<Block>> = Zeroizing::new(
+            spent
+                .zero
+                .iter()
+                .zip(&spent.keys)
+                .enumerate()
+                .map(|(j, (l0, k))| *l0 ^ k[usize::from(bit(&flips, j))])
+                .collect(),
+        );
+        let mut bytes = Zeroizing::new(Vec::new());
+        blocks_to_bytes(&a, &mut bytes);
+        a.zeroize();
+        ch.send_bytes(&bytes).await?;
+        self.finish(ch, prepared.reveal, &spent.decoding).await
+    }
+
+    /// Sends the header, the active labels of the garbler's inputs and the evaluator's label
+    /// offsets `d_j = k0_j ⊕ k1_j ⊕ Δ`; returns the zero labels of every input wire, the
+    /// evaluator's being `zero_e`.
+    async fn send_labels(
+        &mut self,
+        ch: &mut Channel,
+        prepared: &PreparedCircuit,
+        inputs: &[Vec<bool>],
+        zero_e: &[Block],
+        keys: &[[Block; 2]],
+    ) -> Result<Zeroizing<Vec<Vec<Block>>>, GcError> {
+        let (circuit, owners) = (prepared.circuit(), &prepared.owners);
         let delta = self.delta;
-        // Zero labels of the garbler's inputs are fresh; the evaluator's are its random-OT
-        // keys, the one that its derandomization bit names.
         let mut header = Vec::with_capacity(HEADER_LEN);
         header.extend_from_slice(&prepared.fingerprint);
         header.extend_from_slice(&self.next_and.to_le_bytes());
         let mut zero: Zeroizing<Vec<Vec<Block>>> = Zeroizing::new(Vec::with_capacity(owners.len()));
-        let mut active = Vec::new();
+        let mut active = Zeroizing::new(Vec::with_capacity(prepared.garbler_bits));
         let mut mine = inputs.iter();
         let mut k = 0usize;
         for (v, owner) in owners.iter().enumerate() {
@@ -449,31 +743,34 @@ impl Garbler {
                 }
                 Party::Evaluator => {
                     let n = circuit.inputs[v].len();
-                    zero.push(
-                        (k..k + n)
-                            .map(|j| keys[j][usize::from((flips[j / 8] >> (j % 8)) & 1)])
-                            .collect(),
-                    );
+                    zero.push(zero_e[k..k + n].to_vec());
                     k += n;
                 }
             }
         }
         ch.send_bytes(&header).await?;
-        let mut bytes = Vec::new();
+        let mut bytes = Zeroizing::new(Vec::new());
         blocks_to_bytes(&active, &mut bytes);
-        active.zeroize();
         ch.send_bytes(&bytes).await?;
-        let mut offsets: Zeroizing<Vec<Block>> =
+        let offsets: Zeroizing<Vec<Block>> =
             Zeroizing::new(keys.iter().map(|[k0, k1]| *k0 ^ *k1 ^ delta).collect());
         bytes.clear();
         blocks_to_bytes(&offsets, &mut bytes);
-        offsets.zeroize();
         ch.send_bytes(&bytes).await?;
-        bytes.zeroize();
+        Ok(zero)
+    }
 
-        let mut state = GarbleState::new(&prepared.plan, delta, &zero, self.next_and);
-        zero.iter_mut().for_each(|z| z.zeroize());
+    /// Garbles under the current `Δ` from the zero labels `zero`, streaming the tables in
+    /// frames of [`CHUNK_ANDS`] gates; returns the decoding bits.
+    async fn stream_tables(
+        &mut self,
+        ch: &mut Channel,
+        prepared: &PreparedCircuit,
+        zero: &[Vec<Block>],
+    ) -> Result<Vec<Vec<bool>>, GcError> {
+        let mut state = GarbleState::new(&prepared.plan, self.delta, zero, self.next_and);
         let mut tables = Vec::with_capacity(2 * CHUNK_ANDS);
+        let mut bytes = Vec::new();
         while !state.is_done() {
             tables.clear();
             state.garble(CHUNK_ANDS, &mut tables);
@@ -486,38 +783,48 @@ impl Garbler {
             }
         }
         self.next_and = state.next_and_index();
-        let decoding = state.decoding_bits();
+        Ok(state.decoding_bits())
+    }
+
+    /// The output phase: the decoding bits to the evaluator, or its output permute bits back.
+    async fn finish(
+        &mut self,
+        ch: &mut Channel,
+        reveal: Reveal,
+        decoding: &[Vec<bool>],
+    ) -> Result<Option<Vec<Vec<bool>>>, GcError> {
         let flat: Vec<bool> = decoding.iter().flatten().copied().collect();
         if reveal.to_evaluator() {
             ch.send_bytes(&pack_bits(&flat)).await?;
         }
         ch.flush().await?;
-        if reveal.to_garbler() {
-            let got = ch.recv_bytes().await?;
-            if got.len() != flat.len().div_ceil(8) {
-                return Err(GcError::Protocol(format!(
-                    "output bits: {} bytes, expected {}",
-                    got.len(),
-                    flat.len().div_ceil(8)
-                )));
-            }
-            let out = unpack_like(&got, &decoding)
-                .iter()
-                .zip(&decoding)
-                .map(|(bits, ds)| bits.iter().zip(ds).map(|(b, d)| b ^ d).collect())
-                .collect();
-            return Ok(Some(out));
+        if !reveal.to_garbler() {
+            return Ok(None);
         }
-        Ok(None)
+        let got = ch.recv_bytes().await?;
+        if got.len() != flat.len().div_ceil(8) {
+            return Err(GcError::Protocol(format!(
+                "output bits: {} bytes, expected {}",
+                got.len(),
+                flat.len().div_ceil(8)
+            )));
+        }
+        let out = unpack_like(&got, decoding)
+            .iter()
+            .zip(decoding)
+            .map(|(bits, ds)| bits.iter().zip(ds).map(|(b, d)| b ^ d).collect())
+            .collect();
+        Ok(Some(out))
     }
 }
 
-/// The evaluator's role: its OT state. On drop the generator is overwritten and the OT state
-/// zeroizes itself.
+/// The evaluator's role: its OT state, its side of the pool and the evaluations received
+/// ahead. On drop the generator is overwritten and the rest erases itself.
 pub struct Evaluator {
     rng: ChaCha20Rng,
     ot: Option<IknpReceiver>,
     pool: ReceiverPool,
+    ahead: VecDeque<ReceivedAhead>,
 }
 
 impl Drop for Evaluator {
@@ -528,6 +835,14 @@ impl Drop for Evaluator {
 
 impl ZeroizeOnDrop for Evaluator {}
 
+/// What the garbler sends before its tables: its first AND index, the active labels of its
+/// inputs and the evaluator's label offsets.
+struct Garbling {
+    first_and: u64,
+    garbler_labels: Zeroizing<Vec<Block>>,
+    offsets: Zeroizing<Vec<Block>>,
+}
+
 impl Evaluator {
     /// An evaluator drawing its randomness from `rng` (use [`veil_ot::secure_rng`]).
     pub fn new<R: RngCore + CryptoRng>(rng: &mut R) -> Evaluator {
@@ -535,7 +850,13 @@ impl Evaluator {
             rng: ChaCha20Rng::from_rng(rng),
             ot: None,
             pool: ReceiverPool::default(),
+            ahead: VecDeque::new(),
         }
+    }
+
+    /// Evaluations received ahead and not yet spent.
+    pub fn ahead(&self) -> usize {
+        self.ahead.len()
     }
 
     /// Evaluates the circuit the garbler on `ch` garbles; arguments as [`Garbler::run`], with
@@ -553,7 +874,9 @@ impl Evaluator {
         self.run_prepared(ch, &prepared, inputs).await
     }
 
-    /// [`Evaluator::run`] on a circuit prepared beforehand.
+    /// [`Evaluator::run`] on a circuit prepared beforehand. Spends the oldest evaluation
+    /// received ahead ([`Evaluator::receive_ahead`]) when there is one for this circuit: one
+    /// round trip, then evaluation of tables already here.
     pub async fn run_prepared(
         &mut self,
         ch: &mut Channel,
@@ -561,8 +884,167 @@ impl Evaluator {
         inputs: &[Vec<bool>],
     ) -> Result<Option<Vec<Vec<bool>>>, GcError> {
         check_inputs(prepared, Party::Evaluator, inputs)?;
-        let (circuit, owners, reveal) = (prepared.circuit(), &prepared.owners, prepared.reveal);
-        // The OT extension, set up on the first evaluation of the session.
+        let choices: Zeroizing<Vec<bool>> =
+            Zeroizing::new(inputs.iter().flatten().copied().collect());
+        if self
+            .ahead
+            .front()
+            .is_some_and(|a| a.fingerprint == prepared.fingerprint)
+        {
+            return self.online(ch, prepared, &choices).await;
+        }
+        self.open(ch, prepared, Mode::Now).await?;
+        let m = choices.len();
+        let (keys, pool_choices) = self.pool.take(m);
+        let flips: Zeroizing<Vec<bool>> = Zeroizing::new(
+            choices
+                .iter()
+                .zip(pool_choices.iter())
+                .map(|(x, c)| x ^ c)
+                .collect(),
+        );
+        ch.send_bytes(&pack_bits(&flips)).await?;
+        ch.flush().await?;
+        let g = self.receive_garbling(ch, prepared).await?;
+        let mine: Zeroizing<Vec<Block>> = Zeroizing::new(
+            keys.iter()
+                .zip(g.offsets.iter())
+                .zip(choices.iter())
+                .map(|((k, d), &x)| *k ^ d.and_bit(x))
+                .collect(),
+        );
+        let active = assemble(prepared, &g.garbler_labels, &mine);
+        let mut state = EvalState::new(&prepared.plan, &active, g.first_and);
+        state.eval(&[]);
+        let mut buf = Vec::new();
+        while !state.is_done() {
+            ch.recv_bytes_into(&mut buf).await?;
+            let tables = table_frame(&buf)?;
+            let used = state.eval(&tables);
+            if used != tables.len() {
+                return Err(GcError::Protocol(
+                    "more garbled tables than AND gates".into(),
+                ));
+            }
+        }
+        let labels = Zeroizing::new(state.output_labels());
+        finish(ch, prepared.reveal, &labels).await
+    }
+
+    /// The evaluator's side of [`Garbler::garble_ahead`]: receives one evaluation garbled
+    /// before its input exists (32 bytes per AND gate kept until a query spends it) and sets
+    /// aside one pool OT per input bit.
+    ///
+    /// # Errors
+    ///
+    /// [`GcError::Input`] when [`MAX_AHEAD`] evaluations are already held; protocol, channel
+    /// and OT errors.
+    pub async fn receive_ahead(
+        &mut self,
+        ch: &mut Channel,
+        prepared: &PreparedCircuit,
+    ) -> Result<(), GcError> {
+        if self.ahead.len() >= MAX_AHEAD {
+            return Err(GcError::Input(format!(
+                "{MAX_AHEAD} evaluations are already received ahead"
+            )));
+        }
+        self.open(ch, prepared, Mode::Ahead).await?;
+        ch.flush().await?;
+        let (keys, choices) = self.pool.take(prepared.evaluator_bits);
+        let g = self.receive_garbling(ch, prepared).await?;
+        let want = usize::try_from(prepared.and_gates)
+            .map_err(|_| GcError::Input("circuit too large".into()))?
+            .saturating_mul(2);
+        let mut tables = Vec::with_capacity(want);
+        let mut buf = Vec::new();
+        while tables.len() < want {
+            ch.recv_bytes_into(&mut buf).await?;
+            let frame = table_frame(&buf)?;
+            if tables.len() + frame.len() > want {
+                return Err(GcError::Protocol(
+                    "more garbled tables than AND gates".into(),
+                ));
+            }
+            tables.extend_from_slice(&frame);
+        }
+        self.ahead.push_back(ReceivedAhead {
+            fingerprint: prepared.fingerprint,
+            first_and: g.first_and,
+            garbler_labels: g.garbler_labels.to_vec(),
+            offsets: g.offsets.to_vec(),
+            keys: keys.to_vec(),
+            choices: choices.to_vec(),
+            tables,
+        });
+        Ok(())
+    }
+
+    /// Spends the oldest evaluation received ahead: sends the derandomization bits, reads
+    /// `a_j`, and evaluates the tables held.
+    async fn online(
+        &mut self,
+        ch: &mut Channel,
+        prepared: &PreparedCircuit,
+        choices: &[bool],
+    ) -> Result<Option<Vec<Vec<bool>>>, GcError> {
+        self.open(ch, prepared, Mode::Online).await?;
+        let spent = self
+            .ahead
+            .pop_front()
+            .ok_or_else(|| GcError::Input("no evaluation received ahead".into()))?;
+        let flips: Zeroizing<Vec<bool>> = Zeroizing::new(
+            choices
+                .iter()
+                .zip(&spent.choices)
+                .map(|(x, c)| x ^ c)
+                .collect(),
+        );
+        ch.send_bytes(&pack_bits(&flips)).await?;
+        ch.flush().await?;
+        let m = choices.len();
+        let a_bytes = Zeroizing::new(ch.recv_bytes().await?);
+        let a = blocks_from_bytes(&a_bytes)
+            .map(Zeroizing::new)
+            .filter(|a| a.len() == m)
+            .ok_or_else(|| {
+                GcError::Protocol(format!(
+                    "{} bytes of input labels, expected {}",
+                    a_bytes.len(),
+                    16 * m
+                ))
+            })?;
+        // `k_{c_j} ⊕ a_j ⊕ x_j·d_j`: `L0_j` when `x_j = 0`, `L0_j ⊕ Δ` when it is 1.
+        let mine: Zeroizing<Vec<Block>> = Zeroizing::new(
+            spent
+                .keys
+                .iter()
+                .zip(a.iter())
+                .zip(&spent.offsets)
+                .zip(choices)
+                .map(|(((k, a), d), &x)| *k ^ *a ^ d.and_bit(x))
+                .collect(),
+        );
+        let active = assemble(prepared, &spent.garbler_labels, &mine);
+        let mut state = EvalState::new(&prepared.plan, &active, spent.first_and);
+        let used = state.eval(&spent.tables);
+        if !state.is_done() || used != spent.tables.len() {
+            return Err(GcError::Protocol(
+                "the tables garbled ahead do not fit the circuit".into(),
+            ));
+        }
+        let labels = Zeroizing::new(state.output_labels());
+        finish(ch, prepared.reveal, &labels).await
+    }
+
+    /// Sets the OT extension up on the session's first evaluation, sends the query of `mode`
+    /// and runs the refill it announces.
+    async fn open(
+        &mut self,
+        ch: &mut Channel,
+        prepared: &PreparedCircuit,
+        mode: Mode,
+    ) -> Result<(), GcError> {
         let ot = match self.ot.take() {
             Some(ot) => ot,
             None => IknpReceiver::setup(ch, &mut self.rng)
@@ -570,30 +1052,28 @@ impl Evaluator {
                 .with_kos_check(&mut self.rng),
         };
         let ot = self.ot.insert(ot);
-        let choices: Zeroizing<Vec<bool>> =
-            Zeroizing::new(inputs.iter().flatten().copied().collect());
-        let m = choices.len();
-        let refill = refill_size(self.pool.left(), m);
+        let refill = match mode {
+            Mode::Online => 0,
+            _ => refill_size(self.pool.left(), prepared.evaluator_bits),
+        };
         let mut query = Vec::with_capacity(QUERY_LEN);
         query.extend_from_slice(&prepared.fingerprint);
         query.extend_from_slice(&(refill as u64).to_le_bytes());
+        query.push(mode as u8);
         ch.send_bytes(&query).await?;
         if refill > 0 {
             self.pool.refill(ot, ch, &mut self.rng, refill).await?;
         }
-        let start = self.pool.used;
-        let flips: Zeroizing<Vec<bool>> = Zeroizing::new(
-            choices
-                .iter()
-                .zip(&self.pool.choices[start..start + m])
-                .map(|(x, c)| x ^ c)
-                .collect(),
-        );
-        let keys = &self.pool.keys[start..start + m];
-        self.pool.used += m;
-        ch.send_bytes(&pack_bits(&flips)).await?;
-        ch.flush().await?;
+        Ok(())
+    }
 
+    /// Reads the header, the labels of the garbler's inputs and the label offsets of the
+    /// evaluator's, each checked for its size.
+    async fn receive_garbling(
+        &mut self,
+        ch: &mut Channel,
+        prepared: &PreparedCircuit,
+    ) -> Result<Garbling, GcError> {
         let header = ch.recv_bytes().await?;
         if header.len() != HEADER_LEN {
             return Err(GcError::Protocol(format!(
@@ -616,25 +1096,18 @@ impl Evaluator {
                 "first AND index {first_and} leaves no room for {ands} AND gates"
             )));
         }
-
-        let garbler_bits: usize = owners
-            .iter()
-            .zip(&circuit.inputs)
-            .filter(|(o, _)| **o == Party::Garbler)
-            .map(|(_, w)| w.len())
-            .sum();
+        let (gb, m) = (prepared.garbler_bits, prepared.evaluator_bits);
         let label_bytes = Zeroizing::new(ch.recv_bytes().await?);
         let garbler_labels = blocks_from_bytes(&label_bytes)
             .map(Zeroizing::new)
-            .filter(|l| l.len() == garbler_bits)
+            .filter(|l| l.len() == gb)
             .ok_or_else(|| {
                 GcError::Protocol(format!(
                     "{} bytes of input labels, expected {}",
                     label_bytes.len(),
-                    16 * garbler_bits
+                    16 * gb
                 ))
             })?;
-
         let offset_bytes = Zeroizing::new(ch.recv_bytes().await?);
         let offsets = blocks_from_bytes(&offset_bytes)
             .map(Zeroizing::new)
@@ -646,62 +1119,66 @@ impl Evaluator {
                     16 * m
                 ))
             })?;
-        let mine: Zeroizing<Vec<Block>> = Zeroizing::new(
-            keys.iter()
-                .zip(offsets.iter())
-                .zip(choices.iter())
-                .map(|((k, d), &x)| *k ^ d.and_bit(x))
-                .collect(),
-        );
-
-        let mut g_it = garbler_labels.iter().copied();
-        let mut e_it = mine.iter().copied();
-        let active: Zeroizing<Vec<Vec<Block>>> = owners
-            .iter()
-            .zip(&circuit.inputs)
-            .map(|(o, w)| match o {
-                Party::Garbler => (&mut g_it).take(w.len()).collect(),
-                Party::Evaluator => (&mut e_it).take(w.len()).collect(),
-            })
-            .collect::<Vec<_>>()
-            .into();
-
-        let mut state = EvalState::new(&prepared.plan, &active, first_and);
-        state.eval(&[]);
-        let mut buf = Vec::new();
-        while !state.is_done() {
-            ch.recv_bytes_into(&mut buf).await?;
-            let tables = blocks_from_bytes(&buf)
-                .filter(|t| !t.is_empty() && t.len() <= 2 * CHUNK_ANDS && t.len() % 2 == 0)
-                .ok_or_else(|| {
-                    GcError::Protocol(format!("garbled-table frame of {} bytes", buf.len()))
-                })?;
-            let used = state.eval(&tables);
-            if used != tables.len() {
-                return Err(GcError::Protocol(
-                    "more garbled tables than AND gates".into(),
-                ));
-            }
-        }
-        let labels = Zeroizing::new(state.output_labels());
-        let n_out: usize = labels.iter().map(Vec::len).sum();
-        let mut result = None;
-        if reveal.to_evaluator() {
-            let d = ch.recv_bytes().await?;
-            if d.len() != n_out.div_ceil(8) {
-                return Err(GcError::Protocol(format!(
-                    "decoding bits: {} bytes",
-                    d.len()
-                )));
-            }
-            let decoding = unpack_like(&d, &labels);
-            result = Some(decode(&labels, &decoding));
-        }
-        if reveal.to_garbler() {
-            let lsbs: Vec<bool> = labels.iter().flatten().map(|l| l.lsb()).collect();
-            ch.send_bytes(&pack_bits(&lsbs)).await?;
-            ch.flush().await?;
-        }
-        Ok(result)
+        Ok(Garbling {
+            first_and,
+            garbler_labels,
+            offsets,
+        })
     }
+}
+
+/// One frame of garbled tables: a whole number of AND gates, at most [`CHUNK_ANDS`].
+fn table_frame(buf: &[u8]) -> Result<Vec<Block>, GcError> {
+    blocks_from_bytes(buf)
+        .filter(|t| !t.is_empty() && t.len() <= 2 * CHUNK_ANDS && t.len() % 2 == 0)
+        .ok_or_else(|| GcError::Protocol(format!("garbled-table frame of {} bytes", buf.len())))
+}
+
+/// The active labels of every input value, in circuit order, from the garbler's and the
+/// evaluator's labels in the order of their own values.
+fn assemble(
+    prepared: &PreparedCircuit,
+    garbler: &[Block],
+    evaluator: &[Block],
+) -> Zeroizing<Vec<Vec<Block>>> {
+    let mut g_it = garbler.iter().copied();
+    let mut e_it = evaluator.iter().copied();
+    prepared
+        .owners
+        .iter()
+        .zip(&prepared.circuit().inputs)
+        .map(|(o, w)| match o {
+            Party::Garbler => (&mut g_it).take(w.len()).collect(),
+            Party::Evaluator => (&mut e_it).take(w.len()).collect(),
+        })
+        .collect::<Vec<_>>()
+        .into()
+}
+
+/// The evaluator's output phase: decodes with the garbler's decoding bits, or sends the
+/// permute bits of its output labels to the garbler.
+async fn finish(
+    ch: &mut Channel,
+    reveal: Reveal,
+    labels: &[Vec<Block>],
+) -> Result<Option<Vec<Vec<bool>>>, GcError> {
+    let n_out: usize = labels.iter().map(Vec::len).sum();
+    let mut result = None;
+    if reveal.to_evaluator() {
+        let d = ch.recv_bytes().await?;
+        if d.len() != n_out.div_ceil(8) {
+            return Err(GcError::Protocol(format!(
+                "decoding bits: {} bytes",
+                d.len()
+            )));
+        }
+        let decoding = unpack_like(&d, labels);
+        result = Some(decode(labels, &decoding));
+    }
+    if reveal.to_garbler() {
+        let lsbs: Vec<bool> = labels.iter().flatten().map(|l| l.lsb()).collect();
+        ch.send_bytes(&pack_bits(&lsbs)).await?;
+        ch.flush().await?;
+    }
+    Ok(result)
 }

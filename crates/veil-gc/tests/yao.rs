@@ -175,7 +175,7 @@ async fn several_evaluations_share_one_ot_setup_and_wire_bytes_add_up() {
     // refill go out.
     assert!(per_run[0].bytes_sent >= 16 * POOL_BATCH as u64);
     // After it, each evaluation draws from the pool: it sends the query (fingerprint and a
-    // zero refill count, 40 bytes) and 128 derandomization bits (16 bytes); it receives the
+    // zero refill count and the mode, 41 bytes) and 128 derandomization bits (16 bytes); it receives the
     // header (40 bytes), 128 garbler labels, 128 label offsets, the tables (32 bytes per AND in
     // one frame) and 16 bytes of decoding bits; each frame with a 4-byte header.
     for d in &per_run[1..] {
@@ -183,7 +183,7 @@ async fn several_evaluations_share_one_ot_setup_and_wire_bytes_add_up() {
             d.bytes_received,
             (4 + 40) + (4 + 16 * 128) + (4 + 16 * 128) + (4 + 32 * and_count) + (4 + 16)
         );
-        assert_eq!(d.bytes_sent, (4 + 40) + (4 + 16));
+        assert_eq!(d.bytes_sent, (4 + 41) + (4 + 16));
     }
 }
 
@@ -237,7 +237,7 @@ async fn the_pool_refills_when_it_runs_dry_and_outputs_stay_right() {
     g.await.unwrap();
     // A refill extends 4m = 12 000 OTs (16 bytes each), enough for four evaluations: the
     // first, fifth and ninth refill, the others send only the query and m bits.
-    let plain = (4 + 40) + (4 + m.div_ceil(8) as u64);
+    let plain = (4 + 41) + (4 + m.div_ceil(8) as u64);
     for (k, s) in sent.iter().enumerate() {
         if k % 4 == 0 {
             assert!(*s > 16 * 4 * m as u64, "evaluation {k}: {s} bytes");
@@ -349,7 +349,7 @@ async fn truncated_tables_and_early_close_are_errors() {
         let mut ot = ot.with_kos_check(&mut rng);
         // The query, the pool's first refill and the derandomization bits, as the protocol has
         // them.
-        assert_eq!(a.recv_bytes().await.unwrap().len(), 40);
+        assert_eq!(a.recv_bytes().await.unwrap().len(), 41);
         ot.send_random(&mut a, POOL_BATCH).await.unwrap();
         assert_eq!(a.recv_bytes().await.unwrap().len(), 16);
         let mut header = veil_gc::protocol::fingerprint(&c2, &owners, Reveal::Evaluator).to_vec();
@@ -442,7 +442,7 @@ async fn first_and_index_that_would_overflow_is_refused() {
         let mut rng = ChaCha20Rng::seed_from_u64(11);
         let ot = veil_ot::IknpSender::setup(&mut a, &mut rng).await.unwrap();
         let mut ot = ot.with_kos_check(&mut rng);
-        assert_eq!(a.recv_bytes().await.unwrap().len(), 40);
+        assert_eq!(a.recv_bytes().await.unwrap().len(), 41);
         ot.send_random(&mut a, POOL_BATCH).await.unwrap();
         assert_eq!(a.recv_bytes().await.unwrap().len(), 8);
         let mut header = veil_gc::protocol::fingerprint(&c2, &owners, Reveal::Evaluator).to_vec();
@@ -498,4 +498,173 @@ async fn yao_runs_unchanged_over_a_wrapped_transport() {
     let garbler = g.await.unwrap();
     assert_eq!(counter.snapshot(), garbler);
     assert_eq!(counter.snapshot().bytes_sent, b.stats().bytes_received);
+}
+
+/// Evaluations garbled ahead give the plaintext evaluator's outputs on the garbler's inputs of
+/// the time they were garbled and the evaluator's of the time they are spent, interleaved with
+/// evaluations garbled on the spot; spending one costs the evaluator its query and one bit per
+/// input bit, and the garbler 16 bytes per input bit and the decoding bits.
+#[tokio::test]
+async fn evaluations_garbled_ahead_match_the_plaintext_evaluator() {
+    let c = circuit("aes_128");
+    let owners = [Party::Garbler, Party::Evaluator];
+    let mut rng = ChaCha20Rng::seed_from_u64(60);
+    let mut bits = |n: usize| -> Vec<bool> { (0..n).map(|_| rng.random()).collect() };
+    // (garbled ahead?, key, plaintext) for each evaluation, in order.
+    let plan: Vec<(bool, Vec<bool>, Vec<bool>)> = [true, true, false, true, true, true]
+        .iter()
+        .map(|&ahead| (ahead, bits(128), bits(128)))
+        .collect();
+    let (mut a, mut b) = tcp_pair(ChannelConfig::default()).await.unwrap();
+    let g_plan = plan.clone();
+    let g_side = PreparedCircuit::new(&c, &owners, Reveal::Both).unwrap();
+    let g = tokio::spawn(async move {
+        let mut g = Garbler::new(&mut ChaCha20Rng::seed_from_u64(61));
+        let mut outs = Vec::new();
+        // Two ahead at first; then each evaluation garbled ahead is garbled just before the
+        // one before it is spent, so that the queue holds one or two.
+        g.garble_ahead(&mut a, &g_side, std::slice::from_ref(&g_plan[0].1))
+            .await
+            .unwrap();
+        g.garble_ahead(&mut a, &g_side, std::slice::from_ref(&g_plan[1].1))
+            .await
+            .unwrap();
+        assert_eq!(g.ahead(), 2);
+        for (i, (ahead, key, _)) in g_plan.iter().enumerate() {
+            if i >= 2 && *ahead {
+                g.garble_ahead(&mut a, &g_side, std::slice::from_ref(key))
+                    .await
+                    .unwrap();
+            }
+            if !ahead {
+                assert_eq!(g.ahead(), 0);
+            }
+            // The inputs of an evaluation garbled ahead are those it was garbled with; these
+            // are only checked for their shape.
+            let out = g
+                .run_prepared(&mut a, &g_side, &[vec![false; 128]])
+                .await
+                .unwrap();
+            outs.push(out.unwrap());
+        }
+        outs
+    });
+    let e_side = PreparedCircuit::new(&c, &owners, Reveal::Both).unwrap();
+    let mut e = Evaluator::new(&mut ChaCha20Rng::seed_from_u64(62));
+    e.receive_ahead(&mut b, &e_side).await.unwrap();
+    e.receive_ahead(&mut b, &e_side).await.unwrap();
+    let mut online = Vec::new();
+    for (i, (ahead, _, pt)) in plan.iter().enumerate() {
+        if i >= 2 && *ahead {
+            e.receive_ahead(&mut b, &e_side).await.unwrap();
+        }
+        let before = b.stats();
+        let out = e
+            .run_prepared(&mut b, &e_side, std::slice::from_ref(pt))
+            .await
+            .unwrap()
+            .unwrap();
+        online.push((*ahead, b.stats().since(&before)));
+        let key = if *ahead {
+            plan[i].1.clone()
+        } else {
+            vec![false; 128]
+        };
+        assert_eq!(out, c.eval(&[key, pt.clone()]).unwrap(), "evaluation {i}");
+    }
+    let g_outs = g.await.unwrap();
+    for (i, (ahead, key, pt)) in plan.iter().enumerate() {
+        let key = if *ahead {
+            key.clone()
+        } else {
+            vec![false; 128]
+        };
+        assert_eq!(
+            g_outs[i],
+            c.eval(&[key, pt.clone()]).unwrap(),
+            "evaluation {i}"
+        );
+    }
+    assert_eq!(e.ahead(), 0);
+    for (ahead, s) in online {
+        if ahead {
+            // Query, derandomization bits, then the output's permute bits back.
+            assert_eq!(s.bytes_sent, (4 + 41) + (4 + 16) + (4 + 16));
+            // 16 bytes per input bit, then the decoding bits.
+            assert_eq!(s.bytes_received, (4 + 16 * 128) + (4 + 16));
+        } else {
+            assert!(s.bytes_received > 32 * 6000, "{s:?}");
+        }
+    }
+}
+
+/// The queue of evaluations garbled ahead is bounded on both sides, and a query that spends
+/// one where the garbler has none, or a mode the garbler does not expect, ends the session.
+#[tokio::test]
+async fn evaluations_ahead_are_bounded_and_checked() {
+    use veil_gc::protocol::MAX_AHEAD;
+    let c = wide_and(8);
+    let owners = [Party::Garbler, Party::Evaluator];
+    let (mut a, mut b) = Channel::memory_pair(ChannelConfig::default());
+    let g_c = c.clone();
+    let g = tokio::spawn(async move {
+        let p = PreparedCircuit::new(&g_c, &owners, Reveal::Evaluator).unwrap();
+        let mut g = Garbler::new(&mut ChaCha20Rng::seed_from_u64(70));
+        for _ in 0..MAX_AHEAD {
+            g.garble_ahead(&mut a, &p, &[vec![true; 8]]).await.unwrap();
+        }
+        let full = g.garble_ahead(&mut a, &p, &[vec![true; 8]]).await;
+        assert!(matches!(full, Err(GcError::Input(_))), "{full:?}");
+        for _ in 0..MAX_AHEAD {
+            g.run_prepared(&mut a, &p, &[vec![true; 8]]).await.unwrap();
+        }
+        // The evaluator now asks to garble ahead where an evaluation is expected.
+        g.run_prepared(&mut a, &p, &[vec![true; 8]]).await
+    });
+    let p = PreparedCircuit::new(&c, &owners, Reveal::Evaluator).unwrap();
+    let mut e = Evaluator::new(&mut ChaCha20Rng::seed_from_u64(71));
+    for _ in 0..MAX_AHEAD {
+        e.receive_ahead(&mut b, &p).await.unwrap();
+    }
+    let full = e.receive_ahead(&mut b, &p).await;
+    assert!(matches!(full, Err(GcError::Input(_))), "{full:?}");
+    let y: Vec<bool> = (0..8).map(|i| i % 3 == 0).collect();
+    for _ in 0..MAX_AHEAD {
+        let out = e
+            .run_prepared(&mut b, &p, std::slice::from_ref(&y))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(out, c.eval(&[vec![true; 8], y.clone()]).unwrap());
+    }
+    let _ = e.receive_ahead(&mut b, &p).await;
+    drop(b);
+    let err = g.await.unwrap().unwrap_err();
+    assert!(
+        matches!(err, GcError::Protocol(ref m) if m.contains("garble ahead where")),
+        "{err}"
+    );
+
+    // A query that spends an evaluation garbled ahead where there is none.
+    let (mut a, mut b) = Channel::memory_pair(ChannelConfig::default());
+    let g_c = c.clone();
+    let g = tokio::spawn(async move {
+        let p = PreparedCircuit::new(&g_c, &owners, Reveal::Evaluator).unwrap();
+        let mut g = Garbler::new(&mut ChaCha20Rng::seed_from_u64(72));
+        g.run_prepared(&mut a, &p, &[vec![true; 8]]).await
+    });
+    let mut rng = ChaCha20Rng::seed_from_u64(73);
+    let _ot = veil_ot::IknpReceiver::setup(&mut b, &mut rng)
+        .await
+        .unwrap();
+    let mut query = p.fingerprint().to_vec();
+    query.extend_from_slice(&0u64.to_le_bytes());
+    query.push(2);
+    b.send_bytes(&query).await.unwrap();
+    b.flush().await.unwrap();
+    let err = g.await.unwrap().unwrap_err();
+    assert!(
+        matches!(err, GcError::Protocol(ref m) if m.contains("there is none")),
+        "{err}"
+    );
 }

@@ -564,6 +564,11 @@ pub struct ProtocolRow {
     pub offline_ms: f64,
     /// Bytes of the setup, both directions.
     pub offline_bytes: u64,
+    /// Offline phase per digit, run before its query and not in its online latency: Yao's
+    /// evaluation garbled ahead, GMW's triples beyond the setup's; zero for HE and `clear`.
+    pub prepare_ms_per_digit: f64,
+    /// Bytes of that offline phase per digit, both directions.
+    pub prepare_bytes_per_digit: f64,
     /// Bytes per digit after setup, client to server.
     pub bytes_to_server: f64,
     /// Bytes per digit after setup, server to client.
@@ -667,6 +672,8 @@ pub fn protocols(
             online_ms_total: r.online_ms,
             offline_ms: r.setup_ms,
             offline_bytes: r.setup_bytes,
+            prepare_ms_per_digit: r.prepare_ms / n as f64,
+            prepare_bytes_per_digit: r.prepare_bytes as f64 / n as f64,
             bytes_to_server: r.online_bytes_sent as f64 / n as f64,
             bytes_to_client: r.online_bytes_received as f64 / n as f64,
             bytes_total: r.bytes_per_input,

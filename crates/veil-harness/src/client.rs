@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-use veil_net::{Identity, PublicKey};
+use veil_net::{Identity, PublicKey, Stats};
 use veil_nn::graph::QuantGraph;
 use veil_protocols::{Client, Protocol};
 
@@ -50,7 +50,12 @@ pub struct InferReport {
     pub disagreements: Option<Vec<usize>>,
     /// Session setup: handshake, keys or OT setup, first triples.
     pub setup_ms: f64,
-    /// Online time for all images.
+    /// The offline phase run before each query, all queries together ([`Client::prepare`]:
+    /// Yao's evaluations garbled ahead, GMW's triples; nothing for HE and `clear`).
+    pub prepare_ms: f64,
+    /// Bytes of those offline phases, both directions.
+    pub prepare_bytes: u64,
+    /// Online time for all images (the queries alone).
     pub online_ms: f64,
     /// Online time per image.
     pub online_ms_per_input: f64,
@@ -64,20 +69,22 @@ pub struct InferReport {
     pub bytes_received: u64,
     /// Bytes of the setup alone, both directions.
     pub setup_bytes: u64,
-    /// Bytes per image after setup, both directions.
+    /// Bytes per image online (after setup, the offline phases before each query left out),
+    /// both directions.
     pub bytes_per_input: f64,
-    /// Bytes the client sent after setup.
+    /// Bytes the client sent online.
     pub online_bytes_sent: u64,
-    /// Bytes the client received after setup.
+    /// Bytes the client received online.
     pub online_bytes_received: u64,
     /// Flights the client sent, setup included.
     pub rounds: u64,
-    /// Flights per query after setup.
+    /// Flights per query online.
     pub rounds_per_query: f64,
 }
 
 /// Runs `images` through a session with the server at `addr`, one query per image (or one
-/// batched query when `batch` is set). The images are fitted to the model's input shape once
+/// batched query when `batch` is set), each query's offline phase run just before it
+/// ([`Client::prepare`]) and timed apart from it. The images are fitted to the model's input shape once
 /// the session tells the architecture ([`fit`]). With `reference`, a local copy of the served
 /// model, the report gives the agreement with its integer predictions.
 pub async fn infer_session(
@@ -107,19 +114,25 @@ pub async fn infer_session(
     let labels: Option<Vec<u8>> = labels.into_iter().collect();
     let mut preds = Vec::new();
     let mut per_query = Vec::new();
-    let t1 = Instant::now();
     let queries: Vec<&[Vec<u8>]> = if batch {
         vec![&codes[..]]
     } else {
         codes.chunks(1).collect()
     };
     let nq = queries.len();
+    let (mut online, mut prepared) = (Stats::default(), Stats::default());
+    let mut prepare_ms = 0.0;
     for q in queries {
-        let t = Instant::now();
+        let (t, before) = (Instant::now(), client.stats());
+        client.prepare(q.len()).await?;
+        prepare_ms += t.elapsed().as_secs_f64() * 1e3;
+        prepared = prepared + client.stats().since(&before);
+        let (t, before) = (Instant::now(), client.stats());
         preds.extend(client.classify(q).await?);
         per_query.push(t.elapsed().as_secs_f64() * 1e3);
+        online = online + client.stats().since(&before);
     }
-    let online_ms = t1.elapsed().as_secs_f64() * 1e3;
+    let online_ms: f64 = per_query.iter().sum();
     let stats = client.stats();
     client.close().await?;
     let classes: Vec<usize> = preds
@@ -141,7 +154,6 @@ pub async fn infer_session(
     let agreement = disagreements
         .as_ref()
         .map(|d| fraction(classes.len().saturating_sub(d.len()), images.len()));
-    let after = stats.since(&setup);
     let (med, p95) = if batch {
         (None, None)
     } else {
@@ -156,6 +168,8 @@ pub async fn infer_session(
         agreement,
         disagreements,
         setup_ms,
+        prepare_ms,
+        prepare_bytes: prepared.total_bytes(),
         online_ms,
         online_ms_per_input: online_ms / n,
         online_ms_median: med,
@@ -163,11 +177,11 @@ pub async fn infer_session(
         bytes_sent: stats.bytes_sent,
         bytes_received: stats.bytes_received,
         setup_bytes: setup.total_bytes(),
-        bytes_per_input: after.total_bytes() as f64 / n,
-        online_bytes_sent: after.bytes_sent,
-        online_bytes_received: after.bytes_received,
+        bytes_per_input: online.total_bytes() as f64 / n,
+        online_bytes_sent: online.bytes_sent,
+        online_bytes_received: online.bytes_received,
         rounds: stats.rounds,
-        rounds_per_query: after.rounds as f64 / nq.max(1) as f64,
+        rounds_per_query: online.rounds as f64 / nq.max(1) as f64,
     })
 }
 

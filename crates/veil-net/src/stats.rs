@@ -39,6 +39,23 @@ pub struct Stats {
     pub rounds: u64,
 }
 
+impl std::ops::Add for Stats {
+    type Output = Stats;
+
+    /// Counters of two stretches together (saturating).
+    fn add(self, other: Stats) -> Stats {
+        Stats {
+            bytes_sent: self.bytes_sent.saturating_add(other.bytes_sent),
+            bytes_received: self.bytes_received.saturating_add(other.bytes_received),
+            messages_sent: self.messages_sent.saturating_add(other.messages_sent),
+            messages_received: self
+                .messages_received
+                .saturating_add(other.messages_received),
+            rounds: self.rounds.saturating_add(other.rounds),
+        }
+    }
+}
+
 impl Stats {
     /// The counters accumulated since `earlier`, a snapshot of the same endpoint taken before.
     /// Fields saturate at zero if `earlier` is not actually earlier.

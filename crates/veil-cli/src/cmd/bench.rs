@@ -251,13 +251,14 @@ fn print_gmw(r: &GmwReport) {
 /// Prints the comparison table.
 fn print_protocols(rows: &[ProtocolRow]) {
     println!(
-        "{:<5} {:>6} {:>21} {:>12} {:>11} {:>12} {:>13} {:>13} {:>8} {:>9} {:>10} {:>9} {:>11} {:>10}",
+        "{:<5} {:>6} {:>21} {:>12} {:>11} {:>12} {:>12} {:>13} {:>13} {:>8} {:>9} {:>10} {:>9} {:>11} {:>10}",
         "",
         "digits",
         "mode",
         "online ms",
         "p95 ms",
-        "offline ms",
+        "setup ms",
+        "prep ms/dig",
         "KiB/digit up",
         "KiB/digit dn",
         "flights",
@@ -269,13 +270,14 @@ fn print_protocols(rows: &[ProtocolRow]) {
     );
     for r in rows {
         println!(
-            "{:<5} {:>6} {:>21} {:>12.2} {:>11.2} {:>12.1} {:>13.1} {:>13.1} {:>8.1} {:>8.1}% {:>10.2} {:>8.1}% {:>11.1} {:>10.1}",
+            "{:<5} {:>6} {:>21} {:>12.2} {:>11.2} {:>12.1} {:>12.2} {:>13.1} {:>13.1} {:>8.1} {:>8.1}% {:>10.2} {:>8.1}% {:>11.1} {:>10.1}",
             r.protocol,
             r.digits,
             r.mode,
             r.online_ms_median,
             r.online_ms_p95,
             r.offline_ms,
+            r.prepare_ms_per_digit,
             r.bytes_to_server / 1024.0,
             r.bytes_to_client / 1024.0,
             r.rounds,
@@ -287,6 +289,11 @@ fn print_protocols(rows: &[ProtocolRow]) {
         );
     }
     println!("(online ms: median per digit; for the GMW batch, batch time divided by the digits)");
+    println!(
+        "(setup ms: the session's setup; prep ms/dig: each query's offline phase, run before \
+         its input is used: Yao's evaluation garbled ahead, GMW's triples; KiB and flights are \
+         online)"
+    );
     println!(
         "(clear is the INSECURE baseline: the input in the clear, the plaintext model's answer; \
          x clear is each protocol's online latency and bytes over clear's)"

@@ -160,15 +160,19 @@ fn print_text(report: &InferReport, connect: &str, images: usize) {
         report.setup_ms, report.setup_bytes
     );
     println!(
+        "prepared    {:.1} ms, {} bytes (each query's offline phase, before its input is used)",
+        report.prepare_ms, report.prepare_bytes
+    );
+    println!(
         "online      {:.1} ms in all, {:.2} ms per image",
         report.online_ms, report.online_ms_per_input
     );
     println!(
-        "traffic     {} bytes sent, {} received ({:.0} bytes per image after setup)",
+        "traffic     {} bytes sent, {} received ({:.0} bytes per image online)",
         report.bytes_sent, report.bytes_received, report.bytes_per_input
     );
     println!(
-        "rounds      {} flights sent ({:.1} per query after setup)",
+        "rounds      {} flights sent ({:.1} per query online)",
         report.rounds, report.rounds_per_query
     );
 }
