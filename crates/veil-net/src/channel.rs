@@ -85,7 +85,7 @@ enum Expect {
 /// * A send must hand its frame to the transport within
 ///   [`write_timeout`](ChannelConfig::write_timeout); each flush, and the flush and shutdown in
 ///   [`close`](Self::close), get the same allowance. A send waits only when the transport is full:
-///   the socket and its buffers, or 64 queued frames in memory.
+///   the socket and its buffers, or 4 queued frames in memory.
 ///
 /// A receive that times out before any byte of the next frame arrived can be retried; one that
 /// times out inside a frame, like any other failure in the middle of a frame, leaves that

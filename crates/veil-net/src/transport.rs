@@ -37,8 +37,11 @@ pub const FRAME_HEADER_LEN: usize = 4;
 /// Capacity of the TCP read and write buffers.
 const TCP_BUFFER: usize = 64 << 10;
 
-/// Frames an in-memory endpoint can queue before the sender has to wait for the receiver.
-pub(crate) const MEMORY_QUEUE_FRAMES: usize = 64;
+/// Frames an in-memory endpoint can queue before the sender has to wait for the receiver. Few,
+/// as a socket's buffers are: a sender that runs ahead by megabytes leaves its frames to go cold
+/// in memory (and, once freed, to be faulted in again), while a short queue lets the receiver
+/// read each frame while it is still in cache.
+pub(crate) const MEMORY_QUEUE_FRAMES: usize = 4;
 
 /// Largest step by which a payload buffer grows beyond the bytes already received (see
 /// [`read_payload`]).
@@ -293,7 +296,7 @@ impl Transport for TcpTransport {
     }
 }
 
-/// One end of an in-memory duplex: a bounded queue of 64 payloads each way. Dropping one end
+/// One end of an in-memory duplex: a bounded queue of 4 payloads each way. Dropping one end
 /// makes the other's receives fail with [`NetError::PeerClosed`] once the queued frames have
 /// been read, and its sends fail at once. A frame is queued whole or not at all, even when the
 /// send is cancelled, and a cancelled receive loses nothing.
