@@ -13,11 +13,14 @@
 //!   section 3, one oblivious transfer per bit of the secret vector), over the IKNP random OTs
 //!   of `veil-ot`, with a public sparsity pattern so that convolutions cost what their
 //!   weights touch.
+//! - [`circuits`]: the boolean circuits that take a layer's two shares back to values: the
+//!   requantized activation re-masked for the next layer, and the final argmax.
 //!
 //! Security: semi-honest. The matrix holder learns nothing of the vector (it only sends); the
 //! vector holder's share is uniformly random whatever `W` is. A party that deviates in the
 //! later, online use of the shares can learn more; see the protocols that use this crate.
 
+pub mod circuits;
 pub mod matvec;
 pub mod ring;
 
