@@ -9,6 +9,9 @@
 //!   OT and learns the class (and the logits if asked and allowed).
 //! - **GMW** ([`gmw`], `gmw/SPEC.md`): the same circuit under GMW, triples made before the
 //!   query, up to 64 inputs per batch at the rounds of one.
+//! - **mixed** ([`mixed`], `mixed/SPEC.md`): the linear layers on additive shares (their
+//!   offline products by OT), the activations and the argmax in garbled circuits; semi-honest,
+//!   trusted clients only.
 //! - **clear** ([`clear`], `clear/SPEC.md`): INSECURE, the input in the clear and the plaintext
 //!   model's answer; a baseline for measurements, offered only when the server lists it.
 //!
@@ -27,6 +30,7 @@ pub mod clear;
 pub mod client;
 pub mod gmw;
 pub mod he;
+pub mod mixed;
 pub mod registry;
 pub mod server;
 pub mod wire;

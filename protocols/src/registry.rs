@@ -114,10 +114,11 @@ pub(crate) fn outputs(logits: bool) -> Outputs {
 }
 
 /// Every protocol, in the order the tools list them.
-pub static REGISTRY: [&dyn InferenceProtocol; 4] = [
+pub static REGISTRY: [&dyn InferenceProtocol; 5] = [
     &crate::he::He,
     &crate::yao::Yao,
     &crate::gmw::Gmw,
+    &crate::mixed::Mixed,
     &crate::clear::Clear,
 ];
 

@@ -31,8 +31,9 @@
 //!
 //! # Trust
 //!
-//! GMW is secure only against a semi-honest client: a client that deviates from it can learn
-//! more of the model than its outputs. The server serves it only to clients it trusts: every
+//! GMW and mixed are secure only against a semi-honest client: a client that deviates from
+//! them can learn more of the model than its outputs. The server serves them only to clients
+//! it trusts (the protocols whose registry entry requires trust): every
 //! client when [`ServerConfig::trust_clients`] is set, otherwise the clients on the allow-list
 //! of [`ServerSecurity::Noise`]. Yao and HE are served to any client.
 

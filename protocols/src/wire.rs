@@ -20,6 +20,9 @@ pub enum Protocol {
     /// GMW: both parties evaluate on XOR shares, with Beaver triples. Semi-honest: served
     /// only to trusted clients (see [`Protocol::requires_trust`]).
     Gmw,
+    /// Linear layers on additive shares, activations in garbled circuits. Semi-honest: served
+    /// only to trusted clients.
+    Mixed,
     /// No protection at all: the client sends its input codes in the clear and the server
     /// answers with its plaintext integer model. INSECURE: a baseline for measurements,
     /// offered only when the server's operator lists it (see [`Protocol::insecure`]).
@@ -28,7 +31,13 @@ pub enum Protocol {
 
 impl Protocol {
     /// Every protocol, in the order of [`crate::registry::REGISTRY`].
-    pub const ALL: [Protocol; 4] = [Protocol::He, Protocol::Yao, Protocol::Gmw, Protocol::Clear];
+    pub const ALL: [Protocol; 5] = [
+        Protocol::He,
+        Protocol::Yao,
+        Protocol::Gmw,
+        Protocol::Mixed,
+        Protocol::Clear,
+    ];
 
     /// The protocols that protect the client's input and the model: what a server offers by
     /// default ([`Protocol::ALL`] without the insecure ones).
@@ -57,6 +66,7 @@ impl Protocol {
             Protocol::He => "he",
             Protocol::Yao => "yao",
             Protocol::Gmw => "gmw",
+            Protocol::Mixed => "mixed",
             Protocol::Clear => "clear",
         }
     }

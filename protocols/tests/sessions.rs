@@ -318,3 +318,45 @@ async fn prepared_queries_give_the_models_answers() {
     ch.flush().await.unwrap();
     assert!(ch.recv_bytes().await.is_err());
 }
+
+/// The mixed protocol (linear layers on shares, activations in garbled circuits) gives the
+/// integer model's classes and logits, with and without its offline phase run ahead, and is
+/// refused to a client the server does not trust.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_sessions_give_the_models_answers() {
+    let (addr, key) = start().await;
+    let model = veil_nn::bundled_model().unwrap().quantized;
+    let test = digits_split().test;
+    let codes: Vec<Vec<u8>> = test.samples[..12]
+        .iter()
+        .map(|s| model.quantize_input(&s.pixels))
+        .collect();
+    for logits in [false, true] {
+        let mut opts = ClientOptions::new(Protocol::Mixed, key);
+        opts.want_logits = logits;
+        let mut c = Client::connect(&addr, opts).await.unwrap();
+        c.prepare(4).await.unwrap();
+        let preds = c.classify(&codes).await.unwrap();
+        for (p, x) in preds.iter().zip(&codes) {
+            assert_eq!(p.class, Some(model.predict_codes(x)));
+            if logits {
+                assert_eq!(p.logits.as_ref().unwrap(), &model.logits(x));
+            } else {
+                assert!(p.logits.is_none());
+            }
+        }
+        c.close().await.unwrap();
+    }
+    let untrusted = {
+        let config = ServerConfig::new(model.clone());
+        start_with(config).await
+    };
+    let e = Client::connect(
+        &untrusted.0,
+        ClientOptions::new(Protocol::Mixed, untrusted.1),
+    )
+    .await
+    .err()
+    .unwrap();
+    assert!(matches!(e, SessionError::Refused(_)), "{e}");
+}

@@ -14,7 +14,7 @@ use super::{load_model, print_json};
 /// `veil infer` flags.
 #[derive(Args, Debug)]
 pub struct InferArgs {
-    /// Protocol: he, yao, gmw, or clear (INSECURE: sends the input in the clear, for
+    /// Protocol: he, yao, gmw, mixed, or clear (INSECURE: sends the input in the clear, for
     /// measurements against a server that offers it).
     #[arg(long)]
     protocol: Protocol,

@@ -20,9 +20,9 @@ pub struct ServeArgs {
     /// compiled into this binary.
     #[arg(long)]
     model: Option<PathBuf>,
-    /// Protocols offered, comma separated: he, yao, gmw, and clear, the INSECURE baseline
-    /// (the client's input in the clear), offered only when listed here.
-    #[arg(long, default_value = "he,yao,gmw")]
+    /// Protocols offered, comma separated: he, yao, gmw, mixed, and clear, the INSECURE
+    /// baseline (the client's input in the clear), offered only when listed here.
+    #[arg(long, default_value = "he,yao,gmw,mixed")]
     protocol: String,
     /// Address to listen on (port 0 picks a free port; the first line printed names it).
     #[arg(long, default_value = "127.0.0.1:7878")]
@@ -38,13 +38,14 @@ pub struct ServeArgs {
     #[arg(long)]
     identity: Option<PathBuf>,
     /// Serve only clients with this public key (repeatable); without it, any client. The
-    /// listed clients are trusted: they are served GMW too.
+    /// listed clients are trusted: they are served GMW and mixed too.
     #[arg(long = "allow-client", value_name = "KEY")]
     allow_client: Vec<PublicKey>,
-    /// Serve GMW to every client. GMW is secure only against semi-honest clients (a client
-    /// that deviates from it can learn more of the model than its outputs), so without this
-    /// flag it is served only to the clients of --allow-client, and any other client asking
-    /// for it is refused with a message saying so. Yao and HE are served to any client.
+    /// Serve GMW and mixed to every client. Both are secure only against semi-honest clients
+    /// (a client that deviates from them can learn more of the model than its outputs), so
+    /// without this flag they are served only to the clients of --allow-client, and any other
+    /// client asking for one is refused with a message saying so. Yao and HE are served to
+    /// any client.
     #[arg(long)]
     trust_clients: bool,
     /// Serve without encryption or authentication: for measurements on a trusted network.

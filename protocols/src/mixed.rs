@@ -1,0 +1,589 @@
+//! The mixed session: the model's linear maps on additive shares in `Z_2^k`, its activations
+//! and its argmax in garbled circuits (ABY, Demmler, Schneider and Zohner, NDSS 2015; MiniONN,
+//! Liu et al., CCS 2017). See `mixed/SPEC.md`.
+//!
+//! The model graph is cut into *stages*, as the HE planner cuts it: the linear ops between two
+//! ReLUs compose into one affine map (integer coefficients, exact), and the last stage is the
+//! output layer. For each query, offline, the client draws a mask `r_s` for the inputs of every
+//! stage and the parties get shares of `W_s·r_s` ([`veil_arith::matvec`], Gilboa's OT
+//! product). Online, the client sends `x − r_0`; at each stage the server adds its share and
+//! the bias to `W_s·(x_s − r_s)`, the client holds the other share, and a garbled circuit
+//! ([`veil_arith::circuits`]) turns the two shares into the next stage's input masked by
+//! `r_{s+1}` (revealed to the server) or, after the last stage, into the class (and the logits
+//! when allowed, revealed to the client).
+//!
+//! Each stage works modulo `2^k` with `k` the width the public architecture gives its
+//! accumulators, so the sum of the shares is the accumulator itself; which coefficients of a
+//! stage may be non-zero follows from the architecture alone (the stage composed with every
+//! weight 1), so the client needs no weight and the bytes say nothing of them.
+//!
+//! Semi-honest: a client that deviates (masks that differ from the ones of its OT products,
+//! chosen garbled-circuit inputs) can learn more of the model than its outputs (Lehmkuhl,
+//! Mishra, Srinivasan and Popa, "MUSE", USENIX Security 2021), so the server serves it only to
+//! clients it trusts, as GMW.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use rand::Rng;
+use veil_arith::circuits::{argmax_of_shares, requant_reshare};
+use veil_arith::matvec;
+use veil_arith::ring::{embed, mask, signed};
+use veil_arith::{ArithError, Pattern};
+use veil_gc::{Evaluator, Garbler, Party, PreparedCircuit, Reveal};
+use veil_net::Channel;
+use veil_nn::compile::Prediction;
+use veil_nn::graph::{Architecture, Coef, QuantGraph};
+use veil_nn::quant::Requant;
+use veil_ot::{IknpReceiver, IknpSender};
+use zeroize::Zeroize;
+
+use crate::client::ClientOptions;
+use crate::registry::{BoxFuture, ClientSession, InferenceProtocol};
+use crate::server::{next_request, welcome, Next, Served};
+use crate::wire::{Hello, Protocol, Request, MAX_AHEAD};
+use crate::SessionError;
+
+impl From<ArithError> for SessionError {
+    fn from(e: ArithError) -> SessionError {
+        match e {
+            ArithError::Net(e) => SessionError::Net(e),
+            other => SessionError::Protocol(format!("shared product: {other}")),
+        }
+    }
+}
+
+/// One stage's public shape: its inputs, the non-zero pattern of its affine map, the ring
+/// width of its accumulators, and the requantization after it (none for the output layer).
+#[derive(Clone, Debug)]
+pub struct StageShape {
+    /// The pattern of the stage's matrix (rows: its accumulators; columns: its inputs).
+    pub pattern: Pattern,
+    /// Ring width `k` of the stage.
+    pub k: u32,
+    /// The activation after the stage; `None` for the output layer.
+    pub requant: Option<Requant>,
+}
+
+/// The public plan: every stage's shape, first to last (the last is the output layer).
+#[derive(Clone, Debug)]
+pub struct MixedPlan {
+    /// The stages.
+    pub stages: Vec<StageShape>,
+}
+
+/// An affine map composed so far: per output, `(input, coefficient)` terms and a constant.
+type Affine = Vec<(BTreeMap<u32, i64>, i64)>;
+
+fn identity(n: usize) -> Affine {
+    (0..n)
+        .map(|i| (BTreeMap::from([(i as u32, 1i64)]), 0))
+        .collect()
+}
+
+/// Composes `rows` (over the previous outputs) with `prev`; with `params` the real weights and
+/// biases, without them every weight 1 and no bias (the structure).
+fn compose(
+    prev: &Affine,
+    rows: &veil_nn::graph::Rows,
+    params: Option<&veil_nn::graph::LayerParams>,
+) -> Affine {
+    (0..rows.outputs)
+        .map(|j| {
+            let mut terms: BTreeMap<u32, i64> = BTreeMap::new();
+            let mut constant = match (rows.bias[j], params) {
+                (Some(b), Some(p)) => p.bias.get(b as usize).map_or(0, |&b| i64::from(b)),
+                _ => 0,
+            };
+            for (i, c) in rows.row(j) {
+                let w = match (c, params) {
+                    (Coef::Weight(w), Some(p)) => {
+                        p.weights.get(w as usize).map_or(0, |&w| i64::from(w))
+                    }
+                    (Coef::Weight(_), None) | (Coef::One, _) => 1,
+                };
+                let Some((e_terms, e_const)) = prev.get(i) else {
+                    continue;
+                };
+                constant = constant.wrapping_add(w.wrapping_mul(*e_const));
+                for (&t, &c) in e_terms {
+                    let v = terms.entry(t).or_insert(0);
+                    *v = v.wrapping_add(w.wrapping_mul(c));
+                }
+            }
+            (terms, constant)
+        })
+        .collect()
+}
+
+/// The stages of `arch`, with the server's affine maps when `model` is given.
+fn stages(
+    arch: &Architecture,
+    model: Option<&QuantGraph>,
+) -> Result<(MixedPlan, Vec<Affine>), SessionError> {
+    let invalid = |e: veil_nn::graph::GraphError| SessionError::Invalid(e.to_string());
+    let types = arch.validate().map_err(invalid)?;
+    let shapes = arch.shapes().map_err(invalid)?;
+    let mut plan = Vec::new();
+    let mut maps = Vec::new();
+    let (mut structure, mut real) = (identity(arch.input_count()), identity(arch.input_count()));
+    let mut inputs = arch.input_count();
+    let mut p = 0;
+    let mut finish = |structure: &Affine,
+                      real: Affine,
+                      inputs: usize,
+                      k: u32,
+                      requant: Option<Requant>|
+     -> Result<(), SessionError> {
+        let mut columns = vec![Vec::new(); inputs];
+        for (j, (terms, _)) in structure.iter().enumerate() {
+            for &i in terms.keys() {
+                if let Some(c) = columns.get_mut(i as usize) {
+                    c.push(j as u32);
+                }
+            }
+        }
+        let pattern = Pattern::new(structure.len(), columns)?;
+        plan.push(StageShape {
+            pattern,
+            k,
+            requant,
+        });
+        maps.push(real);
+        Ok(())
+    };
+    for (k, op) in arch.ops.iter().enumerate() {
+        let g = op.geometry();
+        if let Some(rows) = g.rows(shapes[k]) {
+            let params = if g.has_params() {
+                p += 1;
+                model.and_then(|m| m.params.get(p - 1))
+            } else {
+                None
+            };
+            structure = compose(&structure, &rows, None);
+            if model.is_some() {
+                real = compose(&real, &rows, params);
+            }
+        } else if let Some(requant) = op.requant() {
+            // The accumulators this ReLU reads, with one bit to spare.
+            let width = (types[k].1.bits + 1).min(64);
+            let outputs = structure.len();
+            finish(
+                &structure,
+                std::mem::replace(&mut real, identity(outputs)),
+                inputs,
+                width,
+                Some(requant),
+            )?;
+            structure = identity(outputs);
+            inputs = outputs;
+        }
+    }
+    let last = types
+        .last()
+        .ok_or_else(|| SessionError::Invalid("empty architecture".into()))?;
+    let width = (last.1.bits + 1).min(64);
+    finish(&structure, real, inputs, width, None)?;
+    Ok((MixedPlan { stages: plan }, maps))
+}
+
+impl MixedPlan {
+    /// The plan of an architecture, from its public description alone.
+    pub fn of(arch: &Architecture) -> Result<MixedPlan, SessionError> {
+        Ok(stages(arch, None)?.0)
+    }
+}
+
+/// The server's weights of every stage, by column of its pattern, and its biases.
+struct ServerStage {
+    columns: Vec<Vec<i64>>,
+    bias: Vec<i64>,
+}
+
+fn server_stages(plan: &MixedPlan, maps: &[Affine]) -> Vec<ServerStage> {
+    plan.stages
+        .iter()
+        .zip(maps)
+        .map(|(st, map)| {
+            let columns = (0..st.pattern.columns())
+                .map(|i| {
+                    st.pattern
+                        .column(i)
+                        .iter()
+                        .map(|&j| {
+                            map.get(j as usize)
+                                .and_then(|(t, _)| t.get(&(i as u32)).copied())
+                                .unwrap_or(0)
+                        })
+                        .collect()
+                })
+                .collect();
+            let bias = map.iter().map(|(_, c)| *c).collect();
+            ServerStage { columns, bias }
+        })
+        .collect()
+}
+
+/// The circuits of every stage, prepared once per session: the activation re-masked for the
+/// next stage (revealed to the server), then the argmax (revealed to the client).
+fn circuits(plan: &MixedPlan, logits: bool) -> Result<Vec<PreparedCircuit>, SessionError> {
+    let n = plan.stages.len();
+    (0..n)
+        .map(|s| {
+            let st = &plan.stages[s];
+            let rows = st.pattern.rows();
+            Ok(match st.requant {
+                Some(r) => PreparedCircuit::new(
+                    &requant_reshare(rows, st.k, r.shift, r.out_bits, plan.stages[s + 1].k),
+                    &[Party::Garbler, Party::Evaluator, Party::Evaluator],
+                    Reveal::Garbler,
+                )?,
+                None => PreparedCircuit::new(
+                    &argmax_of_shares(rows, st.k, logits),
+                    &[Party::Garbler, Party::Evaluator],
+                    Reveal::Evaluator,
+                )?,
+            })
+        })
+        .collect()
+}
+
+fn to_bits(words: &[u64], width: u32) -> Vec<bool> {
+    words
+        .iter()
+        .flat_map(|&w| (0..width).map(move |i| (w >> i) & 1 == 1))
+        .collect()
+}
+
+fn from_bits(bits: &[bool], width: u32) -> Vec<u64> {
+    bits.chunks(width as usize)
+        .map(|c| {
+            c.iter()
+                .enumerate()
+                .fold(0u64, |w, (i, &b)| w | (u64::from(b) << i))
+        })
+        .collect()
+}
+
+/// `W·v + bias + share` in `Z_2^k`.
+fn affine(st: &ServerStage, pattern: &Pattern, v: &[u64], share: &[u64], k: u32) -> Vec<u64> {
+    let mut out: Vec<u64> = st
+        .bias
+        .iter()
+        .zip(share)
+        .map(|(&b, &s)| embed(b, 64).wrapping_add(s))
+        .collect();
+    for (i, (&x, col)) in v.iter().zip(&st.columns).enumerate() {
+        for (&j, &w) in pattern.column(i).iter().zip(col) {
+            let o = &mut out[j as usize];
+            *o = o.wrapping_add(embed(w, 64).wrapping_mul(x));
+        }
+    }
+    out.iter().map(|o| o & mask(k)).collect()
+}
+
+/// The server's shares of one query's offline phase, one vector per stage.
+type ServerShares = Vec<Vec<u64>>;
+
+/// The client's masks and shares of one query's offline phase, per stage; erased on drop.
+struct ClientShares {
+    masks: Vec<Vec<u64>>,
+    shares: Vec<Vec<u64>>,
+}
+
+impl Drop for ClientShares {
+    fn drop(&mut self) {
+        self.masks.iter_mut().for_each(|m| m.zeroize());
+        self.shares.iter_mut().for_each(|s| s.zeroize());
+    }
+}
+
+async fn server_offline(
+    ch: &mut Channel,
+    ot: &mut IknpSender,
+    plan: &MixedPlan,
+    weights: &[ServerStage],
+) -> Result<ServerShares, SessionError> {
+    let mut out = Vec::with_capacity(plan.stages.len());
+    for (st, w) in plan.stages.iter().zip(weights) {
+        out.push(matvec::send(ch, ot, &st.pattern, &w.columns, st.k).await?);
+    }
+    Ok(out)
+}
+
+async fn client_offline(
+    ch: &mut Channel,
+    ot: &mut IknpReceiver,
+    plan: &MixedPlan,
+) -> Result<ClientShares, SessionError> {
+    let mut rng = veil_ot::secure_rng();
+    let mut masks = Vec::with_capacity(plan.stages.len());
+    let mut shares = Vec::with_capacity(plan.stages.len());
+    for st in &plan.stages {
+        let r: Vec<u64> = (0..st.pattern.columns())
+            .map(|_| rng.random::<u64>() & mask(st.k))
+            .collect();
+        shares.push(matvec::receive(ch, ot, &st.pattern, &r, st.k).await?);
+        masks.push(r);
+    }
+    veil_ot::erase_rng(&mut rng);
+    Ok(ClientShares { masks, shares })
+}
+
+/// Server side of one input, its offline phase done.
+async fn serve_one(
+    ch: &mut Channel,
+    garbler: &mut Garbler,
+    plan: &MixedPlan,
+    weights: &[ServerStage],
+    prepared: &[PreparedCircuit],
+    shares: &ServerShares,
+) -> Result<(), SessionError> {
+    let first = &plan.stages[0];
+    let n0 = first.pattern.columns();
+    // n values of at most 8 bytes, and bincode's length prefix.
+    let mut v: Vec<u64> = ch.recv_within(8 * n0 + 9).await?;
+    if v.len() != n0 || v.iter().any(|&x| x & !mask(first.k) != 0) {
+        return Err(SessionError::Protocol(format!(
+            "a masked input of {} values, expected {n0} of {} bits",
+            v.len(),
+            first.k
+        )));
+    }
+    for (s, st) in plan.stages.iter().enumerate() {
+        let y = affine(&weights[s], &st.pattern, &v, &shares[s], st.k);
+        let out = garbler
+            .run_prepared(ch, &prepared[s], &[to_bits(&y, st.k)])
+            .await?;
+        if st.requant.is_some() {
+            let z = out.ok_or_else(|| SessionError::Protocol("no masked activation".into()))?;
+            v = from_bits(&z[0], plan.stages[s + 1].k);
+        }
+    }
+    Ok(())
+}
+
+/// Client side of one input.
+async fn query_one(
+    ch: &mut Channel,
+    evaluator: &mut Evaluator,
+    plan: &MixedPlan,
+    prepared: &[PreparedCircuit],
+    shares: &ClientShares,
+    codes: &[u8],
+    logits: bool,
+) -> Result<Prediction, SessionError> {
+    let first = &plan.stages[0];
+    if codes.len() != first.pattern.columns() {
+        return Err(SessionError::Invalid(format!(
+            "{} input codes, the model takes {}",
+            codes.len(),
+            first.pattern.columns()
+        )));
+    }
+    let masked: Vec<u64> = codes
+        .iter()
+        .zip(&shares.masks[0])
+        .map(|(&x, r)| u64::from(x).wrapping_sub(*r) & mask(first.k))
+        .collect();
+    ch.send(&masked).await?;
+    let last = plan.stages.len() - 1;
+    for (s, st) in plan.stages.iter().enumerate() {
+        let mine = to_bits(&shares.shares[s], st.k);
+        if s < last {
+            let next = to_bits(&shares.masks[s + 1], plan.stages[s + 1].k);
+            evaluator
+                .run_prepared(ch, &prepared[s], &[mine, next])
+                .await?;
+        } else {
+            let out = evaluator
+                .run_prepared(ch, &prepared[s], &[mine])
+                .await?
+                .ok_or_else(|| SessionError::Protocol("no output for the client".into()))?;
+            let class = from_bits(&out[0], out[0].len().max(1) as u32)
+                .first()
+                .copied()
+                .unwrap_or(0) as usize;
+            let rows = st.pattern.rows();
+            if class >= rows {
+                return Err(SessionError::Protocol(format!("class {class} of {rows}")));
+            }
+            let logits = if logits {
+                let words = out
+                    .get(1)
+                    .ok_or_else(|| SessionError::Protocol("no logits".into()))?;
+                Some(
+                    from_bits(words, st.k)
+                        .iter()
+                        .map(|&w| signed(w, st.k))
+                        .collect(),
+                )
+            } else {
+                None
+            };
+            return Ok(Prediction {
+                class: Some(class),
+                logits,
+            });
+        }
+    }
+    Err(SessionError::Invalid("a model with no stage".into()))
+}
+
+/// The registry's entry for the mixed protocol.
+pub struct Mixed;
+
+struct MixedClient {
+    ot: IknpReceiver,
+    evaluator: Evaluator,
+    plan: MixedPlan,
+    prepared: Vec<PreparedCircuit>,
+    ahead: VecDeque<ClientShares>,
+    logits: bool,
+}
+
+impl ClientSession for MixedClient {
+    fn classify<'a>(
+        &'a mut self,
+        ch: &'a mut Channel,
+        inputs: &'a [Vec<u8>],
+    ) -> BoxFuture<'a, Result<Vec<Prediction>, SessionError>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(inputs.len());
+            for codes in inputs {
+                let shares = match self.ahead.pop_front() {
+                    Some(s) => s,
+                    None => client_offline(ch, &mut self.ot, &self.plan).await?,
+                };
+                out.push(
+                    query_one(
+                        ch,
+                        &mut self.evaluator,
+                        &self.plan,
+                        &self.prepared,
+                        &shares,
+                        codes,
+                        self.logits,
+                    )
+                    .await?,
+                );
+            }
+            Ok(out)
+        })
+    }
+
+    fn prepare<'a>(
+        &'a mut self,
+        ch: &'a mut Channel,
+        count: usize,
+    ) -> BoxFuture<'a, Result<(), SessionError>> {
+        Box::pin(async move {
+            let count = count.min((MAX_AHEAD as usize).saturating_sub(self.ahead.len()));
+            if count == 0 {
+                return Ok(());
+            }
+            ch.send(&Request::Prepare {
+                count: count as u32,
+            })
+            .await?;
+            for _ in 0..count {
+                let shares = client_offline(ch, &mut self.ot, &self.plan).await?;
+                self.ahead.push_back(shares);
+            }
+            Ok(())
+        })
+    }
+}
+
+async fn serve(ch: &mut Channel, served: &Served, hello: &Hello) -> Result<u64, SessionError> {
+    let logits = hello.want_logits && served.config().allow_logits;
+    let model = &served.config().model;
+    let (plan, maps) = stages(&model.architecture, Some(model))?;
+    let weights = server_stages(&plan, &maps);
+    let prepared = circuits(&plan, logits)?;
+    welcome(ch, served, logits).await?;
+    let mut rng = veil_ot::secure_rng();
+    let mut ot = IknpSender::setup(ch, &mut rng)
+        .await
+        .map_err(ArithError::from)?;
+    let mut garbler = Garbler::new(&mut rng);
+    veil_ot::erase_rng(&mut rng);
+    let mut ahead: VecDeque<ServerShares> = VecDeque::new();
+    let mut inputs = 0;
+    while let Some(next) = next_request(ch).await? {
+        match next {
+            Next::Query(n) => {
+                for _ in 0..n {
+                    let shares = match ahead.pop_front() {
+                        Some(s) => s,
+                        None => server_offline(ch, &mut ot, &plan, &weights).await?,
+                    };
+                    serve_one(ch, &mut garbler, &plan, &weights, &prepared, &shares).await?;
+                }
+                inputs += u64::from(n);
+            }
+            Next::Prepare(n) => {
+                if ahead.len() + n as usize > MAX_AHEAD as usize {
+                    return Err(SessionError::Protocol(format!(
+                        "{n} more queries prepared with {} held (at most {MAX_AHEAD})",
+                        ahead.len()
+                    )));
+                }
+                for _ in 0..n {
+                    ahead.push_back(server_offline(ch, &mut ot, &plan, &weights).await?);
+                }
+            }
+        }
+    }
+    Ok(inputs)
+}
+
+impl InferenceProtocol for Mixed {
+    fn protocol(&self) -> Protocol {
+        Protocol::Mixed
+    }
+
+    fn summary(&self) -> &'static str {
+        "linear layers on additive shares, activations in garbled circuits; semi-honest: trusted clients only"
+    }
+
+    fn requires_trust(&self) -> bool {
+        true
+    }
+
+    fn serve<'a>(
+        &'a self,
+        ch: &'a mut Channel,
+        served: &'a Served,
+        hello: &'a Hello,
+    ) -> BoxFuture<'a, Result<u64, SessionError>> {
+        Box::pin(serve(ch, served, hello))
+    }
+
+    fn connect<'a>(
+        &'a self,
+        ch: &'a mut Channel,
+        architecture: &'a Architecture,
+        logits: bool,
+        _options: &'a ClientOptions,
+    ) -> BoxFuture<'a, Result<Box<dyn ClientSession>, SessionError>> {
+        Box::pin(async move {
+            let plan = MixedPlan::of(architecture)?;
+            let prepared = circuits(&plan, logits)?;
+            let mut rng = veil_ot::secure_rng();
+            let ot = IknpReceiver::setup(ch, &mut rng)
+                .await
+                .map_err(ArithError::from)?;
+            let evaluator = Evaluator::new(&mut rng);
+            veil_ot::erase_rng(&mut rng);
+            Ok(Box::new(MixedClient {
+                ot,
+                evaluator,
+                plan,
+                prepared,
+                ahead: VecDeque::new(),
+                logits,
+            }) as Box<dyn ClientSession>)
+        })
+    }
+}
