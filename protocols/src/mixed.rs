@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, VecDeque};
 use rand::Rng;
 use veil_arith::circuits::{argmax_of_shares, requant_reshare};
 use veil_arith::matvec;
-use veil_arith::ring::{embed, mask, signed};
+use veil_arith::ring::{embed, from_bits, mask, signed, to_bits};
 use veil_arith::{ArithError, Pattern};
 use veil_gc::{Evaluator, Garbler, Party, PreparedCircuit, Reveal};
 use veil_net::Channel;
@@ -244,23 +244,6 @@ fn circuits(plan: &MixedPlan, logits: bool) -> Result<Vec<PreparedCircuit>, Sess
                     Reveal::Evaluator,
                 )?,
             })
-        })
-        .collect()
-}
-
-fn to_bits(words: &[u64], width: u32) -> Vec<bool> {
-    words
-        .iter()
-        .flat_map(|&w| (0..width).map(move |i| (w >> i) & 1 == 1))
-        .collect()
-}
-
-fn from_bits(bits: &[bool], width: u32) -> Vec<u64> {
-    bits.chunks(width as usize)
-        .map(|c| {
-            c.iter()
-                .enumerate()
-                .fold(0u64, |w, (i, &b)| w | (u64::from(b) << i))
         })
         .collect()
 }

@@ -87,25 +87,8 @@ pub fn argmax_of_shares(n: usize, k: u32, logits: bool) -> Circuit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ring::{embed, mask, signed};
+    use crate::ring::{embed, from_bits, mask, signed, to_bits};
     use rand::{Rng, SeedableRng};
-
-    fn to_bits(words: &[u64], width: u32) -> Vec<bool> {
-        words
-            .iter()
-            .flat_map(|&w| (0..width).map(move |i| (w >> i) & 1 == 1))
-            .collect()
-    }
-
-    fn from_bits(bits: &[bool], width: u32) -> Vec<u64> {
-        bits.chunks(width as usize)
-            .map(|c| {
-                c.iter()
-                    .enumerate()
-                    .fold(0u64, |w, (i, &b)| w | (u64::from(b) << i))
-            })
-            .collect()
-    }
 
     fn requant_plain(acc: i64, shift: u8, out_bits: u8) -> i64 {
         let half = if shift == 0 { 0 } else { 1i64 << (shift - 1) };

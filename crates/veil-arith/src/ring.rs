@@ -27,6 +27,25 @@ pub fn bytes_for(bits: u32) -> usize {
     bits.div_ceil(8) as usize
 }
 
+/// The low `width` bits of each word, least significant first: a garbled circuit's input.
+pub fn to_bits(words: &[u64], width: u32) -> Vec<bool> {
+    words
+        .iter()
+        .flat_map(|&w| (0..width).map(move |i| (w >> i) & 1 == 1))
+        .collect()
+}
+
+/// Words of `width` bits from bits in the order of [`to_bits`] (a last partial word is kept).
+pub fn from_bits(bits: &[bool], width: u32) -> Vec<u64> {
+    bits.chunks(width.max(1) as usize)
+        .map(|c| {
+            c.iter()
+                .enumerate()
+                .fold(0u64, |w, (i, &b)| w | (u64::from(b) << i))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use veil_arith::circuits::{argmax_of_shares, requant_reshare};
 use veil_arith::matvec::{receive, send};
-use veil_arith::ring::{embed, mask};
+use veil_arith::ring::{embed, from_bits as words, mask, to_bits as bits};
 use veil_arith::Pattern;
 use veil_gc::{Evaluator, Garbler, Party, Reveal};
 use veil_net::{Channel, ChannelConfig};
@@ -27,23 +27,6 @@ struct Model {
     b1: Vec<i64>,
     w2: Vec<Vec<i64>>,
     b2: Vec<i64>,
-}
-
-fn bits(words: &[u64], width: u32) -> Vec<bool> {
-    words
-        .iter()
-        .flat_map(|&w| (0..width).map(move |i| (w >> i) & 1 == 1))
-        .collect()
-}
-
-fn words(bits: &[bool], width: u32) -> Vec<u64> {
-    bits.chunks(width as usize)
-        .map(|c| {
-            c.iter()
-                .enumerate()
-                .fold(0u64, |w, (i, &b)| w | (u64::from(b) << i))
-        })
-        .collect()
 }
 
 /// `W·v + bias` in `Z_2^k` (W by columns).
