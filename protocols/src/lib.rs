@@ -67,7 +67,19 @@ pub enum SessionError {
     /// The peer broke the protocol.
     #[error("protocol violation: {0}")]
     Protocol(String),
+    /// The shared products of the mixed protocol failed.
+    #[error("shared product: {0}")]
+    Arith(veil_arith::ArithError),
     /// The caller's request cannot be served.
     #[error("invalid request: {0}")]
     Invalid(String),
+}
+
+impl From<veil_arith::ArithError> for SessionError {
+    fn from(e: veil_arith::ArithError) -> SessionError {
+        match e {
+            veil_arith::ArithError::Net(e) => SessionError::Net(e),
+            other => SessionError::Arith(other),
+        }
+    }
 }

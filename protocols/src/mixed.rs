@@ -27,9 +27,9 @@ use std::collections::{BTreeMap, VecDeque};
 use rand::Rng;
 use veil_arith::circuits::{argmax_of_shares, requant_reshare};
 use veil_arith::matvec;
-use veil_arith::ring::{embed, from_bits, mask, signed, to_bits};
+use veil_arith::ring::{embed, from_bits, mask, pack, signed, to_bits, unpack};
 use veil_arith::{ArithError, Pattern};
-use veil_gc::{Evaluator, Garbler, Party, PreparedCircuit, Reveal};
+use veil_gc::{Evaluator, Garbler, Party, PreparedCircuit, Reveal, MAX_DEFERRED};
 use veil_net::Channel;
 use veil_nn::compile::Prediction;
 use veil_nn::graph::{Architecture, Coef, QuantGraph};
@@ -39,18 +39,9 @@ use zeroize::Zeroize;
 
 use crate::client::ClientOptions;
 use crate::registry::{BoxFuture, ClientSession, InferenceProtocol};
-use crate::server::{next_request, welcome, Next, Served};
+use crate::server::{check_prepare, next_request, welcome, Next, Served};
 use crate::wire::{Hello, Protocol, Request, MAX_AHEAD};
 use crate::SessionError;
-
-impl From<ArithError> for SessionError {
-    fn from(e: ArithError) -> SessionError {
-        match e {
-            ArithError::Net(e) => SessionError::Net(e),
-            other => SessionError::Protocol(format!("shared product: {other}")),
-        }
-    }
-}
 
 /// One stage's public shape: its inputs, the non-zero pattern of its affine map, the ring
 /// width of its accumulators, and the requantization after it (none for the output layer).
@@ -281,36 +272,68 @@ impl Drop for ClientShares {
     }
 }
 
+/// Queries a session may prepare ahead: [`MAX_AHEAD`], fewer when the model has so many
+/// stages that their garbled circuits would pass [`MAX_DEFERRED`] (one more query's worth is
+/// left for a query made on the spot).
+fn max_prepared(plan: &MixedPlan) -> usize {
+    let stages = plan.stages.len().max(1);
+    (MAX_AHEAD as usize).min((MAX_DEFERRED / stages).saturating_sub(1))
+}
+
+/// The server's offline phase of one query: per stage, its share of `W_s·r_s`, then the
+/// stage's circuit garbled with its own input (its share of the accumulators) deferred.
 async fn server_offline(
     ch: &mut Channel,
     ot: &mut IknpSender,
+    garbler: &mut Garbler,
     plan: &MixedPlan,
     weights: &[ServerStage],
+    prepared: &[PreparedCircuit],
 ) -> Result<ServerShares, SessionError> {
     let mut out = Vec::with_capacity(plan.stages.len());
-    for (st, w) in plan.stages.iter().zip(weights) {
+    for ((st, w), circuit) in plan.stages.iter().zip(weights).zip(prepared) {
         out.push(matvec::send(ch, ot, &st.pattern, &w.columns, st.k).await?);
+        garbler.garble_deferred(ch, circuit).await?;
     }
     Ok(out)
 }
 
+/// The client's offline phase of one query: per stage, a fresh mask and its share of
+/// `W_s·r_s`, then its inputs to the stage's circuit (that share and the next stage's mask)
+/// bound to the labels of a garbling it keeps.
 async fn client_offline(
     ch: &mut Channel,
     ot: &mut IknpReceiver,
+    evaluator: &mut Evaluator,
     plan: &MixedPlan,
+    prepared: &[PreparedCircuit],
 ) -> Result<ClientShares, SessionError> {
     let mut rng = veil_ot::secure_rng();
-    let mut masks = Vec::with_capacity(plan.stages.len());
-    let mut shares = Vec::with_capacity(plan.stages.len());
-    for st in &plan.stages {
-        let r: Vec<u64> = (0..st.pattern.columns())
-            .map(|_| rng.random::<u64>() & mask(st.k))
-            .collect();
-        shares.push(matvec::receive(ch, ot, &st.pattern, &r, st.k).await?);
-        masks.push(r);
-    }
+    let masks: Vec<Vec<u64>> = plan
+        .stages
+        .iter()
+        .map(|st| {
+            (0..st.pattern.columns())
+                .map(|_| rng.random::<u64>() & mask(st.k))
+                .collect()
+        })
+        .collect();
     veil_ot::erase_rng(&mut rng);
-    Ok(ClientShares { masks, shares })
+    let mut shares = ClientShares {
+        masks,
+        shares: Vec::with_capacity(plan.stages.len()),
+    };
+    for (s, (st, circuit)) in plan.stages.iter().zip(prepared).enumerate() {
+        let share = matvec::receive(ch, ot, &st.pattern, &shares.masks[s], st.k).await?;
+        let mut inputs = vec![to_bits(&share, st.k)];
+        if let Some(next) = plan.stages.get(s + 1) {
+            inputs.push(to_bits(&shares.masks[s + 1], next.k));
+        }
+        shares.shares.push(share);
+        evaluator.receive_deferred(ch, circuit, &inputs).await?;
+        inputs.iter_mut().for_each(|i| i.zeroize());
+    }
+    Ok(shares)
 }
 
 /// Server side of one input, its offline phase done.
@@ -324,19 +347,18 @@ async fn serve_one(
 ) -> Result<(), SessionError> {
     let first = &plan.stages[0];
     let n0 = first.pattern.columns();
-    // n values of at most 8 bytes, and bincode's length prefix.
-    let mut v: Vec<u64> = ch.recv_within(8 * n0 + 9).await?;
-    if v.len() != n0 || v.iter().any(|&x| x & !mask(first.k) != 0) {
-        return Err(SessionError::Protocol(format!(
-            "a masked input of {} values, expected {n0} of {} bits",
-            v.len(),
+    let bytes = ch.recv_bytes().await?;
+    let mut v = unpack(&bytes, n0, first.k).ok_or_else(|| {
+        SessionError::Protocol(format!(
+            "a masked input of {} bytes, expected {n0} values of {} bits packed",
+            bytes.len(),
             first.k
-        )));
-    }
+        ))
+    })?;
     for (s, st) in plan.stages.iter().enumerate() {
         let y = affine(&weights[s], &st.pattern, &v, &shares[s], st.k);
         let out = garbler
-            .run_prepared(ch, &prepared[s], &[to_bits(&y, st.k)])
+            .run_deferred(ch, &prepared[s], &[to_bits(&y, st.k)])
             .await?;
         if st.requant.is_some() {
             let z = out.ok_or_else(|| SessionError::Protocol("no masked activation".into()))?;
@@ -369,18 +391,15 @@ async fn query_one(
         .zip(&shares.masks[0])
         .map(|(&x, r)| u64::from(x).wrapping_sub(*r) & mask(first.k))
         .collect();
-    ch.send(&masked).await?;
+    ch.send_bytes(&pack(&masked, first.k)).await?;
+    ch.flush().await?;
     let last = plan.stages.len() - 1;
     for (s, st) in plan.stages.iter().enumerate() {
-        let mine = to_bits(&shares.shares[s], st.k);
         if s < last {
-            let next = to_bits(&shares.masks[s + 1], plan.stages[s + 1].k);
-            evaluator
-                .run_prepared(ch, &prepared[s], &[mine, next])
-                .await?;
+            evaluator.run_deferred(ch, &prepared[s]).await?;
         } else {
             let out = evaluator
-                .run_prepared(ch, &prepared[s], &[mine])
+                .run_deferred(ch, &prepared[s])
                 .await?
                 .ok_or_else(|| SessionError::Protocol("no output for the client".into()))?;
             let class = from_bits(&out[0], out[0].len().max(1) as u32)
@@ -436,7 +455,16 @@ impl ClientSession for MixedClient {
             for codes in inputs {
                 let shares = match self.ahead.pop_front() {
                     Some(s) => s,
-                    None => client_offline(ch, &mut self.ot, &self.plan).await?,
+                    None => {
+                        client_offline(
+                            ch,
+                            &mut self.ot,
+                            &mut self.evaluator,
+                            &self.plan,
+                            &self.prepared,
+                        )
+                        .await?
+                    }
                 };
                 out.push(
                     query_one(
@@ -461,7 +489,7 @@ impl ClientSession for MixedClient {
         count: usize,
     ) -> BoxFuture<'a, Result<(), SessionError>> {
         Box::pin(async move {
-            let count = count.min((MAX_AHEAD as usize).saturating_sub(self.ahead.len()));
+            let count = count.min(max_prepared(&self.plan).saturating_sub(self.ahead.len()));
             if count == 0 {
                 return Ok(());
             }
@@ -470,7 +498,14 @@ impl ClientSession for MixedClient {
             })
             .await?;
             for _ in 0..count {
-                let shares = client_offline(ch, &mut self.ot, &self.plan).await?;
+                let shares = client_offline(
+                    ch,
+                    &mut self.ot,
+                    &mut self.evaluator,
+                    &self.plan,
+                    &self.prepared,
+                )
+                .await?;
                 self.ahead.push_back(shares);
             }
             Ok(())
@@ -499,21 +534,22 @@ async fn serve(ch: &mut Channel, served: &Served, hello: &Hello) -> Result<u64, 
                 for _ in 0..n {
                     let shares = match ahead.pop_front() {
                         Some(s) => s,
-                        None => server_offline(ch, &mut ot, &plan, &weights).await?,
+                        None => {
+                            server_offline(ch, &mut ot, &mut garbler, &plan, &weights, &prepared)
+                                .await?
+                        }
                     };
                     serve_one(ch, &mut garbler, &plan, &weights, &prepared, &shares).await?;
                 }
                 inputs += u64::from(n);
             }
             Next::Prepare(n) => {
-                if ahead.len() + n as usize > MAX_AHEAD as usize {
-                    return Err(SessionError::Protocol(format!(
-                        "{n} more queries prepared with {} held (at most {MAX_AHEAD})",
-                        ahead.len()
-                    )));
-                }
+                check_prepare(ahead.len(), n, max_prepared(&plan))?;
                 for _ in 0..n {
-                    ahead.push_back(server_offline(ch, &mut ot, &plan, &weights).await?);
+                    ahead.push_back(
+                        server_offline(ch, &mut ot, &mut garbler, &plan, &weights, &prepared)
+                            .await?,
+                    );
                 }
             }
         }
@@ -531,6 +567,10 @@ impl InferenceProtocol for Mixed {
     }
 
     fn requires_trust(&self) -> bool {
+        true
+    }
+
+    fn offline_per_query(&self) -> bool {
         true
     }
 

@@ -56,6 +56,13 @@ pub trait InferenceProtocol: Sync {
         1
     }
 
+    /// Whether each query has an offline phase of its own that [`ClientSession::prepare`] can
+    /// run ahead (Yao's garbling, the mixed protocol's shared products and garbling), so that
+    /// `veil bench` measures it both ahead and on the spot.
+    fn offline_per_query(&self) -> bool {
+        false
+    }
+
     /// How many of `n` test inputs `veil bench` measures it on: all, unless one costs seconds.
     fn bench_inputs(&self, n: usize) -> usize {
         n

@@ -785,6 +785,18 @@ pub(crate) async fn next_request(ch: &mut Channel) -> Result<Option<Next>, Sessi
     }
 }
 
+/// Refuses a preparation of `n` more inputs with `held` prepared already, beyond `max`: each
+/// costs the server work and memory, and a client that asks for more than the bound it knows
+/// deviates.
+pub(crate) fn check_prepare(held: usize, n: u32, max: usize) -> Result<(), SessionError> {
+    if held.saturating_add(n as usize) > max {
+        return Err(SessionError::Protocol(format!(
+            "{n} more inputs prepared with {held} held (at most {max})"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ use veil_nn::graph::Architecture;
 
 use crate::client::ClientOptions;
 use crate::registry::{BoxFuture, ClientSession, InferenceProtocol};
-use crate::server::{next_request, welcome, Next, Served};
+use crate::server::{check_prepare, next_request, welcome, Next, Served};
 use crate::wire::{Hello, Protocol, Request, MAX_AHEAD};
 use crate::SessionError;
 
@@ -132,12 +132,7 @@ async fn serve(ch: &mut Channel, served: &Served, hello: &Hello) -> Result<u64, 
             Next::Prepare(n) => {
                 // Each evaluation garbled ahead costs the server a garbling and the client
                 // its tables; the queue is bounded like the client's.
-                let held = garbler.ahead();
-                if held + n as usize > MAX_AHEAD as usize {
-                    return Err(SessionError::Protocol(format!(
-                        "{n} more evaluations garbled ahead asked with {held} held (at most {MAX_AHEAD})"
-                    )));
-                }
+                check_prepare(garbler.ahead(), n, MAX_AHEAD as usize)?;
                 for _ in 0..n {
                     garbler.garble_ahead(ch, &prepared, server_inputs).await?;
                 }
@@ -148,6 +143,10 @@ async fn serve(ch: &mut Channel, served: &Served, hello: &Hello) -> Result<u64, 
 }
 
 impl InferenceProtocol for Yao {
+    fn offline_per_query(&self) -> bool {
+        true
+    }
+
     fn protocol(&self) -> Protocol {
         Protocol::Yao
     }

@@ -46,9 +46,53 @@ pub fn from_bits(bits: &[bool], width: u32) -> Vec<u64> {
         .collect()
 }
 
+/// Words of `width` bits packed tightly, least significant bit first (`⌈n·width/8⌉` bytes).
+pub fn pack(words: &[u64], width: u32) -> Vec<u8> {
+    let mut out = vec![0u8; (words.len() * width as usize).div_ceil(8)];
+    for (j, b) in to_bits(words, width).into_iter().enumerate() {
+        out[j / 8] |= u8::from(b) << (j % 8);
+    }
+    out
+}
+
+/// The `n` words of `width` bits that [`pack`] made; `None` unless `bytes` has exactly the
+/// length `pack` gives and its padding bits are zero.
+pub fn unpack(bytes: &[u8], n: usize, width: u32) -> Option<Vec<u64>> {
+    let bits = n.checked_mul(width as usize)?;
+    if bytes.len() != bits.div_ceil(8) {
+        return None;
+    }
+    let all: Vec<bool> = (0..bytes.len() * 8)
+        .map(|j| (bytes[j / 8] >> (j % 8)) & 1 == 1)
+        .collect();
+    if all[bits..].iter().any(|&b| b) {
+        return None;
+    }
+    Some(from_bits(&all[..bits], width).into_iter().take(n).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packing_round_trips_and_refuses_other_lengths() {
+        for width in [1, 5, 8, 13, 64] {
+            let words: Vec<u64> = (0..11u64)
+                .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15) & mask(width))
+                .collect();
+            let bytes = pack(&words, width);
+            assert_eq!(bytes.len(), (11 * width as usize).div_ceil(8));
+            assert_eq!(unpack(&bytes, 11, width), Some(words.clone()));
+            assert_eq!(unpack(&bytes[1..], 11, width), None);
+            let mut longer = bytes.clone();
+            longer.push(0);
+            assert_eq!(unpack(&longer, 11, width), None);
+        }
+        // A set padding bit is refused.
+        assert_eq!(unpack(&[0x80], 1, 5), None);
+        assert_eq!(unpack(&[0x1f], 1, 5), Some(vec![31]));
+    }
 
     #[test]
     fn embedding_round_trips_and_wraps() {

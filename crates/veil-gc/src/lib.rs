@@ -10,4 +10,4 @@ pub mod garble;
 pub mod protocol;
 
 pub use garble::garble_and_evaluate;
-pub use protocol::{Evaluator, Garbler, GcError, Party, PreparedCircuit, Reveal};
+pub use protocol::{Evaluator, Garbler, GcError, Party, PreparedCircuit, Reveal, MAX_DEFERRED};

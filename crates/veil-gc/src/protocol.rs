@@ -60,6 +60,21 @@
 //! assumption evaluates on the spot. At most [`MAX_AHEAD`] evaluations are held ahead; each is
 //! spent once, in order, and `G` refuses a query that spends one it does not hold.
 //!
+//! # Garbling ahead with the garbler's inputs deferred
+//!
+//! When the evaluator's inputs exist before the garbler's (a protocol whose garbler learns its
+//! input only online, as the mixed protocol's server learns its share of a layer's output),
+//! [`Garbler::garble_deferred`] and [`Evaluator::receive_deferred`] run the offline phase:
+//! steps 2 to 6 as on the spot (mode "deferred"), except that step 5 carries no label of the
+//! garbler's inputs; the garbler keeps `Δ`, the zero labels of its input wires and the
+//! decoding bits, the evaluator its active input labels and the tables. Online
+//! ([`Garbler::run_deferred`], [`Evaluator::run_deferred`]) no query precedes: `G → E` the
+//! active labels of the garbler's inputs, 16 bytes per bit, with the decoding bits when `E`
+//! learns the output, then step 7's answer when `G` learns it. At most [`MAX_DEFERRED`] are
+//! held. `E`'s inputs are bound before it sees any table, so this needs only the static
+//! security of the garbling for them; the garbler's inputs arrive after the tables, which the
+//! random-oracle argument above covers as it covers `E`'s inputs in garbling ahead.
+//!
 //! Roles are types ([`Garbler`], [`Evaluator`]); each keeps its OT state and its pool across
 //! evaluations on one channel, so only the first pays for base OTs. A [`PreparedCircuit`] holds what depends on
 //! the circuit alone (the gates ordered by AND layer, the fingerprint), made once and used by
@@ -95,6 +110,11 @@ const QUERY_LEN: usize = 32 + 8 + 1;
 /// until then, the garbler a few labels per input bit of the evaluator.
 pub const MAX_AHEAD: usize = 16;
 
+/// Most evaluations a session holds garbled with the garbler's inputs deferred
+/// ([`Garbler::garble_deferred`]); a protocol that prepares several circuits per query (one
+/// per layer of a model) holds several per query.
+pub const MAX_DEFERRED: usize = 256;
+
 /// What an evaluator's query asks for (its last byte).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
@@ -104,6 +124,9 @@ enum Mode {
     Ahead = 1,
     /// Evaluate the oldest evaluation garbled ahead.
     Online = 2,
+    /// Garble one evaluation ahead with the evaluator's inputs bound now and the garbler's
+    /// deferred to the online phase.
+    Deferred = 3,
 }
 
 impl Mode {
@@ -112,6 +135,7 @@ impl Mode {
             0 => Ok(Mode::Now),
             1 => Ok(Mode::Ahead),
             2 => Ok(Mode::Online),
+            3 => Ok(Mode::Deferred),
             _ => Err(GcError::Protocol(format!("unknown query mode {b}"))),
         }
     }
@@ -447,6 +471,38 @@ impl Drop for ReceivedAhead {
     }
 }
 
+/// One evaluation garbled with the garbler's inputs deferred, as the garbler keeps it: its
+/// offset `Δ`, the zero labels of its own input wires and the decoding bits. Erased when
+/// spent or dropped.
+struct GarbledDeferred {
+    fingerprint: [u8; 32],
+    delta: Block,
+    zero: Vec<Block>,
+    decoding: Vec<Vec<bool>>,
+}
+
+impl Drop for GarbledDeferred {
+    fn drop(&mut self) {
+        self.delta.zeroize();
+        self.zero.zeroize();
+    }
+}
+
+/// One evaluation garbled with the garbler's inputs deferred, as the evaluator keeps it: the
+/// garbled tables and the active labels of its own inputs. Erased when spent or dropped.
+struct ReceivedDeferred {
+    fingerprint: [u8; 32],
+    first_and: u64,
+    labels: Vec<Block>,
+    tables: Vec<Block>,
+}
+
+impl Drop for ReceivedDeferred {
+    fn drop(&mut self) {
+        self.labels.zeroize();
+    }
+}
+
 /// The garbler's role: its OT state, the session's pool of random OTs, the evaluations garbled
 /// ahead, and the free-XOR offset `Δ` of the evaluation under way, drawn anew for each
 /// evaluation. On drop `Δ` is zeroized, the generator (whose key derived `Δ` and every label)
@@ -457,6 +513,7 @@ pub struct Garbler {
     ot: Option<IknpSender>,
     pool: SenderPool,
     ahead: VecDeque<GarbledAhead>,
+    deferred: VecDeque<GarbledDeferred>,
     next_and: u64,
 }
 
@@ -480,6 +537,7 @@ impl Garbler {
             ot: None,
             pool: SenderPool::default(),
             ahead: VecDeque::new(),
+            deferred: VecDeque::new(),
             next_and: 0,
         }
     }
@@ -516,7 +574,7 @@ impl Garbler {
     ) -> Result<Option<Vec<Vec<bool>>>, GcError> {
         check_inputs(prepared, Party::Garbler, inputs)?;
         match self.open(ch, prepared).await? {
-            Mode::Ahead => Err(GcError::Protocol(
+            Mode::Ahead | Mode::Deferred => Err(GcError::Protocol(
                 "the evaluator asks to garble ahead where an evaluation was expected".into(),
             )),
             Mode::Online => self.online(ch, prepared).await,
@@ -560,7 +618,7 @@ impl Garbler {
         // independent of them until its derandomization bits arrive.
         let zero_e: Vec<Block> = (0..m).map(|_| Block::random(&mut self.rng)).collect();
         let zero = self
-            .send_labels(ch, prepared, inputs, &zero_e, &keys)
+            .send_labels(ch, prepared, Some(inputs), &zero_e, &keys)
             .await?;
         let decoding = self.stream_tables(ch, prepared, &zero).await?;
         ch.flush().await?;
@@ -617,6 +675,12 @@ impl Garbler {
                     "the evaluator asks for more than {MAX_AHEAD} evaluations garbled ahead"
                 )))
             }
+            Mode::Deferred if self.deferred.len() >= MAX_DEFERRED => {
+                return Err(GcError::Protocol(format!(
+                    "the evaluator asks for more than {MAX_DEFERRED} evaluations garbled with \
+                     deferred inputs"
+                )))
+            }
             _ => {}
         }
         let mut count = [0u8; 8];
@@ -659,6 +723,20 @@ impl Garbler {
         prepared: &PreparedCircuit,
         inputs: &[Vec<bool>],
     ) -> Result<Option<Vec<Vec<bool>>>, GcError> {
+        let zero = self.bind_evaluator(ch, prepared, Some(inputs)).await?;
+        let decoding = self.stream_tables(ch, prepared, &zero).await?;
+        self.finish(ch, prepared.reveal, &decoding).await
+    }
+
+    /// Reads the evaluator's derandomization bits, draws a fresh `Δ`, and sends the labels
+    /// of the garbler's `inputs` (unless deferred) and the evaluator's label offsets; returns
+    /// the zero labels of every input wire.
+    async fn bind_evaluator(
+        &mut self,
+        ch: &mut Channel,
+        prepared: &PreparedCircuit,
+        inputs: Option<&[Vec<bool>]>,
+    ) -> Result<Zeroizing<Vec<Vec<Block>>>, GcError> {
         let m = prepared.evaluator_bits;
         let flips = self.recv_flips(ch, m).await?;
         let keys = self.pool.take(m);
@@ -673,12 +751,108 @@ impl Garbler {
                 .map(|(j, k)| k[usize::from(bit(&flips, j))])
                 .collect(),
         );
-        let zero = self
-            .send_labels(ch, prepared, inputs, &zero_e, &keys)
-            .await?;
-        drop(keys);
+        self.send_labels(ch, prepared, inputs, &zero_e, &keys).await
+    }
+
+    /// Evaluations garbled with the garbler's inputs deferred and not yet spent.
+    pub fn deferred(&self) -> usize {
+        self.deferred.len()
+    }
+
+    /// The offline phase of an evaluation whose evaluator's inputs exist already and whose
+    /// garbler's inputs do not yet (the evaluator calls [`Evaluator::receive_deferred`]): the
+    /// evaluator's input labels by the pool's OTs, as on the spot, then the tables under a
+    /// fresh `Δ`; the garbler keeps `Δ`, the zero labels of its own input wires and the
+    /// decoding bits until [`Garbler::run_deferred`] spends them.
+    ///
+    /// # Errors
+    ///
+    /// [`GcError::Input`] when [`MAX_DEFERRED`] evaluations are already held;
+    /// [`GcError::Protocol`] when the evaluator's query does not ask for this; channel and OT
+    /// errors.
+    pub async fn garble_deferred(
+        &mut self,
+        ch: &mut Channel,
+        prepared: &PreparedCircuit,
+    ) -> Result<(), GcError> {
+        if self.deferred.len() >= MAX_DEFERRED {
+            return Err(GcError::Input(format!(
+                "{MAX_DEFERRED} evaluations are already garbled with deferred inputs"
+            )));
+        }
+        if self.open(ch, prepared).await? != Mode::Deferred {
+            return Err(GcError::Protocol(
+                "the evaluator asks for another evaluation where one with deferred garbler \
+                 inputs was expected"
+                    .into(),
+            ));
+        }
+        let zero = self.bind_evaluator(ch, prepared, None).await?;
         let decoding = self.stream_tables(ch, prepared, &zero).await?;
-        self.finish(ch, prepared.reveal, &decoding).await
+        ch.flush().await?;
+        let own: Vec<Block> = prepared
+            .owners
+            .iter()
+            .zip(zero.iter())
+            .filter(|(o, _)| **o == Party::Garbler)
+            .flat_map(|(_, ls)| ls.iter().copied())
+            .collect();
+        self.deferred.push_back(GarbledDeferred {
+            fingerprint: prepared.fingerprint,
+            delta: self.delta,
+            zero: own,
+            decoding,
+        });
+        Ok(())
+    }
+
+    /// The online phase of the oldest evaluation garbled with deferred inputs: sends the
+    /// active labels of the garbler's `inputs` (16 bytes per bit, with the decoding bits when
+    /// the evaluator learns the output, in one flight), then reads the evaluator's output
+    /// bits when the garbler learns it. No query precedes it: both sides know the evaluation
+    /// comes.
+    ///
+    /// # Errors
+    ///
+    /// [`GcError::Input`] when no evaluation of this circuit is held or the inputs do not
+    /// fit; protocol and channel errors.
+    pub async fn run_deferred(
+        &mut self,
+        ch: &mut Channel,
+        prepared: &PreparedCircuit,
+        inputs: &[Vec<bool>],
+    ) -> Result<Option<Vec<Vec<bool>>>, GcError> {
+        check_inputs(prepared, Party::Garbler, inputs)?;
+        match self.deferred.front() {
+            Some(d) if d.fingerprint == prepared.fingerprint => {}
+            Some(_) => {
+                return Err(GcError::Input(
+                    "the oldest evaluation garbled with deferred inputs is of another circuit"
+                        .into(),
+                ))
+            }
+            None => {
+                return Err(GcError::Input(
+                    "no evaluation garbled with deferred inputs".into(),
+                ))
+            }
+        }
+        let spent = self
+            .deferred
+            .pop_front()
+            .ok_or_else(|| GcError::Input("no evaluation garbled with deferred inputs".into()))?;
+        let active: Zeroizing<Vec<Block>> = Zeroizing::new(
+            spent
+                .zero
+                .iter()
+                .zip(inputs.iter().flatten())
+                .map(|(l, &b)| *l ^ spent.delta.and_bit(b))
+                .collect(),
+        );
+        let mut bytes = Zeroizing::new(Vec::new());
+        blocks_to_bytes(&active, &mut bytes);
+        ch.send_bytes(&bytes).await?;
+        self.finish(ch, prepared.reveal, &spent.decoding).await
     }
 
     /// Spends the oldest evaluation garbled ahead (mode `Online`): `a_j = L0_j ⊕ k_{e_j}` for
@@ -710,14 +884,14 @@ impl Garbler {
         self.finish(ch, prepared.reveal, &spent.decoding).await
     }
 
-    /// Sends the header, the active labels of the garbler's inputs and the evaluator's label
-    /// offsets `d_j = k0_j ⊕ k1_j ⊕ Δ`; returns the zero labels of every input wire, the
-    /// evaluator's being `zero_e`.
+    /// Sends the header, the active labels of the garbler's inputs (none when they are
+    /// deferred) and the evaluator's label offsets `d_j = k0_j ⊕ k1_j ⊕ Δ`; returns the zero
+    /// labels of every input wire, the evaluator's being `zero_e`.
     async fn send_labels(
         &mut self,
         ch: &mut Channel,
         prepared: &PreparedCircuit,
-        inputs: &[Vec<bool>],
+        inputs: Option<&[Vec<bool>]>,
         zero_e: &[Block],
         keys: &[[Block; 2]],
     ) -> Result<Zeroizing<Vec<Vec<Block>>>, GcError> {
@@ -728,17 +902,19 @@ impl Garbler {
         header.extend_from_slice(&self.next_and.to_le_bytes());
         let mut zero: Zeroizing<Vec<Vec<Block>>> = Zeroizing::new(Vec::with_capacity(owners.len()));
         let mut active = Zeroizing::new(Vec::with_capacity(prepared.garbler_bits));
-        let mut mine = inputs.iter();
+        let mut mine = inputs.map(|i| i.iter());
         let mut k = 0usize;
         for (v, owner) in owners.iter().enumerate() {
             match owner {
                 Party::Garbler => {
-                    let bits = mine
-                        .next()
-                        .ok_or_else(|| GcError::Input("missing input".into()))?;
-                    let ls: Vec<Block> =
-                        bits.iter().map(|_| Block::random(&mut self.rng)).collect();
-                    active.extend(ls.iter().zip(bits).map(|(l, b)| *l ^ delta.and_bit(*b)));
+                    let n = circuit.inputs[v].len();
+                    let ls: Vec<Block> = (0..n).map(|_| Block::random(&mut self.rng)).collect();
+                    if let Some(mine) = mine.as_mut() {
+                        let bits = mine
+                            .next()
+                            .ok_or_else(|| GcError::Input("missing input".into()))?;
+                        active.extend(ls.iter().zip(bits).map(|(l, b)| *l ^ delta.and_bit(*b)));
+                    }
                     zero.push(ls);
                 }
                 Party::Evaluator => {
@@ -750,8 +926,10 @@ impl Garbler {
         }
         ch.send_bytes(&header).await?;
         let mut bytes = Zeroizing::new(Vec::new());
-        blocks_to_bytes(&active, &mut bytes);
-        ch.send_bytes(&bytes).await?;
+        if inputs.is_some() {
+            blocks_to_bytes(&active, &mut bytes);
+            ch.send_bytes(&bytes).await?;
+        }
         let offsets: Zeroizing<Vec<Block>> =
             Zeroizing::new(keys.iter().map(|[k0, k1]| *k0 ^ *k1 ^ delta).collect());
         bytes.clear();
@@ -825,6 +1003,7 @@ pub struct Evaluator {
     ot: Option<IknpReceiver>,
     pool: ReceiverPool,
     ahead: VecDeque<ReceivedAhead>,
+    deferred: VecDeque<ReceivedDeferred>,
 }
 
 impl Drop for Evaluator {
@@ -851,6 +1030,7 @@ impl Evaluator {
             ot: None,
             pool: ReceiverPool::default(),
             ahead: VecDeque::new(),
+            deferred: VecDeque::new(),
         }
     }
 
@@ -894,25 +1074,7 @@ impl Evaluator {
             return self.online(ch, prepared, &choices).await;
         }
         self.open(ch, prepared, Mode::Now).await?;
-        let m = choices.len();
-        let (keys, pool_choices) = self.pool.take(m);
-        let flips: Zeroizing<Vec<bool>> = Zeroizing::new(
-            choices
-                .iter()
-                .zip(pool_choices.iter())
-                .map(|(x, c)| x ^ c)
-                .collect(),
-        );
-        ch.send_bytes(&pack_bits(&flips)).await?;
-        ch.flush().await?;
-        let g = self.receive_garbling(ch, prepared).await?;
-        let mine: Zeroizing<Vec<Block>> = Zeroizing::new(
-            keys.iter()
-                .zip(g.offsets.iter())
-                .zip(choices.iter())
-                .map(|((k, d), &x)| *k ^ d.and_bit(x))
-                .collect(),
-        );
+        let (g, mine) = self.bind_inputs(ch, prepared, &choices, true).await?;
         let active = assemble(prepared, &g.garbler_labels, &mine);
         let mut state = EvalState::new(&prepared.plan, &active, g.first_and);
         state.eval(&[]);
@@ -926,6 +1088,146 @@ impl Evaluator {
                     "more garbled tables than AND gates".into(),
                 ));
             }
+        }
+        let labels = Zeroizing::new(state.output_labels());
+        finish(ch, prepared.reveal, &labels).await
+    }
+
+    /// Sends the derandomization bits of `choices` on the next pool OTs, reads the garbler's
+    /// labels (when `garbler_labels`) and offsets, and returns them with the evaluator's
+    /// active input labels `k_{c_j} ⊕ x_j·d_j`.
+    async fn bind_inputs(
+        &mut self,
+        ch: &mut Channel,
+        prepared: &PreparedCircuit,
+        choices: &[bool],
+        garbler_labels: bool,
+    ) -> Result<(Garbling, Zeroizing<Vec<Block>>), GcError> {
+        let (keys, pool_choices) = self.pool.take(choices.len());
+        let flips: Zeroizing<Vec<bool>> = Zeroizing::new(
+            choices
+                .iter()
+                .zip(pool_choices.iter())
+                .map(|(x, c)| x ^ c)
+                .collect(),
+        );
+        ch.send_bytes(&pack_bits(&flips)).await?;
+        ch.flush().await?;
+        let g = self.receive_garbling(ch, prepared, garbler_labels).await?;
+        let mine: Zeroizing<Vec<Block>> = Zeroizing::new(
+            keys.iter()
+                .zip(g.offsets.iter())
+                .zip(choices.iter())
+                .map(|((k, d), &x)| *k ^ d.and_bit(x))
+                .collect(),
+        );
+        Ok((g, mine))
+    }
+
+    /// Reads the garbled tables of a whole evaluation, checked against its AND-gate count.
+    async fn receive_tables(
+        &mut self,
+        ch: &mut Channel,
+        prepared: &PreparedCircuit,
+    ) -> Result<Vec<Block>, GcError> {
+        let want = usize::try_from(prepared.and_gates)
+            .map_err(|_| GcError::Input("circuit too large".into()))?
+            .saturating_mul(2);
+        let mut tables = Vec::with_capacity(want);
+        let mut buf = Vec::new();
+        while tables.len() < want {
+            ch.recv_bytes_into(&mut buf).await?;
+            let frame = table_frame(&buf)?;
+            if tables.len() + frame.len() > want {
+                return Err(GcError::Protocol(
+                    "more garbled tables than AND gates".into(),
+                ));
+            }
+            tables.extend_from_slice(&frame);
+        }
+        Ok(tables)
+    }
+
+    /// Evaluations received with the garbler's inputs deferred and not yet spent.
+    pub fn deferred(&self) -> usize {
+        self.deferred.len()
+    }
+
+    /// The evaluator's side of [`Garbler::garble_deferred`]: binds its `inputs` now (one bit
+    /// up and 16 bytes down per input bit) and keeps the tables (32 bytes per AND gate) until
+    /// [`Evaluator::run_deferred`].
+    ///
+    /// # Errors
+    ///
+    /// [`GcError::Input`] when [`MAX_DEFERRED`] evaluations are already held or the inputs do
+    /// not fit; protocol, channel and OT errors.
+    pub async fn receive_deferred(
+        &mut self,
+        ch: &mut Channel,
+        prepared: &PreparedCircuit,
+        inputs: &[Vec<bool>],
+    ) -> Result<(), GcError> {
+        check_inputs(prepared, Party::Evaluator, inputs)?;
+        if self.deferred.len() >= MAX_DEFERRED {
+            return Err(GcError::Input(format!(
+                "{MAX_DEFERRED} evaluations with deferred garbler inputs are already held"
+            )));
+        }
+        let choices: Zeroizing<Vec<bool>> =
+            Zeroizing::new(inputs.iter().flatten().copied().collect());
+        self.open(ch, prepared, Mode::Deferred).await?;
+        let (g, mine) = self.bind_inputs(ch, prepared, &choices, false).await?;
+        let tables = self.receive_tables(ch, prepared).await?;
+        self.deferred.push_back(ReceivedDeferred {
+            fingerprint: prepared.fingerprint,
+            first_and: g.first_and,
+            labels: mine.to_vec(),
+            tables,
+        });
+        Ok(())
+    }
+
+    /// The online phase of the oldest evaluation received with deferred garbler inputs: reads
+    /// the garbler's input labels, evaluates the tables held, and runs the output phase.
+    ///
+    /// # Errors
+    ///
+    /// [`GcError::Input`] when none of this circuit is held; protocol and channel errors.
+    pub async fn run_deferred(
+        &mut self,
+        ch: &mut Channel,
+        prepared: &PreparedCircuit,
+    ) -> Result<Option<Vec<Vec<bool>>>, GcError> {
+        match self.deferred.front() {
+            Some(d) if d.fingerprint == prepared.fingerprint => {}
+            _ => {
+                return Err(GcError::Input(
+                    "no evaluation of this circuit received with deferred garbler inputs".into(),
+                ))
+            }
+        }
+        let spent = self.deferred.pop_front().ok_or_else(|| {
+            GcError::Input("no evaluation received with deferred garbler inputs".into())
+        })?;
+        let gb = prepared.garbler_bits;
+        let label_bytes = Zeroizing::new(ch.recv_bytes().await?);
+        let garbler = blocks_from_bytes(&label_bytes)
+            .map(Zeroizing::new)
+            .filter(|l| l.len() == gb)
+            .ok_or_else(|| {
+                GcError::Protocol(format!(
+                    "{} bytes of input labels, expected {}",
+                    label_bytes.len(),
+                    16 * gb
+                ))
+            })?;
+        let active = assemble(prepared, &garbler, &spent.labels);
+        let mut state = EvalState::new(&prepared.plan, &active, spent.first_and);
+        let used = state.eval(&spent.tables);
+        if !state.is_done() || used != spent.tables.len() {
+            return Err(GcError::Protocol(
+                "the tables garbled ahead do not fit the circuit".into(),
+            ));
         }
         let labels = Zeroizing::new(state.output_labels());
         finish(ch, prepared.reveal, &labels).await
@@ -952,22 +1254,8 @@ impl Evaluator {
         self.open(ch, prepared, Mode::Ahead).await?;
         ch.flush().await?;
         let (keys, choices) = self.pool.take(prepared.evaluator_bits);
-        let g = self.receive_garbling(ch, prepared).await?;
-        let want = usize::try_from(prepared.and_gates)
-            .map_err(|_| GcError::Input("circuit too large".into()))?
-            .saturating_mul(2);
-        let mut tables = Vec::with_capacity(want);
-        let mut buf = Vec::new();
-        while tables.len() < want {
-            ch.recv_bytes_into(&mut buf).await?;
-            let frame = table_frame(&buf)?;
-            if tables.len() + frame.len() > want {
-                return Err(GcError::Protocol(
-                    "more garbled tables than AND gates".into(),
-                ));
-            }
-            tables.extend_from_slice(&frame);
-        }
+        let g = self.receive_garbling(ch, prepared, true).await?;
+        let tables = self.receive_tables(ch, prepared).await?;
         self.ahead.push_back(ReceivedAhead {
             fingerprint: prepared.fingerprint,
             first_and: g.first_and,
@@ -1067,12 +1355,13 @@ impl Evaluator {
         Ok(())
     }
 
-    /// Reads the header, the labels of the garbler's inputs and the label offsets of the
-    /// evaluator's, each checked for its size.
+    /// Reads the header, the labels of the garbler's inputs (unless deferred) and the label
+    /// offsets of the evaluator's, each checked for its size.
     async fn receive_garbling(
         &mut self,
         ch: &mut Channel,
         prepared: &PreparedCircuit,
+        with_garbler_labels: bool,
     ) -> Result<Garbling, GcError> {
         let header = ch.recv_bytes().await?;
         if header.len() != HEADER_LEN {
@@ -1097,7 +1386,12 @@ impl Evaluator {
             )));
         }
         let (gb, m) = (prepared.garbler_bits, prepared.evaluator_bits);
-        let label_bytes = Zeroizing::new(ch.recv_bytes().await?);
+        let gb = if with_garbler_labels { gb } else { 0 };
+        let label_bytes = Zeroizing::new(if with_garbler_labels {
+            ch.recv_bytes().await?
+        } else {
+            Vec::new()
+        });
         let garbler_labels = blocks_from_bytes(&label_bytes)
             .map(Zeroizing::new)
             .filter(|l| l.len() == gb)

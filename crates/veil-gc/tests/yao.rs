@@ -668,3 +668,109 @@ async fn evaluations_ahead_are_bounded_and_checked() {
         "{err}"
     );
 }
+
+/// Evaluations garbled with the garbler's inputs deferred: the evaluator binds its plaintext
+/// offline, the garbler its key online; each gives the plaintext evaluator's output, with an
+/// evaluation on the spot between them, and the online phase costs the garbler 16 bytes per
+/// input bit and the decoding bits in one flight, and the evaluator its output's permute bits.
+#[tokio::test]
+async fn evaluations_with_deferred_garbler_inputs_match_the_plaintext_evaluator() {
+    let c = circuit("aes_128");
+    let owners = [Party::Garbler, Party::Evaluator];
+    let mut rng = ChaCha20Rng::seed_from_u64(80);
+    let mut bits = |n: usize| -> Vec<bool> { (0..n).map(|_| rng.random()).collect() };
+    let keys: Vec<Vec<bool>> = (0..4).map(|_| bits(128)).collect();
+    let pts: Vec<Vec<bool>> = (0..4).map(|_| bits(128)).collect();
+    let (mut a, mut b) = tcp_pair(ChannelConfig::default()).await.unwrap();
+    let g_side = PreparedCircuit::new(&c, &owners, Reveal::Both).unwrap();
+    let g_keys = keys.clone();
+    let g = tokio::spawn(async move {
+        let mut g = Garbler::new(&mut ChaCha20Rng::seed_from_u64(81));
+        for _ in 0..3 {
+            g.garble_deferred(&mut a, &g_side).await.unwrap();
+        }
+        assert_eq!(g.deferred(), 3);
+        let mut outs = Vec::new();
+        for (i, key) in g_keys.iter().enumerate() {
+            let out = if i == 2 {
+                // On the spot between deferred ones.
+                g.run_prepared(&mut a, &g_side, std::slice::from_ref(key))
+                    .await
+            } else {
+                g.run_deferred(&mut a, &g_side, std::slice::from_ref(key))
+                    .await
+            };
+            outs.push(out.unwrap().unwrap());
+        }
+        assert_eq!(g.deferred(), 0);
+        outs
+    });
+    let e_side = PreparedCircuit::new(&c, &owners, Reveal::Both).unwrap();
+    let mut e = Evaluator::new(&mut ChaCha20Rng::seed_from_u64(82));
+    for i in [0, 1, 3] {
+        e.receive_deferred(&mut b, &e_side, std::slice::from_ref(&pts[i]))
+            .await
+            .unwrap();
+    }
+    for (i, pt) in pts.iter().enumerate() {
+        let before = b.stats();
+        let out = if i == 2 {
+            e.run_prepared(&mut b, &e_side, std::slice::from_ref(pt))
+                .await
+        } else {
+            e.run_deferred(&mut b, &e_side).await
+        };
+        let out = out.unwrap().unwrap();
+        assert_eq!(out, c.eval(&[keys[i].clone(), pt.clone()]).unwrap(), "{i}");
+        if i != 2 {
+            let s = b.stats().since(&before);
+            assert_eq!(s.bytes_received, (4 + 16 * 128) + (4 + 16), "{i}");
+            assert_eq!(s.bytes_sent, 4 + 16, "{i}");
+        }
+    }
+    let g_outs = g.await.unwrap();
+    for (i, out) in g_outs.iter().enumerate() {
+        assert_eq!(*out, c.eval(&[keys[i].clone(), pts[i].clone()]).unwrap());
+    }
+}
+
+/// Spending a deferred evaluation of another circuit, or one that is not held, is refused on
+/// both sides before anything is sent.
+#[tokio::test]
+async fn deferred_evaluations_are_checked() {
+    let c = wide_and(8);
+    let other = wide_and(9);
+    let owners = [Party::Garbler, Party::Evaluator];
+    let (mut a, mut b) = Channel::memory_pair(ChannelConfig::default());
+    let p = PreparedCircuit::new(&c, &owners, Reveal::Garbler).unwrap();
+    let q = PreparedCircuit::new(&other, &owners, Reveal::Garbler).unwrap();
+    let mut g = Garbler::new(&mut ChaCha20Rng::seed_from_u64(90));
+    let mut e = Evaluator::new(&mut ChaCha20Rng::seed_from_u64(91));
+    let none = g.run_deferred(&mut a, &p, &[vec![true; 8]]).await;
+    assert!(matches!(none, Err(GcError::Input(_))), "{none:?}");
+    let none = e.run_deferred(&mut b, &p).await;
+    assert!(matches!(none, Err(GcError::Input(_))), "{none:?}");
+    let y: Vec<bool> = (0..8).map(|i| i % 2 == 0).collect();
+    let pp = PreparedCircuit::new(&c, &owners, Reveal::Garbler).unwrap();
+    let yy = y.clone();
+    let ev = tokio::spawn(async move {
+        e.receive_deferred(&mut b, &pp, &[yy]).await.unwrap();
+        (e, b)
+    });
+    g.garble_deferred(&mut a, &p).await.unwrap();
+    let (mut e, mut b) = ev.await.unwrap();
+    let wrong = g.run_deferred(&mut a, &q, &[vec![true; 9]]).await;
+    assert!(matches!(wrong, Err(GcError::Input(_))), "{wrong:?}");
+    let wrong = e.run_deferred(&mut b, &q).await;
+    assert!(matches!(wrong, Err(GcError::Input(_))), "{wrong:?}");
+    let x: Vec<bool> = (0..8).map(|i| i % 3 == 0).collect();
+    let again = PreparedCircuit::new(&c, &owners, Reveal::Garbler).unwrap();
+    let ev = tokio::spawn(async move { e.run_deferred(&mut b, &again).await });
+    let out = g
+        .run_deferred(&mut a, &p, std::slice::from_ref(&x))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(out, c.eval(&[x, y]).unwrap());
+    assert!(ev.await.unwrap().unwrap().is_none());
+}

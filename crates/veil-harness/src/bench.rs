@@ -554,6 +554,9 @@ pub struct ProtocolRow {
     pub digits: usize,
     /// How the digits were sent: one per query, or all in one batch.
     pub mode: String,
+    /// Whether each query's offline phase ran ahead of it ([`veil_protocols::Client::prepare`]);
+    /// when not, it ran inside the query, on the spot, and counts as online.
+    pub prepared: bool,
     /// Median online latency per digit, in milliseconds (for a batch: batch time / digits).
     pub online_ms_median: f64,
     /// 95th percentile of the per-query online latency (for a batch: the batch time).
@@ -634,12 +637,19 @@ pub fn protocols(
     let addr = start(secure_config)?;
     let plain_addr = start(plain_config)?;
     let mut rows = Vec::new();
-    for entry in veil_protocols::registry::REGISTRY {
+    // Each protocol with its per-query offline phase run ahead, then, for those that have
+    // one, on the spot.
+    let runs = veil_protocols::registry::REGISTRY.iter().flat_map(|e| {
+        let again = e.offline_per_query().then_some((e, false));
+        std::iter::once((e, true)).chain(again)
+    });
+    for (entry, ahead) in runs {
         let p = entry.protocol();
         let n = entry.bench_inputs(digits);
         let batch = entry.lanes() > 1;
+        let how = if ahead { "" } else { ", offline on the spot" };
         progress.phase(
-            &format!("{p} on {n} digits, encrypted and in plaintext"),
+            &format!("{p} on {n} digits{how}, encrypted and in plaintext"),
             None,
         );
         let images = crate::data::from_set(&test, 0..n);
@@ -648,6 +658,7 @@ pub fn protocols(
             veil_protocols::ClientOptions::new(p, key),
             &images,
             batch,
+            ahead,
             Some(&model.quantized),
         ))?;
         let plain = rt.block_on(crate::client::infer_session(
@@ -655,6 +666,7 @@ pub fn protocols(
             veil_protocols::ClientOptions::insecure_plaintext(p),
             &images,
             batch,
+            ahead,
             Some(&model.quantized),
         ))?;
         let online = r.online_ms_median.unwrap_or(r.online_ms_per_input);
@@ -662,11 +674,12 @@ pub fn protocols(
         rows.push(ProtocolRow {
             protocol: r.protocol.clone(),
             digits: n,
-            mode: if batch {
-                "one batch".into()
-            } else {
-                "one query per digit".into()
+            mode: match (batch, ahead && entry.offline_per_query()) {
+                (true, _) => "one batch".into(),
+                (false, true) => "per digit, prepared".into(),
+                (false, false) => "per digit".into(),
             },
+            prepared: ahead,
             online_ms_median: online,
             online_ms_p95: r.online_ms_p95.unwrap_or(r.online_ms),
             online_ms_total: r.online_ms,
@@ -754,7 +767,11 @@ pub fn svg_chart(rows: &[ProtocolRow]) -> String {
             "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"13\">{} ({:.0}% agree)</text>\n",
             x0 + group * 0.3,
             h - bottom + 20.0,
-            r.protocol.to_uppercase(),
+            if r.prepared {
+                r.protocol.to_uppercase()
+            } else {
+                format!("{}, spot", r.protocol.to_uppercase())
+            },
             100.0 * r.agreement
         );
     }

@@ -84,7 +84,8 @@ pub struct InferReport {
 
 /// Runs `images` through a session with the server at `addr`, one query per image (or one
 /// batched query when `batch` is set), each query's offline phase run just before it
-/// ([`Client::prepare`]) and timed apart from it. The images are fitted to the model's input shape once
+/// ([`Client::prepare`]) and timed apart from it when `prepare`, or inside the query, on the
+/// spot, when not. The images are fitted to the model's input shape once
 /// the session tells the architecture ([`fit`]). With `reference`, a local copy of the served
 /// model, the report gives the agreement with its integer predictions.
 pub async fn infer_session(
@@ -92,6 +93,7 @@ pub async fn infer_session(
     opts: ClientOptions,
     images: &[RawImage],
     batch: bool,
+    prepare: bool,
     reference: Option<&QuantGraph>,
 ) -> Result<InferReport> {
     let t0 = Instant::now();
@@ -124,7 +126,9 @@ pub async fn infer_session(
     let mut prepare_ms = 0.0;
     for q in queries {
         let (t, before) = (Instant::now(), client.stats());
-        client.prepare(q.len()).await?;
+        if prepare {
+            client.prepare(q.len()).await?;
+        }
         prepare_ms += t.elapsed().as_secs_f64() * 1e3;
         prepared = prepared + client.stats().since(&before);
         let (t, before) = (Instant::now(), client.stats());
@@ -193,7 +197,7 @@ pub fn infer(
     batch: bool,
     reference: Option<&QuantGraph>,
 ) -> Result<InferReport> {
-    multi_thread()?.block_on(infer_session(addr, opts, images, batch, reference))
+    multi_thread()?.block_on(infer_session(addr, opts, images, batch, true, reference))
 }
 
 /// Classifies `images` with every secure protocol against the server at `addr`, which must
@@ -215,6 +219,7 @@ pub fn compare_protocols(
             ClientOptions::new(p, key),
             images,
             veil_protocols::registry::get(p).lanes() > 1,
+            true,
             Some(reference),
         ))?;
         progress.finish();

@@ -251,7 +251,7 @@ fn print_gmw(r: &GmwReport) {
 /// Prints the comparison table.
 fn print_protocols(rows: &[ProtocolRow]) {
     println!(
-        "{:<5} {:>6} {:>21} {:>12} {:>11} {:>12} {:>12} {:>13} {:>13} {:>8} {:>9} {:>10} {:>9} {:>11} {:>10}",
+        "{:<6} {:>6} {:>20} {:>12} {:>11} {:>12} {:>12} {:>13} {:>13} {:>13} {:>8} {:>9} {:>10} {:>9} {:>11} {:>10}",
         "",
         "digits",
         "mode",
@@ -259,6 +259,7 @@ fn print_protocols(rows: &[ProtocolRow]) {
         "p95 ms",
         "setup ms",
         "prep ms/dig",
+        "prep KiB/dig",
         "KiB/digit up",
         "KiB/digit dn",
         "flights",
@@ -270,7 +271,7 @@ fn print_protocols(rows: &[ProtocolRow]) {
     );
     for r in rows {
         println!(
-            "{:<5} {:>6} {:>21} {:>12.2} {:>11.2} {:>12.1} {:>12.2} {:>13.1} {:>13.1} {:>8.1} {:>8.1}% {:>10.2} {:>8.1}% {:>11.1} {:>10.1}",
+            "{:<6} {:>6} {:>20} {:>12.2} {:>11.2} {:>12.1} {:>12.2} {:>13.1} {:>13.1} {:>13.1} {:>8.1} {:>8.1}% {:>10.2} {:>8.1}% {:>11.1} {:>10.1}",
             r.protocol,
             r.digits,
             r.mode,
@@ -278,6 +279,7 @@ fn print_protocols(rows: &[ProtocolRow]) {
             r.online_ms_p95,
             r.offline_ms,
             r.prepare_ms_per_digit,
+            r.prepare_bytes_per_digit / 1024.0,
             r.bytes_to_server / 1024.0,
             r.bytes_to_client / 1024.0,
             r.rounds,
@@ -290,10 +292,32 @@ fn print_protocols(rows: &[ProtocolRow]) {
     }
     println!("(online ms: median per digit; for the GMW batch, batch time divided by the digits)");
     println!(
-        "(setup ms: the session's setup; prep ms/dig: each query's offline phase, run before \
-         its input is used: Yao's evaluation garbled ahead, GMW's triples; KiB and flights are \
-         online)"
+        "(setup ms: the session's setup; prep ms/dig and KiB/dig: each query's offline phase, run \
+         before its input is used: Yao's evaluation garbled ahead, GMW's triples, the mixed \
+         protocol's shared products and garbled activations; a \"per digit\" row of Yao or mixed \
+         runs that phase inside the query, on the spot; KiB and flights are online)"
     );
+    let find = |p: &str, prepared: bool| {
+        rows.iter()
+            .find(|r| r.protocol == p && r.prepared == prepared)
+    };
+    if let Some(m) = find("mixed", true) {
+        for (y, what) in [
+            (find("yao", true), "yao prepared"),
+            (find("yao", false), "yao on the spot"),
+        ] {
+            let Some(y) = y else { continue };
+            let online = |r: &ProtocolRow| r.bytes_total;
+            let total = |r: &ProtocolRow| r.bytes_total + r.prepare_bytes_per_digit;
+            println!(
+                "(mixed against {what}: online bytes / {:.1}, online latency / {:.1}, online \
+                 and offline bytes together / {:.1})",
+                online(y) / online(m).max(1.0),
+                y.online_ms_median / m.online_ms_median.max(1e-9),
+                total(y) / total(m).max(1.0)
+            );
+        }
+    }
     println!(
         "(clear is the INSECURE baseline: the input in the clear, the plaintext model's answer; \
          x clear is each protocol's online latency and bytes over clear's)"
