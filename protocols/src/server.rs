@@ -801,6 +801,17 @@ pub(crate) fn check_prepare(held: usize, n: u32, max: usize) -> Result<(), Sessi
 mod tests {
     use super::*;
 
+    #[test]
+    fn preparations_beyond_the_bound_are_refused() {
+        assert!(check_prepare(0, 16, 16).is_ok());
+        assert!(check_prepare(15, 1, 16).is_ok());
+        assert!(matches!(
+            check_prepare(15, 2, 16),
+            Err(SessionError::Protocol(_))
+        ));
+        assert!(check_prepare(usize::MAX, u32::MAX, 16).is_err());
+    }
+
     fn v4(last: u8) -> Source {
         Source::of(IpAddr::V4(Ipv4Addr::new(10, 0, 0, last)))
     }

@@ -48,9 +48,9 @@ impl Protocol {
             .collect()
     }
 
-    /// Whether the protocol is served only to clients the server trusts: GMW, which is secure
-    /// only against a semi-honest client (one that deviates can learn more of the model than
-    /// its outputs). HE and Yao are served to any client.
+    /// Whether the protocol is served only to clients the server trusts: GMW and mixed, which
+    /// are secure only against a semi-honest client (one that deviates can learn more of the
+    /// model than its outputs). HE and Yao are served to any client.
     pub fn requires_trust(self) -> bool {
         crate::registry::get(self).requires_trust()
     }

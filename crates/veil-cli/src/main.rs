@@ -57,8 +57,8 @@ enum Command {
     /// Boolean circuits in the Bristol Fashion format: statistics and evaluation.
     #[command(subcommand)]
     Circuit(cmd::circuit::CircuitCommand),
-    /// Measure Veil's protocols side by side (HE, Yao, GMW on the bundled model), or one
-    /// building block with a subcommand (medians of several runs).
+    /// Measure Veil's protocols side by side (HE, Yao, GMW and mixed on the bundled model), or
+    /// one building block with a subcommand (medians of several runs).
     Bench(cmd::bench::BenchAll),
 }
 

@@ -1,6 +1,6 @@
 //! The bundled Fashion-MNIST models (`models/fashion_cnn.json`, a CNN, and
 //! `models/fashion_mlp.json`, a 784-128-64-10 MLP) served by `veil serve` and classified by
-//! `veil infer` as separate processes, for Yao, GMW and HE: the predictions equal the plaintext
+//! `veil infer` as separate processes, for Yao, GMW, mixed and HE: the predictions equal the plaintext
 //! integer reference on a few test images. The 100-image figures are the closing note's
 //! (`veil infer --test-rows 0..100`); here a few images keep CI short.
 
@@ -59,10 +59,11 @@ fn serve_and_check(file: &str, he_images: usize) {
     let path = model_path(file);
     let model = Model::load(std::path::Path::new(&path)).unwrap();
     let test = fashion_mnist(FashionSplit::Test).unwrap();
-    let server = start_server("he,yao,gmw", &["--trust-clients", "--model", &path]);
+    let server = start_server("he,yao,gmw,mixed", &["--trust-clients", "--model", &path]);
     for (protocol, rows, extra) in [
         ("yao", clear_rows(&model, 2, 0), vec![]),
         ("gmw", clear_rows(&model, 2, 0), vec![]),
+        ("mixed", clear_rows(&model, 3, 0), vec![]),
         ("he", clear_rows(&model, he_images, 8), vec![]),
     ] {
         for row in rows {

@@ -43,7 +43,7 @@ fn infer(addr: &str, protocol: &str, range: &str, extra: &[&str]) -> serde_json:
 
 #[test]
 fn serve_and_infer_processes_agree_with_the_plaintext_model() {
-    let server = start_server("he,yao,gmw", &["--trust-clients"]);
+    let server = start_server("he,yao,gmw,mixed", &["--trust-clients"]);
     let model = veil_nn::bundled_model().unwrap().quantized;
     let test = digits_split().test;
     for (protocol, range, extra) in [
@@ -51,6 +51,8 @@ fn serve_and_infer_processes_agree_with_the_plaintext_model() {
         ("yao", "4..6", vec!["--logits"]),
         ("gmw", "0..5", vec!["--batch"]),
         ("gmw", "5..7", vec!["--logits"]),
+        ("mixed", "0..4", vec![]),
+        ("mixed", "4..6", vec!["--logits"]),
         ("he", "0", vec![]),
     ] {
         let mut extra = extra;
