@@ -2,7 +2,8 @@
 //!
 //! Subcommands: `train` (fit, with DP-SGD under `--dp`, quantize and write a model), `eval`
 //! (accuracy and recorded privacy of a model on the digits test split), `serve`, `infer`,
-//! `demo` and `bench` (private inference), `fhe`, `circuit` and `dp` (the building blocks).
+//! `demo` and `bench` (private inference), `link` (a network between them), `fhe`, `circuit`
+//! and `dp` (the building blocks).
 //! Each subcommand's `--help` says what it does and what every flag means.
 //!
 //! This file holds the command line and its dispatch; each subcommand's flags and output live
@@ -39,6 +40,9 @@ enum Command {
     Serve(cmd::serve::ServeArgs),
     /// Classify images privately with a `veil serve` server.
     Infer(cmd::infer::InferArgs),
+    /// Emulate a network link between a client and a server: forward connections with an
+    /// added round-trip time and a rate limit per direction.
+    Link(cmd::link::LinkArgs),
     /// Start a server in a child process and classify a few test digits with every protocol,
     /// side by side.
     Demo(cmd::demo::DemoArgs),
@@ -69,6 +73,7 @@ fn main() -> ExitCode {
         Command::Import(a) => cmd::import::run(a),
         Command::Serve(a) => cmd::serve::run(a),
         Command::Infer(a) => cmd::infer::run(a),
+        Command::Link(a) => cmd::link::run(a),
         Command::Demo(a) => cmd::demo::run(a),
         Command::Fhe(c) => cmd::fhe::run(c),
         Command::Dp(c) => cmd::dp::run(c),

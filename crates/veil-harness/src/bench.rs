@@ -590,6 +590,9 @@ pub struct ProtocolRow {
     pub encryption_cost_pct: f64,
     /// Bytes per digit after setup, both directions, without encryption.
     pub plaintext_bytes_total: f64,
+    /// The emulated link every session ran through (`veil_net::link`), or `None` for plain
+    /// loopback.
+    pub network: Option<String>,
     /// `online_ms_median` over `clear`'s (the insecure baseline: the input in the clear, the
     /// plaintext model's answer, on the same encrypted channel).
     pub online_vs_clear: f64,
@@ -605,6 +608,19 @@ pub struct ProtocolRow {
 pub fn protocols(
     model: &veil_nn::Model,
     digits: usize,
+    network: Option<veil_net::LinkProfile>,
+    progress: &mut dyn Progress,
+) -> Result<Vec<ProtocolRow>> {
+    measure_protocols(model, digits, network, true, progress)
+}
+
+/// [`protocols`], with the plaintext twin of every run (what the encryption costs) only when
+/// `twin`; without it, the plaintext figures are `NaN` (`null` in JSON).
+fn measure_protocols(
+    model: &veil_nn::Model,
+    digits: usize,
+    network: Option<veil_net::LinkProfile>,
+    twin: bool,
     progress: &mut dyn Progress,
 ) -> Result<Vec<ProtocolRow>> {
     use veil_protocols::{Protocol, Served, ServerConfig};
@@ -625,13 +641,25 @@ pub fn protocols(
     plain_config.security = veil_protocols::ServerSecurity::InsecurePlaintext;
     plain_config.trust_clients = true;
     plain_config.protocols = Protocol::ALL.to_vec();
-    let start = |config: ServerConfig| -> Result<String> {
+    // Each server behind its own link when a network is asked for; the links live as long as
+    // the measurements.
+    let mut links = Vec::new();
+    let mut start = |config: ServerConfig| -> Result<String> {
         let served = std::sync::Arc::new(Served::new(config)?);
-        rt.block_on(async {
+        let addr = rt.block_on(async {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let addr = listener.local_addr()?;
             tokio::spawn(veil_protocols::serve(listener, served));
-            Ok::<_, anyhow::Error>(addr.to_string())
+            Ok::<_, anyhow::Error>(addr)
+        })?;
+        Ok(match network {
+            Some(profile) => {
+                let link = veil_net::Link::start("127.0.0.1:0".parse()?, addr, profile)?;
+                let front = link.addr();
+                links.push(link);
+                front.to_string()
+            }
+            None => addr.to_string(),
         })
     };
     let addr = start(secure_config)?;
@@ -648,10 +676,12 @@ pub fn protocols(
         let n = entry.bench_inputs(digits);
         let batch = entry.lanes() > 1;
         let how = if ahead { "" } else { ", offline on the spot" };
-        progress.phase(
-            &format!("{p} on {n} digits{how}, encrypted and in plaintext"),
-            None,
-        );
+        let twin_note = if twin {
+            ", encrypted and in plaintext"
+        } else {
+            ""
+        };
+        progress.phase(&format!("{p} on {n} digits{how}{twin_note}"), None);
         let images = crate::data::from_set(&test, 0..n);
         let r = rt.block_on(crate::client::infer_session(
             &addr,
@@ -661,16 +691,22 @@ pub fn protocols(
             ahead,
             Some(&model.quantized),
         ))?;
-        let plain = rt.block_on(crate::client::infer_session(
-            &plain_addr,
-            veil_protocols::ClientOptions::insecure_plaintext(p),
-            &images,
-            batch,
-            ahead,
-            Some(&model.quantized),
-        ))?;
+        let plain = if twin {
+            Some(rt.block_on(crate::client::infer_session(
+                &plain_addr,
+                veil_protocols::ClientOptions::insecure_plaintext(p),
+                &images,
+                batch,
+                ahead,
+                Some(&model.quantized),
+            ))?)
+        } else {
+            None
+        };
         let online = r.online_ms_median.unwrap_or(r.online_ms_per_input);
-        let plain_online = plain.online_ms_median.unwrap_or(plain.online_ms_per_input);
+        let plain_online = plain.as_ref().map_or(f64::NAN, |plain| {
+            plain.online_ms_median.unwrap_or(plain.online_ms_per_input)
+        });
         rows.push(ProtocolRow {
             protocol: r.protocol.clone(),
             digits: n,
@@ -695,7 +731,8 @@ pub fn protocols(
             agreement: r.agreement.unwrap_or(0.0),
             plaintext_online_ms_median: plain_online,
             encryption_cost_pct: 100.0 * (online / plain_online.max(1e-9) - 1.0),
-            plaintext_bytes_total: plain.bytes_per_input,
+            plaintext_bytes_total: plain.as_ref().map_or(f64::NAN, |p| p.bytes_per_input),
+            network: network.map(|n| n.to_string()),
             online_vs_clear: f64::NAN,
             bytes_vs_clear: f64::NAN,
         });
@@ -786,4 +823,305 @@ pub fn svg_chart(rows: &[ProtocolRow]) -> String {
     }
     s += "</svg>\n";
     s
+}
+
+/// What a sweep varies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum SweepAxis {
+    /// Round-trip time, from 0.5 to 80 ms, at 100 Mbit/s.
+    Rtt,
+    /// Rate, from 10 Mbit/s to 1 Gbit/s, at 40 ms round-trip time.
+    Rate,
+}
+
+impl SweepAxis {
+    /// The links of the sweep, with the value each is drawn at (ms or Mbit/s).
+    pub fn points(self) -> Vec<(f64, veil_net::LinkProfile)> {
+        let link = |rtt_ms: f64, mbit: f64| {
+            veil_net::LinkProfile::new(
+                std::time::Duration::from_secs_f64(rtt_ms / 1e3),
+                (mbit * 1e6) as u64,
+            )
+            .expect("valid sweep point")
+        };
+        match self {
+            SweepAxis::Rtt => [0.5, 2.0, 5.0, 10.0, 20.0, 40.0, 80.0]
+                .iter()
+                .map(|&ms| (ms, link(ms, 100.0)))
+                .collect(),
+            SweepAxis::Rate => [10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0]
+                .iter()
+                .map(|&mbit| (mbit, link(40.0, mbit)))
+                .collect(),
+        }
+    }
+
+    /// The axis's unit, for labels.
+    pub fn unit(self) -> &'static str {
+        match self {
+            SweepAxis::Rtt => "ms RTT (at 100 Mbit/s)",
+            SweepAxis::Rate => "Mbit/s (at 40 ms RTT)",
+        }
+    }
+}
+
+/// One protocol's curve in a sweep.
+#[derive(Debug, Serialize)]
+pub struct SweepSeries {
+    /// The protocol, and `on the spot` for a run whose per-query offline phase ran inside
+    /// the query.
+    pub name: String,
+    /// Median online latency per input at each point, in milliseconds.
+    pub online_ms: Vec<f64>,
+    /// Per-query offline phase at each point, in milliseconds (run ahead of the query).
+    pub prepare_ms: Vec<f64>,
+}
+
+/// Where HE's online latency crosses another protocol's.
+#[derive(Debug, Serialize)]
+pub struct Crossover {
+    /// The other protocol's series.
+    pub against: String,
+    /// The value of the axis where the two curves cross (interpolated on log-log axes).
+    pub at: f64,
+    /// Which is faster beyond that value.
+    pub faster_beyond: String,
+}
+
+/// A sweep: every protocol's latency at each link of one axis.
+#[derive(Debug, Serialize)]
+pub struct SweepReport {
+    /// What varies.
+    pub axis: SweepAxis,
+    /// The axis values, in ms or Mbit/s.
+    pub x: Vec<f64>,
+    /// One curve per protocol run.
+    pub series: Vec<SweepSeries>,
+    /// Where HE overtakes or falls behind each other protocol.
+    pub crossovers: Vec<Crossover>,
+}
+
+/// Runs [`protocols`] through each link of `axis` (without the plaintext twins) and gathers
+/// the curves and HE's crossovers.
+pub fn sweep(
+    model: &veil_nn::Model,
+    digits: usize,
+    axis: SweepAxis,
+    progress: &mut dyn Progress,
+) -> Result<SweepReport> {
+    let points = axis.points();
+    let mut x = Vec::new();
+    let mut series: Vec<SweepSeries> = Vec::new();
+    for (value, link) in points {
+        progress.phase(&format!("the protocols through {link}"), None);
+        let rows = measure_protocols(model, digits, Some(link), false, progress)?;
+        x.push(value);
+        for r in rows.iter().filter(|r| r.protocol != "clear") {
+            let name = if r.prepared {
+                r.protocol.clone()
+            } else {
+                format!("{} on the spot", r.protocol)
+            };
+            let s = match series.iter_mut().position(|s| s.name == name) {
+                Some(i) => &mut series[i],
+                None => {
+                    series.push(SweepSeries {
+                        name,
+                        online_ms: Vec::new(),
+                        prepare_ms: Vec::new(),
+                    });
+                    series.last_mut().expect("just pushed")
+                }
+            };
+            s.online_ms.push(r.online_ms_median);
+            s.prepare_ms.push(r.prepare_ms_per_digit);
+        }
+    }
+    let crossovers = crossovers(&x, &series);
+    Ok(SweepReport {
+        axis,
+        x,
+        series,
+        crossovers,
+    })
+}
+
+/// Where the `he` curve crosses each other curve, interpolated linearly in log-log space
+/// between the two points that bracket a change of sign.
+fn crossovers(x: &[f64], series: &[SweepSeries]) -> Vec<Crossover> {
+    let Some(he) = series.iter().find(|s| s.name == "he") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for s in series.iter().filter(|s| s.name != "he") {
+        let diff: Vec<f64> = he
+            .online_ms
+            .iter()
+            .zip(&s.online_ms)
+            .map(|(h, o)| h.max(1e-9).ln() - o.max(1e-9).ln())
+            .collect();
+        for i in 1..diff.len().min(x.len()) {
+            let (a, b) = (diff[i - 1], diff[i]);
+            if a == 0.0 || a.signum() == b.signum() {
+                continue;
+            }
+            let t = a / (a - b);
+            let at = (x[i - 1].ln() + t * (x[i].ln() - x[i - 1].ln())).exp();
+            out.push(Crossover {
+                against: s.name.clone(),
+                at,
+                faster_beyond: if b < 0.0 { "he".into() } else { s.name.clone() },
+            });
+        }
+    }
+    out
+}
+
+/// An SVG line chart of a sweep: online latency against the axis, log-log, one line per
+/// protocol, HE's crossovers marked.
+pub fn sweep_svg(report: &SweepReport, title: &str) -> String {
+    let (w, h, left, right, top, bottom) = (760.0, 420.0, 70.0, 190.0, 40.0, 50.0);
+    let (pw, ph) = (w - left - right, h - top - bottom);
+    let all: Vec<f64> = report
+        .series
+        .iter()
+        .flat_map(|s| s.online_ms.iter().copied())
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .collect();
+    let (lo, hi) = all.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &v| {
+        (lo.min(v), hi.max(v))
+    });
+    let (ylo, yhi) = (
+        lo.max(1e-3).log10().floor(),
+        hi.max(1e-3).log10().ceil().max(lo.log10().floor() + 1.0),
+    );
+    let (xlo, xhi) = (
+        report.x.first().copied().unwrap_or(1.0).log10(),
+        report.x.last().copied().unwrap_or(10.0).log10(),
+    );
+    let px = |v: f64| left + pw * (v.log10() - xlo) / (xhi - xlo).max(1e-9);
+    let py = |v: f64| top + ph * (1.0 - (v.max(1e-3).log10() - ylo) / (yhi - ylo).max(1e-9));
+    let colors = [
+        "#3b6fb6", "#d9822b", "#2e9e5b", "#b63b6f", "#7a5cc4", "#8c6d1f", "#444",
+    ];
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"{left}\" y=\"22\" font-size=\"15\">{title}</text>\n"
+    );
+    for d in (ylo as i32)..=(yhi as i32) {
+        let v = 10f64.powi(d);
+        let y = py(v);
+        s += &format!(
+            "<line x1=\"{left}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{v} ms</text>\n",
+            left + pw,
+            left - 6.0,
+            y + 4.0
+        );
+    }
+    for &v in &report.x {
+        let x = px(v);
+        s += &format!(
+            "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{top}\" y2=\"{:.1}\" stroke=\"#eee\"/><text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{v}</text>\n",
+            top + ph,
+            top + ph + 16.0
+        );
+    }
+    s += &format!(
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\n",
+        left + pw / 2.0,
+        h - 10.0,
+        report.axis.unit()
+    );
+    for (i, series) in report.series.iter().enumerate() {
+        let color = colors[i % colors.len()];
+        let pts: Vec<String> = report
+            .x
+            .iter()
+            .zip(&series.online_ms)
+            .filter(|(_, v)| v.is_finite() && **v > 0.0)
+            .map(|(&x, &v)| format!("{:.1},{:.1}", px(x), py(v)))
+            .collect();
+        s += &format!(
+            "<polyline points=\"{}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"/>\n",
+            pts.join(" ")
+        );
+        let ly = top + 18.0 * i as f64;
+        s += &format!(
+            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"12\" height=\"3\" fill=\"{color}\"/><text x=\"{:.1}\" y=\"{:.1}\">{}</text>\n",
+            left + pw + 14.0,
+            ly + 4.0,
+            left + pw + 32.0,
+            ly + 9.0,
+            series.name
+        );
+    }
+    for c in &report.crossovers {
+        if let Some(he) = report.series.iter().find(|s| s.name == "he") {
+            // The HE curve's height at the crossover, interpolated in log-log space.
+            let i = report
+                .x
+                .iter()
+                .position(|&x| x >= c.at)
+                .unwrap_or(report.x.len() - 1)
+                .max(1);
+            let (x0, x1) = (report.x[i - 1].ln(), report.x[i].ln());
+            let t = ((c.at.ln() - x0) / (x1 - x0)).clamp(0.0, 1.0);
+            let y = (he.online_ms[i - 1].max(1e-3).ln() * (1.0 - t)
+                + he.online_ms[i].max(1e-3).ln() * t)
+                .exp();
+            s += &format!(
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"5\" fill=\"none\" stroke=\"black\"><title>HE and {} cross at {:.3}</title></circle>\n",
+                px(c.at),
+                py(y),
+                c.against,
+                c.at
+            );
+        }
+    }
+    s += "</svg>\n";
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(name: &str, online: &[f64]) -> SweepSeries {
+        SweepSeries {
+            name: name.into(),
+            online_ms: online.to_vec(),
+            prepare_ms: vec![0.0; online.len()],
+        }
+    }
+
+    #[test]
+    fn crossovers_are_found_where_the_curves_change_order() {
+        let x = [1.0, 10.0, 100.0];
+        // HE flat at 100 ms; Yao from 10 ms to 1 000 ms: they cross between 10 and 100, at
+        // the geometric midpoint (log-log interpolation), and HE is faster beyond.
+        let s = vec![
+            series("he", &[100.0, 100.0, 100.0]),
+            series("yao", &[10.0, 10.0, 1000.0]),
+            series("gmw", &[1.0, 2.0, 3.0]),
+        ];
+        let c = crossovers(&x, &s);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].against, "yao");
+        assert!((c[0].at - 10f64.powf(1.5)).abs() < 1e-6, "{}", c[0].at);
+        assert_eq!(c[0].faster_beyond, "he");
+        assert!(crossovers(&x, &s[1..]).is_empty());
+        let svg = sweep_svg(
+            &SweepReport {
+                axis: SweepAxis::Rtt,
+                x: x.to_vec(),
+                series: s,
+                crossovers: c,
+            },
+            "test",
+        );
+        assert!(svg.contains("<circle") && svg.contains("polyline"));
+    }
 }

@@ -40,5 +40,6 @@ pub mod stats;
 mod runtime;
 
 pub use progress::Progress;
+pub use veil_net::link;
 pub use veil_net::PublicKey;
 pub use veil_protocols::Protocol;

@@ -46,6 +46,7 @@ mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod link;
 pub mod loopback;
 pub mod secure;
 mod stats;
@@ -54,6 +55,7 @@ pub mod transport;
 pub use channel::Channel;
 pub use config::ChannelConfig;
 pub use error::NetError;
+pub use link::{Link, LinkProfile};
 pub use loopback::tcp_pair;
 pub use secure::{Identity, KeyError, PublicKey};
 pub use stats::Stats;

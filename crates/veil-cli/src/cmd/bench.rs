@@ -5,7 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use veil_harness::bench::{self, GcReport, GmwReport, OtReport, ProtocolRow};
+use veil_harness::bench::{
+    self, GcReport, GmwReport, OtReport, ProtocolRow, SweepAxis, SweepReport,
+};
+use veil_harness::link::LinkProfile;
 use veil_harness::machine::Machine;
 
 use super::{load_model, print_json, Lines};
@@ -28,6 +31,17 @@ pub struct BenchAll {
     /// (at least 3).
     #[arg(long, default_value_t = 100)]
     digits: usize,
+    /// Run every session through an emulated link: `lan` (0.5 ms RTT, 1 Gbit/s), `wan`
+    /// (40 ms, 100 Mbit/s), `mobile` (80 ms, 20 Mbit/s), or `RTT_MS,MBIT` (such as `10,500`);
+    /// without it, plain loopback.
+    #[arg(long, value_parser = LinkProfile::parse, conflicts_with = "sweep")]
+    network: Option<LinkProfile>,
+    /// Measure every protocol through a series of links instead: round-trip times from 0.5 to
+    /// 80 ms at 100 Mbit/s (`rtt`), or rates from 10 Mbit/s to 1 Gbit/s at 40 ms (`rate`);
+    /// prints each protocol's online latency at each point and where HE's curve crosses the
+    /// others (--svg draws the curves). Without the plaintext twins.
+    #[arg(long, value_enum)]
+    sweep: Option<SweepAxis>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -56,7 +70,10 @@ struct BenchArgs {
 /// Runs `veil bench`.
 pub fn run(a: BenchAll) -> Result<()> {
     match a.part {
-        None => protocols(a.model, a.digits, a.json, a.svg),
+        None => match a.sweep {
+            Some(axis) => sweep(a.model, a.digits, axis, a.json, a.svg),
+            None => protocols(a.model, a.digits, a.network, a.json, a.svg),
+        },
         Some(BenchCommand::Ot(b)) => part(b, bench::ot, print_ot),
         Some(BenchCommand::Gc(b)) => part(b, bench::gc, print_gc),
         Some(BenchCommand::Gmw(b)) => part(b, bench::gmw, print_gmw),
@@ -82,11 +99,12 @@ fn part<R: serde::Serialize>(
 fn protocols(
     model: Option<PathBuf>,
     digits: usize,
+    network: Option<LinkProfile>,
     json: bool,
     svg: Option<PathBuf>,
 ) -> Result<()> {
     let (m, _) = load_model(model.as_deref())?;
-    let rows = bench::protocols(&m, digits, &mut Lines::new("measuring ", json))?;
+    let rows = bench::protocols(&m, digits, network, &mut Lines::new("measuring ", json))?;
     if let Some(path) = svg {
         std::fs::write(&path, bench::svg_chart(&rows))
             .with_context(|| format!("writing {}", path.display()))?;
@@ -96,6 +114,57 @@ fn protocols(
     } else {
         print_protocols(&rows);
         Ok(())
+    }
+}
+
+/// Every protocol through a series of links.
+fn sweep(
+    model: Option<PathBuf>,
+    digits: usize,
+    axis: SweepAxis,
+    json: bool,
+    svg: Option<PathBuf>,
+) -> Result<()> {
+    let (m, source) = load_model(model.as_deref())?;
+    let report = bench::sweep(&m, digits, axis, &mut Lines::new("measuring ", json))?;
+    if let Some(path) = svg {
+        let title = format!("Veil: online latency per input against the network, {source}");
+        std::fs::write(&path, bench::sweep_svg(&report, &title))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if json {
+        return print_json(&report);
+    }
+    print_sweep(&report);
+    Ok(())
+}
+
+/// Prints a sweep: one line per protocol, one column per point, then the crossovers.
+fn print_sweep(r: &SweepReport) {
+    println!("online ms per input against {}", r.axis.unit());
+    print!("{:<18}", "");
+    for x in &r.x {
+        print!(" {x:>10}");
+    }
+    println!();
+    for s in &r.series {
+        print!("{:<18}", s.name);
+        for v in &s.online_ms {
+            print!(" {v:>10.2}");
+        }
+        println!();
+    }
+    for c in &r.crossovers {
+        println!(
+            "HE and {} cross at {:.2} {}; beyond it {} is faster",
+            c.against,
+            c.at,
+            r.axis.unit(),
+            c.faster_beyond
+        );
+    }
+    if r.crossovers.is_empty() {
+        println!("HE crosses no other protocol on this range");
     }
 }
 
@@ -250,6 +319,9 @@ fn print_gmw(r: &GmwReport) {
 
 /// Prints the comparison table.
 fn print_protocols(rows: &[ProtocolRow]) {
+    if let Some(link) = rows.first().and_then(|r| r.network.as_ref()) {
+        println!("network: {link} (every session through an emulated link)");
+    }
     println!(
         "{:<6} {:>6} {:>20} {:>12} {:>11} {:>12} {:>12} {:>13} {:>13} {:>13} {:>8} {:>9} {:>10} {:>9} {:>11} {:>10}",
         "",

@@ -12,6 +12,7 @@ pub mod fhe;
 pub mod identity;
 pub mod import;
 pub mod infer;
+pub mod link;
 pub mod serve;
 pub mod shamir;
 pub mod train;
