@@ -22,6 +22,10 @@ pub struct ClientOptions {
     pub channel: ChannelConfig,
     /// How the session is protected on the wire.
     pub security: ClientSecurity,
+    /// HE only: keys made once and used by every session that carries them, so that a server
+    /// that stored the evaluation key of this client's identity needs no second upload
+    /// ([`crate::he::HeKeys`]); without them, each HE session makes fresh keys.
+    pub he_keys: Option<Arc<crate::he::HeKeys>>,
 }
 
 /// How a client protects its session.
@@ -64,7 +68,15 @@ impl ClientOptions {
             want_logits: false,
             channel: ChannelConfig::default(),
             security,
+            he_keys: None,
         }
+    }
+
+    /// Uses `keys` for HE sessions instead of fresh keys per session.
+    #[must_use]
+    pub fn with_he_keys(mut self, keys: Arc<crate::he::HeKeys>) -> ClientOptions {
+        self.he_keys = Some(keys);
+        self
     }
 
     /// Authenticates with `identity` (for servers with an allow-list).

@@ -16,13 +16,22 @@
 //!   conformance (count, LWE size, modulus, moduli, degree, noise level, atomic pattern) before
 //!   any arithmetic ([`veil_fhe::FheServer::check`]), and a query is refused above the size of
 //!   an honest one ([`query_limit`]).
+//! - **Fill the server's memory with stored keys**: the keys kept across sessions
+//!   ([`KeyStore`]) are bounded in number by [`ServerConfig::he_key_store_bytes`], the least
+//!   recently used going first; a key is stored only after its upload passed every check, under
+//!   the identity the secure channel authenticated and the SHA-256 of its bytes, which the
+//!   server recomputes (a client cannot claim a hash its upload does not have, nor use another
+//!   identity's key).
 //! - **Keep the CPU busy after its session ended**: the blocking evaluation of a session that
 //!   is dropped (its timeout, a closed channel) is cancelled, and stops within about one
 //!   bootstrap.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use sha2::{Digest, Sha256};
 
 use serde::{Deserialize, Serialize};
 use tfhe::shortint::CompressedServerKey;
@@ -35,7 +44,7 @@ use veil_nn::quant::argmax_i64;
 
 use crate::client::ClientOptions;
 use crate::registry::{BoxFuture, ClientSession, InferenceProtocol};
-use crate::server::{next_query, refuse, welcome, Served};
+use crate::server::{next_query, refuse, welcome, Served, ServerConfig};
 use crate::wire::{Hello, Protocol};
 use crate::SessionError;
 
@@ -52,6 +61,159 @@ pub const KEY_OVERHEAD: u64 = 4096;
 pub const DEFAULT_HE_MEMORY_BUDGET: u64 = 2 << 30;
 /// Longest an HE session waits for its share of the [`HeBudget`] before it is refused.
 pub const ADMISSION_WAIT: Duration = Duration::from_secs(5);
+
+/// Default bytes of the store of evaluation keys kept across sessions
+/// ([`ServerConfig::he_key_store_bytes`]): 4 GiB, fifteen keys.
+pub const DEFAULT_KEY_STORE_BYTES: u64 = 4 << 30;
+
+/// The client's first message after the welcome: the SHA-256 of the evaluation key it would
+/// upload.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct KeyOffer {
+    /// SHA-256 of the serialized compressed key ([`encode_key`]).
+    pub hash: [u8; 32],
+}
+
+/// The server's answer to a [`KeyOffer`].
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct KeyAnswer {
+    /// The server holds this key for this client's identity: no upload follows.
+    pub stored: bool,
+}
+
+/// A client's HE keys, made once: the secret key, and its compressed evaluation key serialized
+/// and hashed, the same bytes for every session that uses them (a server that stored them for
+/// this client's identity needs no second upload).
+pub struct HeKeys {
+    client: FheClient,
+    bytes: Vec<u8>,
+    hash: [u8; 32],
+}
+
+impl std::fmt::Debug for HeKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeKeys")
+            .field("shape", &self.client.shape())
+            .field("hash", &hex(&self.hash[..8]))
+            .finish_non_exhaustive()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl HeKeys {
+    /// Fresh keys for models of `architecture`'s public shape (a second or two of key
+    /// generation).
+    ///
+    /// # Errors
+    ///
+    /// An architecture that the encrypted evaluator cannot plan.
+    pub fn generate(architecture: &Architecture) -> Result<HeKeys, SessionError> {
+        let shape = PublicShape::of(architecture).map_err(FheError::from)?;
+        let client = FheClient::new(shape);
+        let bytes = encode_key(&client.compressed_evaluation_key())?;
+        let hash = Sha256::digest(&bytes).into();
+        Ok(HeKeys {
+            client,
+            bytes,
+            hash,
+        })
+    }
+
+    /// The SHA-256 of the evaluation key's upload.
+    pub fn hash(&self) -> [u8; 32] {
+        self.hash
+    }
+
+    /// Bytes of the evaluation key's upload.
+    pub fn upload_bytes(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+}
+
+/// Evaluation keys kept across sessions, by client identity and key hash, at most `capacity`
+/// of them, the least recently used evicted first.
+pub struct KeyStore {
+    capacity: usize,
+    inner: Mutex<StoreInner>,
+}
+
+/// A stored key's address: the client's identity and the key's SHA-256.
+type KeyAddress = ([u8; 32], [u8; 32]);
+
+#[derive(Default)]
+struct StoreInner {
+    tick: u64,
+    /// Each key with the tick of its last use.
+    keys: HashMap<KeyAddress, (Arc<FheServer>, u64)>,
+}
+
+impl KeyStore {
+    /// A store of `bytes`, in shares of [`veil_fhe::key_memory_bytes`].
+    pub fn new(bytes: u64) -> KeyStore {
+        KeyStore {
+            capacity: (bytes / veil_fhe::key_memory_bytes().max(1)) as usize,
+            inner: Mutex::new(StoreInner::default()),
+        }
+    }
+
+    /// Keys the store holds at most.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Keys held now.
+    pub fn len(&self) -> usize {
+        self.lock().keys.len()
+    }
+
+    /// Whether the store holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, StoreInner> {
+        // A panic while holding the lock leaves a map that is still consistent.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The key of `identity` with `hash`, marked as just used.
+    fn get(&self, identity: [u8; 32], hash: [u8; 32]) -> Option<Arc<FheServer>> {
+        let mut inner = self.lock();
+        inner.tick += 1;
+        let tick = inner.tick;
+        inner.keys.get_mut(&(identity, hash)).map(|(k, used)| {
+            *used = tick;
+            k.clone()
+        })
+    }
+
+    /// Stores a key, evicting the least recently used ones beyond the capacity.
+    fn insert(&self, identity: [u8; 32], hash: [u8; 32], key: Arc<FheServer>) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut inner = self.lock();
+        inner.tick += 1;
+        let tick = inner.tick;
+        inner.keys.insert((identity, hash), (key, tick));
+        while inner.keys.len() > self.capacity {
+            let oldest = inner
+                .keys
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| *k);
+            match oldest {
+                Some(k) => {
+                    inner.keys.remove(&k);
+                }
+                None => break,
+            }
+        }
+    }
+}
 
 /// Announces the key upload.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
@@ -147,7 +309,7 @@ impl HeBudget {
 /// share of the [`HeBudget`] until the last reference (a cancelled evaluation still winding
 /// down holds one) is dropped.
 pub struct HeServer {
-    fhe: FheServer,
+    fhe: Arc<FheServer>,
     _permit: HePermit,
 }
 
@@ -232,6 +394,11 @@ async fn blocking<T: Send + 'static>(
 /// Client: sends the compressed evaluation key of `client`.
 pub async fn send_key(ch: &mut Channel, client: &FheClient) -> Result<u64, SessionError> {
     let bytes = encode_key(&client.compressed_evaluation_key())?;
+    send_key_bytes(ch, &bytes).await
+}
+
+/// Client: sends a serialized compressed evaluation key ([`encode_key`]).
+async fn send_key_bytes(ch: &mut Channel, bytes: &[u8]) -> Result<u64, SessionError> {
     ch.send(&KeyHeader {
         bytes: bytes.len() as u64,
     })
@@ -251,6 +418,17 @@ pub async fn receive_key(
     model: &QuantGraph,
     max_bytes: u64,
     permit: HePermit,
+) -> Result<HeServer, SessionError> {
+    receive_key_hashed(ch, model, max_bytes, permit, None).await
+}
+
+/// [`receive_key`], and when `hash` is given, the upload's SHA-256 must equal it.
+async fn receive_key_hashed(
+    ch: &mut Channel,
+    model: &QuantGraph,
+    max_bytes: u64,
+    permit: HePermit,
+    hash: Option<[u8; 32]>,
 ) -> Result<HeServer, SessionError> {
     let header: KeyHeader = ch.recv().await?;
     let limit = max_bytes.min(key_limit());
@@ -274,12 +452,20 @@ pub async fn receive_key(
     }
     let model = model.clone();
     blocking(move |_| -> Result<HeServer, SessionError> {
+        if let Some(want) = hash {
+            let got: [u8; 32] = Sha256::digest(&bytes).into();
+            if got != want {
+                return Err(SessionError::Protocol(
+                    "the evaluation key does not match the hash offered for it".into(),
+                ));
+            }
+        }
         let compressed = decode_key(&bytes)?;
         drop(bytes);
         let key = compressed.decompress();
         drop(compressed);
         Ok(HeServer {
-            fhe: FheServer::new(&model, key)?,
+            fhe: Arc::new(FheServer::new(&model, key)?),
             _permit: permit,
         })
     })
@@ -357,7 +543,7 @@ pub async fn query_one(
 pub struct He;
 
 struct HeClient {
-    client: FheClient,
+    keys: Arc<HeKeys>,
     patience: Duration,
 }
 
@@ -370,11 +556,49 @@ impl ClientSession for HeClient {
         Box::pin(async move {
             let mut out = Vec::with_capacity(inputs.len());
             for codes in inputs {
-                out.push(query_one(ch, &self.client, codes, self.patience).await?);
+                out.push(query_one(ch, &self.keys.client, codes, self.patience).await?);
             }
             Ok(out)
         })
     }
+}
+
+/// The session's evaluation key: the stored one when the client's identity and the hash it
+/// offers match one, else its upload, then stored (a client without an authenticated identity,
+/// on a plaintext channel, gets nothing stored).
+async fn key_for_session(
+    ch: &mut Channel,
+    served: &Served,
+    config: &ServerConfig,
+    permit: HePermit,
+) -> Result<HeServer, SessionError> {
+    let offer: KeyOffer = ch.recv().await?;
+    let identity = ch.peer_key().map(|k| *k.as_bytes());
+    let stored = identity.and_then(|id| served.he_keys().get(id, offer.hash));
+    ch.send(&KeyAnswer {
+        stored: stored.is_some(),
+    })
+    .await?;
+    ch.flush().await?;
+    if let Some(fhe) = stored {
+        tracing::debug!("evaluation key found in the store");
+        return Ok(HeServer {
+            fhe,
+            _permit: permit,
+        });
+    }
+    let server = receive_key_hashed(
+        ch,
+        &config.model,
+        config.max_key_bytes,
+        permit,
+        Some(offer.hash),
+    )
+    .await?;
+    if let Some(id) = identity {
+        served.he_keys().insert(id, offer.hash, server.fhe.clone());
+    }
+    Ok(server)
 }
 
 /// An HE session holds an evaluation key: it is welcomed only within the HE memory budget,
@@ -390,7 +614,7 @@ async fn serve(ch: &mut Channel, served: &Served, _hello: &Hello) -> Result<u64,
     };
     welcome(ch, served, true).await?;
     let config = served.config();
-    let server = Arc::new(receive_key(ch, &config.model, config.max_key_bytes, permit).await?);
+    let server = Arc::new(key_for_session(ch, served, config, permit).await?);
     let mut inputs = 0;
     while let Some(n) = next_query(ch).await? {
         for _ in 0..n {
@@ -438,12 +662,24 @@ impl InferenceProtocol for He {
             // The client plans its side from the public architecture alone: the input width,
             // the number of logits and their width (the server plans with the same).
             let shape = PublicShape::of(architecture).map_err(FheError::from)?;
-            let client = tokio::task::spawn_blocking(move || FheClient::new(shape))
-                .await
-                .map_err(|e| SessionError::Invalid(format!("key generation: {e}")))?;
-            send_key(ch, &client).await?;
+            let keys = match &options.he_keys {
+                Some(k) if k.client.shape() == shape => k.clone(),
+                _ => {
+                    let arch = architecture.clone();
+                    let fresh = tokio::task::spawn_blocking(move || HeKeys::generate(&arch))
+                        .await
+                        .map_err(|e| SessionError::Invalid(format!("key generation: {e}")))??;
+                    Arc::new(fresh)
+                }
+            };
+            ch.send(&KeyOffer { hash: keys.hash }).await?;
+            ch.flush().await?;
+            let answer: KeyAnswer = ch.recv().await?;
+            if !answer.stored {
+                send_key_bytes(ch, &keys.bytes).await?;
+            }
             let patience = answer_timeout(options.channel.read_timeout, architecture.activations());
-            Ok(Box::new(HeClient { client, patience }) as Box<dyn ClientSession>)
+            Ok(Box::new(HeClient { keys, patience }) as Box<dyn ClientSession>)
         })
     }
 }

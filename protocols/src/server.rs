@@ -78,6 +78,12 @@ pub struct ServerConfig {
     /// [`he::DEFAULT_HE_MEMORY_BUDGET`] (2 GiB: seven HE sessions at once); a budget below one
     /// key's share refuses every HE session.
     pub he_memory_budget: u64,
+    /// Memory the store of evaluation keys kept across sessions may hold, in bytes, in shares
+    /// of [`veil_fhe::key_memory_bytes`] (about 274 MB) per key; the least recently used key
+    /// goes first. A client whose identity and key hash match a stored key uploads nothing
+    /// (`he/SPEC.md`). Default [`he::DEFAULT_KEY_STORE_BYTES`] (4 GiB: 15 keys); zero keeps no
+    /// key beyond its session. The store adds to [`he_memory_budget`](Self::he_memory_budget).
+    pub he_key_store_bytes: u64,
     /// How sessions are protected on the wire.
     pub security: ServerSecurity,
     /// Sessions served at once, which bounds the server's memory (default 128). A client takes
@@ -151,6 +157,7 @@ impl ServerConfig {
             session_timeout: Duration::from_secs(600),
             max_key_bytes: he::key_limit(),
             he_memory_budget: he::DEFAULT_HE_MEMORY_BUDGET,
+            he_key_store_bytes: he::DEFAULT_KEY_STORE_BYTES,
             security: ServerSecurity::Noise {
                 identity: Arc::new(Identity::generate()),
                 allowed_clients: None,
@@ -201,6 +208,7 @@ pub struct Served {
     class_only: (CompiledModel, Vec<Vec<bool>>),
     with_logits: (CompiledModel, Vec<Vec<bool>>),
     he_budget: he::HeBudget,
+    he_keys: he::KeyStore,
 }
 
 impl Served {
@@ -216,6 +224,7 @@ impl Served {
             class_only: prep(Outputs::Class)?,
             with_logits: prep(Outputs::ClassAndLogits)?,
             he_budget: he::HeBudget::new(config.he_memory_budget),
+            he_keys: he::KeyStore::new(config.he_key_store_bytes),
             architecture,
             config,
         })
@@ -239,6 +248,11 @@ impl Served {
     /// The memory budget of HE sessions.
     pub(crate) fn he_budget(&self) -> &he::HeBudget {
         &self.he_budget
+    }
+
+    /// The evaluation keys kept across HE sessions.
+    pub fn he_keys(&self) -> &he::KeyStore {
+        &self.he_keys
     }
 }
 

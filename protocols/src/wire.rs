@@ -8,7 +8,7 @@ use veil_nn::graph::Architecture;
 /// labels come from KOS-checked random OT, and HE keys travel in fixed-width encoding.
 /// Version 4: [`Request::Prepare`], and Yao's queries name their mode (evaluate now, garble
 /// ahead, spend an evaluation garbled ahead).
-pub const WIRE_VERSION: u32 = 4;
+pub const WIRE_VERSION: u32 = 5;
 
 /// The private-inference protocols.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

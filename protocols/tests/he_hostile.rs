@@ -109,6 +109,13 @@ async fn he_session(addr: &str) -> Channel {
 /// up), and waits for the server to end the session.
 async fn upload(addr: &str, announced: u64, key: &[u8]) {
     let mut ch = he_session(addr).await;
+    // The offer of the key's hash first: this server holds no key, so the upload follows.
+    use sha2::Digest;
+    let hash: [u8; 32] = sha2::Sha256::digest(key).into();
+    ch.send(&he::KeyOffer { hash }).await.unwrap();
+    ch.flush().await.unwrap();
+    let answer: he::KeyAnswer = ch.recv().await.unwrap();
+    assert!(!answer.stored);
     ch.send(&KeyHeader { bytes: announced }).await.unwrap();
     for chunk in key.chunks(he::KEY_CHUNK) {
         if ch.send_bytes(chunk).await.is_err() {
