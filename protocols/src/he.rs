@@ -83,9 +83,10 @@ pub struct KeyAnswer {
 
 /// A client's HE keys, made once: the secret key, and its compressed evaluation key serialized
 /// and hashed, the same bytes for every session that uses them (a server that stored them for
-/// this client's identity needs no second upload).
+/// this client's identity needs no second upload). The keys depend on veil-fhe's parameter set
+/// only, not on a model: one set serves every model and server.
 pub struct HeKeys {
-    client: FheClient,
+    key: tfhe::shortint::ClientKey,
     bytes: Vec<u8>,
     hash: [u8; 32],
 }
@@ -93,31 +94,101 @@ pub struct HeKeys {
 impl std::fmt::Debug for HeKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HeKeys")
-            .field("shape", &self.client.shape())
             .field("hash", &hex(&self.hash[..8]))
             .finish_non_exhaustive()
     }
 }
+
+/// What [`HeKeys::save`] writes: a tag, the secret key, the evaluation key's upload.
+#[derive(Serialize, Deserialize)]
+struct KeysFile {
+    format: String,
+    key: tfhe::shortint::ClientKey,
+    evaluation_key: Vec<u8>,
+}
+
+/// The tag of a keys file.
+const KEYS_FORMAT: &str = "veil-he-keys-1";
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl HeKeys {
-    /// Fresh keys for models of `architecture`'s public shape (a second or two of key
-    /// generation).
+    /// Fresh keys (a second or two of key generation).
     ///
     /// # Errors
     ///
-    /// An architecture that the encrypted evaluator cannot plan.
-    pub fn generate(architecture: &Architecture) -> Result<HeKeys, SessionError> {
-        let shape = PublicShape::of(architecture).map_err(FheError::from)?;
-        let client = FheClient::new(shape);
-        let bytes = encode_key(&client.compressed_evaluation_key())?;
+    /// The evaluation key cannot be serialized.
+    pub fn generate() -> Result<HeKeys, SessionError> {
+        let key = tfhe::shortint::ClientKey::new(veil_fhe::parameters());
+        let bytes = encode_key(&tfhe::shortint::CompressedServerKey::new(&key))?;
         let hash = Sha256::digest(&bytes).into();
+        Ok(HeKeys { key, bytes, hash })
+    }
+
+    /// Writes the keys to `path`, readable by its owner only (mode 0600 on Unix): the file
+    /// holds the secret key.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be written.
+    pub fn save(&self, path: &std::path::Path) -> Result<(), SessionError> {
+        let file = KeysFile {
+            format: KEYS_FORMAT.into(),
+            key: self.key.clone(),
+            evaluation_key: self.bytes.clone(),
+        };
+        let bytes = bincode::serde::encode_to_vec(&file, bincode::config::standard())
+            .map_err(|e| SessionError::Invalid(format!("encoding the keys: {e}")))?;
+        let io = |e: std::io::Error| SessionError::Invalid(format!("{}: {e}", path.display()));
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        use std::io::Write;
+        let mut f = options.open(path).map_err(io)?;
+        f.write_all(&bytes).map_err(io)?;
+        f.sync_all().map_err(io)
+    }
+
+    /// Reads keys that [`HeKeys::save`] wrote, checked: the tag, the secret key's parameter
+    /// set, and the evaluation key's conformance.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read, is larger than a keys file can be, or does not hold keys of
+    /// veil-fhe's parameter set.
+    pub fn load(path: &std::path::Path) -> Result<HeKeys, SessionError> {
+        let bad = |why: String| SessionError::Invalid(format!("{}: {why}", path.display()));
+        let size = std::fs::metadata(path)
+            .map_err(|e| bad(e.to_string()))?
+            .len();
+        if size > key_limit() + (1 << 20) {
+            return Err(bad(format!("{size} bytes: not a keys file")));
+        }
+        let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+        let cfg = bincode::config::standard().with_limit::<{ 64 << 20 }>();
+        let file: KeysFile = match bincode::serde::decode_from_slice(&bytes, cfg) {
+            Ok((f, used)) if used == bytes.len() => f,
+            _ => return Err(bad("not a keys file".into())),
+        };
+        if file.format != KEYS_FORMAT {
+            return Err(bad(format!(
+                "format {:?}, expected {KEYS_FORMAT}",
+                file.format
+            )));
+        }
+        // The secret key's parameters, and the evaluation key's conformance.
+        veil_fhe::check_client_key(&file.key).map_err(|e| bad(e.to_string()))?;
+        decode_key(&file.evaluation_key).map_err(|e| bad(e.to_string()))?;
+        let hash = Sha256::digest(&file.evaluation_key).into();
         Ok(HeKeys {
-            client,
-            bytes,
+            key: file.key,
+            bytes: file.evaluation_key,
             hash,
         })
     }
@@ -543,7 +614,7 @@ pub async fn query_one(
 pub struct He;
 
 struct HeClient {
-    keys: Arc<HeKeys>,
+    client: FheClient,
     patience: Duration,
 }
 
@@ -556,7 +627,7 @@ impl ClientSession for HeClient {
         Box::pin(async move {
             let mut out = Vec::with_capacity(inputs.len());
             for codes in inputs {
-                out.push(query_one(ch, &self.keys.client, codes, self.patience).await?);
+                out.push(query_one(ch, &self.client, codes, self.patience).await?);
             }
             Ok(out)
         })
@@ -663,15 +734,15 @@ impl InferenceProtocol for He {
             // the number of logits and their width (the server plans with the same).
             let shape = PublicShape::of(architecture).map_err(FheError::from)?;
             let keys = match &options.he_keys {
-                Some(k) if k.client.shape() == shape => k.clone(),
-                _ => {
-                    let arch = architecture.clone();
-                    let fresh = tokio::task::spawn_blocking(move || HeKeys::generate(&arch))
+                Some(k) => k.clone(),
+                None => {
+                    let fresh = tokio::task::spawn_blocking(HeKeys::generate)
                         .await
                         .map_err(|e| SessionError::Invalid(format!("key generation: {e}")))??;
                     Arc::new(fresh)
                 }
             };
+            let client = FheClient::from_key(keys.key.clone(), shape)?;
             ch.send(&KeyOffer { hash: keys.hash }).await?;
             ch.flush().await?;
             let answer: KeyAnswer = ch.recv().await?;
@@ -679,7 +750,7 @@ impl InferenceProtocol for He {
                 send_key_bytes(ch, &keys.bytes).await?;
             }
             let patience = answer_timeout(options.channel.read_timeout, architecture.activations());
-            Ok(Box::new(HeClient { keys, patience }) as Box<dyn ClientSession>)
+            Ok(Box::new(HeClient { client, patience }) as Box<dyn ClientSession>)
         })
     }
 }

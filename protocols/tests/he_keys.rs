@@ -49,8 +49,7 @@ async fn session(
 async fn a_returning_identity_uploads_no_key_and_the_store_stays_bounded() {
     let (addr, server, served) = start(1).await;
     assert_eq!(served.he_keys().capacity(), 1);
-    let arch = veil_nn::bundled_model().unwrap().quantized.architecture;
-    let keys = Arc::new(HeKeys::generate(&arch).unwrap());
+    let keys = Arc::new(HeKeys::generate().unwrap());
     let (alice, bob) = (
         Arc::new(Identity::generate()),
         Arc::new(Identity::generate()),
@@ -81,7 +80,7 @@ async fn a_returning_identity_uploads_no_key_and_the_store_stays_bounded() {
 async fn a_key_that_does_not_match_its_offered_hash_is_refused() {
     let (addr, server, served) = start(2).await;
     let arch = veil_nn::bundled_model().unwrap().quantized.architecture;
-    let keys = HeKeys::generate(&arch).unwrap();
+    let keys = HeKeys::generate().unwrap();
     let bytes = he::encode_key(
         &veil_fhe::FheClient::new(veil_fhe::PublicShape::of(&arch).unwrap())
             .compressed_evaluation_key(),

@@ -242,3 +242,46 @@ fn clear_is_served_between_processes_only_when_the_server_lists_it() {
         assert_eq!(got, model.logits(&codes));
     }
 }
+
+/// A returning HE client (the same identity and `--he-keys` file) uploads no evaluation key:
+/// its second session sends a small fraction of the first's bytes and gets the same answer;
+/// the keys file is private, and asking for it with another protocol is an error.
+#[test]
+fn a_returning_he_client_with_its_keys_file_uploads_no_key() {
+    let dir = std::env::temp_dir().join(format!("veil-he-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (id, keys) = (dir.join("client.id"), dir.join("client.hekeys"));
+    let _ = std::fs::remove_file(&keys);
+    let out = veil()
+        .args(["identity", "new", "--out"])
+        .arg(&id)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let server = start_server("he,yao", &[]);
+    let (id, keys) = (id.to_str().unwrap(), keys.to_str().unwrap());
+    let extra = [
+        "--server-key",
+        server.key.as_str(),
+        "--identity",
+        id,
+        "--he-keys",
+        keys,
+    ];
+    let first = infer(&server.addr, "he", "0", &extra);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(keys).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the keys file is private");
+    }
+    let second = infer(&server.addr, "he", "0", &extra);
+    assert_eq!(first["predictions"], second["predictions"]);
+    let sent = |v: &serde_json::Value| v["bytes_sent"].as_u64().unwrap();
+    assert!(sent(&first) > 30_000_000, "{}", sent(&first));
+    assert!(sent(&second) < 2_000_000, "{}", sent(&second));
+    let wrong = infer_raw(&server.addr, "yao", "0", &extra);
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("--he-keys"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -184,6 +184,21 @@ pub struct EncryptedOutput {
     pub logits: Vec<Ciphertext>,
 }
 
+/// Checks that a client key is of [`parameters`] (a key read from a file, say).
+///
+/// # Errors
+///
+/// [`FheError::Key`] when it is not.
+pub fn check_client_key(key: &ClientKey) -> Result<(), FheError> {
+    let want = tfhe::shortint::PBSParameters::PBS(parameters());
+    if key.parameters().pbs_parameters() != Some(want) {
+        return Err(FheError::Key(
+            "the client key is not of veil-fhe's parameter set".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// The client: holds the secret key.
 pub struct FheClient {
     key: ClientKey,
@@ -209,6 +224,18 @@ impl FheClient {
             key: ClientKey::new(parameters()),
             shape,
         }
+    }
+
+    /// A client with a key made before (a client that keeps its keys across sessions, so that
+    /// a server that stored its evaluation key needs no second upload), for a model of
+    /// `shape`.
+    ///
+    /// # Errors
+    ///
+    /// [`FheError::Key`] when the key is not of veil-fhe's parameter set.
+    pub fn from_key(key: ClientKey, shape: PublicShape) -> Result<FheClient, FheError> {
+        check_client_key(&key)?;
+        Ok(FheClient { key, shape })
     }
 
     /// The evaluation key in seeded (compressed) form: what a client sends over the network;

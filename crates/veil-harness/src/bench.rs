@@ -603,15 +603,17 @@ pub struct ProtocolRow {
 /// Runs every registered protocol on the first `digits` test images of the model's dataset
 /// (fewer for a protocol whose queries cost seconds, as its registry entry says; all in one
 /// batch for a protocol with lanes) against two in-process servers on loopback TCP:
-/// the default, encrypted one, and a plaintext one to show what the encryption costs. One
-/// progress phase per protocol.
+/// the default, encrypted one, and a plaintext one to show what the encryption costs. With
+/// `network`, every session runs through an emulated link (`veil_net::link`) in front of the
+/// encrypted server, and the plaintext figures are `NaN`. One progress phase per protocol.
 pub fn protocols(
     model: &veil_nn::Model,
     digits: usize,
     network: Option<veil_net::LinkProfile>,
     progress: &mut dyn Progress,
 ) -> Result<Vec<ProtocolRow>> {
-    measure_protocols(model, digits, network, true, progress)
+    // Through an emulated link the encryption's cost is lost in the link's: no plaintext twin.
+    measure_protocols(model, digits, network, network.is_none(), progress)
 }
 
 /// [`protocols`], with the plaintext twin of every run (what the encryption costs) only when

@@ -12,6 +12,7 @@ use veil_net::{Identity, PublicKey, Stats};
 use veil_nn::graph::QuantGraph;
 use veil_protocols::{Client, Protocol};
 
+pub use veil_protocols::he::HeKeys;
 pub use veil_protocols::{ClientOptions, ClientSecurity};
 
 use crate::data::{fit, RawImage};

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use clap::Args;
-use veil_harness::client::{infer, pinned_security, ClientOptions, ClientSecurity, InferReport};
+use veil_harness::client::{
+    infer, pinned_security, ClientOptions, ClientSecurity, HeKeys, InferReport,
+};
 use veil_harness::data::{from_set, parse_range, read_input, DatasetName, RawImage};
 use veil_harness::{Protocol, PublicKey};
 
@@ -62,6 +64,11 @@ pub struct InferArgs {
     /// Connect without encryption or authentication, to a `--insecure-plaintext` server.
     #[arg(long, conflicts_with_all = ["server_key", "identity"])]
     insecure_plaintext: bool,
+    /// HE: keep this client's keys in this file (made on first use, readable by its owner
+    /// only, about 30 MB; it holds the secret key). A server that stored the evaluation key for
+    /// this client's identity (--identity) needs no second upload.
+    #[arg(long, value_name = "FILE")]
+    he_keys: Option<PathBuf>,
 }
 
 /// Runs `veil infer`.
@@ -79,6 +86,12 @@ pub fn run(a: InferArgs) -> Result<()> {
     };
     let mut options = ClientOptions::with_security(a.protocol, security);
     options.want_logits = a.logits;
+    if let Some(path) = &a.he_keys {
+        if a.protocol != Protocol::He {
+            bail!("--he-keys is for --protocol he");
+        }
+        options = options.with_he_keys(std::sync::Arc::new(he_keys(path)?));
+    }
     let dataset = if a.digits_test.is_some() {
         DatasetName::Digits
     } else {
@@ -106,6 +119,16 @@ pub fn run(a: InferArgs) -> Result<()> {
         print_text(&report, &a.connect, images.len());
         Ok(())
     }
+}
+
+/// The keys of `--he-keys`: read from the file, or made and written there.
+fn he_keys(path: &Path) -> Result<HeKeys> {
+    if path.exists() {
+        return Ok(HeKeys::load(path)?);
+    }
+    let keys = HeKeys::generate()?;
+    keys.save(path)?;
+    Ok(keys)
 }
 
 /// The images: `--input` (a CSV file, a PNG or a PGM image) or rows of a test split.
