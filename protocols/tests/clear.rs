@@ -7,9 +7,8 @@ use std::sync::Arc;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use veil_net::{Channel, ChannelConfig};
 use veil_protocols::clear::{ClearAnswer, ClearQuery};
-use veil_protocols::wire::{Hello, Request, Welcome, WIRE_VERSION};
+use veil_protocols::wire::Request;
 use veil_protocols::{Client, ClientOptions, Protocol, Served, ServerConfig, SessionError};
 
 mod common;
@@ -92,21 +91,7 @@ async fn a_malformed_clear_query_ends_only_its_own_session() {
         vec![0u8; n + 1],
         vec![0u8; 1 << 20],
     ] {
-        let mut ch = Channel::connect(&addr, ChannelConfig::default())
-            .await
-            .unwrap();
-        ch.send(&Hello {
-            version: WIRE_VERSION,
-            protocol: Protocol::Clear,
-            want_logits: false,
-        })
-        .await
-        .unwrap();
-        ch.flush().await.unwrap();
-        assert!(matches!(
-            ch.recv::<Welcome>().await.unwrap(),
-            Welcome::Accepted { .. }
-        ));
+        let mut ch = common::raw_session(&addr, None, Protocol::Clear).await;
         ch.send(&Request::Query { count: 1 }).await.unwrap();
         // An oversized query may meet a closed connection before it is all written.
         if ch.send(&ClearQuery { codes }).await.is_ok() {

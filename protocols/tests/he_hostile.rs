@@ -21,7 +21,7 @@ use veil_nn::data::digits_split;
 use veil_nn::graph::QuantGraph;
 use veil_nn::quant::{QLayer, QuantModel, Requant};
 use veil_protocols::he::{self, HeBudget, HeServer, KeyHeader};
-use veil_protocols::wire::{Hello, Request, Welcome, WIRE_VERSION};
+use veil_protocols::wire::Request;
 use veil_protocols::{
     Client, ClientOptions, Protocol, Served, ServerConfig, ServerSecurity, SessionError,
 };
@@ -88,21 +88,7 @@ fn mb(b: u64) -> f64 {
 
 /// Opens an HE session by hand, up to the welcome.
 async fn he_session(addr: &str) -> Channel {
-    let mut ch = Channel::connect(addr, ChannelConfig::default())
-        .await
-        .unwrap();
-    ch.send(&Hello {
-        version: WIRE_VERSION,
-        protocol: Protocol::He,
-        want_logits: false,
-    })
-    .await
-    .unwrap();
-    ch.flush().await.unwrap();
-    match ch.recv::<Welcome>().await.unwrap() {
-        Welcome::Accepted { .. } => ch,
-        Welcome::Refused(why) => panic!("refused: {why}"),
-    }
+    common::raw_session(addr, None, Protocol::He).await
 }
 
 /// Announces `announced` bytes of key, sends `key` in chunks (stopping when the server has hung

@@ -7,11 +7,12 @@
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use veil_net::{Channel, ChannelConfig, Identity};
+use veil_net::Identity;
 use veil_nn::data::digits_split;
 use veil_protocols::he::{self, HeKeys, KeyAnswer, KeyHeader, KeyOffer};
-use veil_protocols::wire::{Hello, Welcome, WIRE_VERSION};
 use veil_protocols::{Client, ClientOptions, Protocol, Served, ServerConfig};
+
+mod common;
 
 async fn start(store_keys: u64) -> (String, veil_net::PublicKey, Arc<Served>) {
     let mut config = ServerConfig::new(veil_nn::bundled_model().unwrap().quantized);
@@ -86,24 +87,7 @@ async fn a_key_that_does_not_match_its_offered_hash_is_refused() {
             .compressed_evaluation_key(),
     )
     .unwrap();
-    let mut ch = Channel::connect(addr.as_str(), ChannelConfig::default())
-        .await
-        .unwrap();
-    ch.secure_client(&Identity::generate(), &server)
-        .await
-        .unwrap();
-    ch.send(&Hello {
-        version: WIRE_VERSION,
-        protocol: Protocol::He,
-        want_logits: false,
-    })
-    .await
-    .unwrap();
-    ch.flush().await.unwrap();
-    assert!(matches!(
-        ch.recv::<Welcome>().await.unwrap(),
-        Welcome::Accepted { .. }
-    ));
+    let mut ch = common::raw_session(&addr, Some(server), Protocol::He).await;
     // The hash of one key, the bytes of another.
     ch.send(&KeyOffer { hash: keys.hash() }).await.unwrap();
     ch.flush().await.unwrap();

@@ -41,24 +41,6 @@ async fn classify(
     )
 }
 
-/// A client written by hand: connected, sealed, its hello for `protocol` sent and the
-/// welcome read, so that a test can send what a `Client` would not.
-async fn raw_client(addr: &str, key: PublicKey, protocol: Protocol) -> Channel {
-    let mut ch = Channel::connect(addr, ChannelConfig::default())
-        .await
-        .unwrap();
-    ch.secure_client(&Identity::generate(), &key).await.unwrap();
-    ch.send(&veil_protocols::wire::Hello {
-        version: veil_protocols::wire::WIRE_VERSION,
-        protocol,
-        want_logits: false,
-    })
-    .await
-    .unwrap();
-    let _welcome: veil_protocols::wire::Welcome = ch.recv().await.unwrap();
-    ch
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_mixed_clients_and_a_broken_one() {
     let (addr, key) = start().await;
@@ -69,7 +51,7 @@ async fn eight_mixed_clients_and_a_broken_one() {
     let broken = {
         let addr = addr.clone();
         tokio::spawn(async move {
-            let mut ch = raw_client(&addr, key, Protocol::Yao).await;
+            let mut ch = common::raw_session(&addr, Some(key), Protocol::Yao).await;
             ch.send(&veil_protocols::wire::Request::Query { count: 1 })
                 .await
                 .unwrap();
@@ -307,7 +289,7 @@ async fn prepared_queries_give_the_models_answers() {
     c.close().await.unwrap();
 
     // A raw Yao client asking for 17 evaluations ahead: the server ends the session.
-    let mut ch = raw_client(&addr, key, Protocol::Yao).await;
+    let mut ch = common::raw_session(&addr, Some(key), Protocol::Yao).await;
     ch.send(&veil_protocols::wire::Request::Prepare { count: 17 })
         .await
         .unwrap();

@@ -1209,28 +1209,9 @@ impl Evaluator {
         let spent = self.deferred.pop_front().ok_or_else(|| {
             GcError::Input("no evaluation received with deferred garbler inputs".into())
         })?;
-        let gb = prepared.garbler_bits;
-        let label_bytes = Zeroizing::new(ch.recv_bytes().await?);
-        let garbler = blocks_from_bytes(&label_bytes)
-            .map(Zeroizing::new)
-            .filter(|l| l.len() == gb)
-            .ok_or_else(|| {
-                GcError::Protocol(format!(
-                    "{} bytes of input labels, expected {}",
-                    label_bytes.len(),
-                    16 * gb
-                ))
-            })?;
+        let garbler = recv_blocks(ch, prepared.garbler_bits, "input labels").await?;
         let active = assemble(prepared, &garbler, &spent.labels);
-        let mut state = EvalState::new(&prepared.plan, &active, spent.first_and);
-        let used = state.eval(&spent.tables);
-        if !state.is_done() || used != spent.tables.len() {
-            return Err(GcError::Protocol(
-                "the tables garbled ahead do not fit the circuit".into(),
-            ));
-        }
-        let labels = Zeroizing::new(state.output_labels());
-        finish(ch, prepared.reveal, &labels).await
+        eval_held(ch, prepared, &active, spent.first_and, &spent.tables).await
     }
 
     /// The evaluator's side of [`Garbler::garble_ahead`]: receives one evaluation garbled
@@ -1290,18 +1271,7 @@ impl Evaluator {
         );
         ch.send_bytes(&pack_bits(&flips)).await?;
         ch.flush().await?;
-        let m = choices.len();
-        let a_bytes = Zeroizing::new(ch.recv_bytes().await?);
-        let a = blocks_from_bytes(&a_bytes)
-            .map(Zeroizing::new)
-            .filter(|a| a.len() == m)
-            .ok_or_else(|| {
-                GcError::Protocol(format!(
-                    "{} bytes of input labels, expected {}",
-                    a_bytes.len(),
-                    16 * m
-                ))
-            })?;
+        let a = recv_blocks(ch, choices.len(), "input labels").await?;
         // `k_{c_j} ⊕ a_j ⊕ x_j·d_j`: `L0_j` when `x_j = 0`, `L0_j ⊕ Δ` when it is 1.
         let mine: Zeroizing<Vec<Block>> = Zeroizing::new(
             spent
@@ -1314,15 +1284,7 @@ impl Evaluator {
                 .collect(),
         );
         let active = assemble(prepared, &spent.garbler_labels, &mine);
-        let mut state = EvalState::new(&prepared.plan, &active, spent.first_and);
-        let used = state.eval(&spent.tables);
-        if !state.is_done() || used != spent.tables.len() {
-            return Err(GcError::Protocol(
-                "the tables garbled ahead do not fit the circuit".into(),
-            ));
-        }
-        let labels = Zeroizing::new(state.output_labels());
-        finish(ch, prepared.reveal, &labels).await
+        eval_held(ch, prepared, &active, spent.first_and, &spent.tables).await
     }
 
     /// Sets the OT extension up on the session's first evaluation, sends the query of `mode`
@@ -1385,40 +1347,57 @@ impl Evaluator {
                 "first AND index {first_and} leaves no room for {ands} AND gates"
             )));
         }
-        let (gb, m) = (prepared.garbler_bits, prepared.evaluator_bits);
-        let gb = if with_garbler_labels { gb } else { 0 };
-        let label_bytes = Zeroizing::new(if with_garbler_labels {
-            ch.recv_bytes().await?
+        let garbler_labels = if with_garbler_labels {
+            recv_blocks(ch, prepared.garbler_bits, "input labels").await?
         } else {
-            Vec::new()
-        });
-        let garbler_labels = blocks_from_bytes(&label_bytes)
-            .map(Zeroizing::new)
-            .filter(|l| l.len() == gb)
-            .ok_or_else(|| {
-                GcError::Protocol(format!(
-                    "{} bytes of input labels, expected {}",
-                    label_bytes.len(),
-                    16 * gb
-                ))
-            })?;
-        let offset_bytes = Zeroizing::new(ch.recv_bytes().await?);
-        let offsets = blocks_from_bytes(&offset_bytes)
-            .map(Zeroizing::new)
-            .filter(|d| d.len() == m)
-            .ok_or_else(|| {
-                GcError::Protocol(format!(
-                    "{} bytes of label offsets, expected {}",
-                    offset_bytes.len(),
-                    16 * m
-                ))
-            })?;
+            Zeroizing::new(Vec::new())
+        };
+        let offsets = recv_blocks(ch, prepared.evaluator_bits, "label offsets").await?;
         Ok(Garbling {
             first_and,
             garbler_labels,
             offsets,
         })
     }
+}
+
+/// One frame of exactly `n` labels (16 bytes each), erased when dropped.
+async fn recv_blocks(
+    ch: &mut Channel,
+    n: usize,
+    what: &str,
+) -> Result<Zeroizing<Vec<Block>>, GcError> {
+    let bytes = Zeroizing::new(ch.recv_bytes().await?);
+    blocks_from_bytes(&bytes)
+        .map(Zeroizing::new)
+        .filter(|b| b.len() == n)
+        .ok_or_else(|| {
+            GcError::Protocol(format!(
+                "{} bytes of {what}, expected {}",
+                bytes.len(),
+                16 * n
+            ))
+        })
+}
+
+/// Evaluates tables held since the offline phase on the active input labels, then runs the
+/// output phase.
+async fn eval_held(
+    ch: &mut Channel,
+    prepared: &PreparedCircuit,
+    active: &[Vec<Block>],
+    first_and: u64,
+    tables: &[Block],
+) -> Result<Option<Vec<Vec<bool>>>, GcError> {
+    let mut state = EvalState::new(&prepared.plan, active, first_and);
+    let used = state.eval(tables);
+    if !state.is_done() || used != tables.len() {
+        return Err(GcError::Protocol(
+            "the tables garbled ahead do not fit the circuit".into(),
+        ));
+    }
+    let labels = Zeroizing::new(state.output_labels());
+    finish(ch, prepared.reveal, &labels).await
 }
 
 /// One frame of garbled tables: a whole number of AND gates, at most [`CHUNK_ANDS`].

@@ -104,3 +104,34 @@ pub async fn start_with(config: veil_protocols::ServerConfig) -> (String, veil_n
     tokio::spawn(veil_protocols::serve(listener, served));
     (addr, key)
 }
+
+/// A client written by hand: connected, sealed against `server_key` with a fresh identity
+/// (plaintext without one), its hello for `protocol` sent and the welcome read, so that a test
+/// can send what a `Client` would not. Panics unless the server accepts.
+pub async fn raw_session(
+    addr: &str,
+    server_key: Option<veil_net::PublicKey>,
+    protocol: veil_protocols::Protocol,
+) -> veil_net::Channel {
+    use veil_protocols::wire::{Hello, Welcome, WIRE_VERSION};
+    let mut ch = veil_net::Channel::connect(addr, veil_net::ChannelConfig::default())
+        .await
+        .unwrap();
+    if let Some(key) = server_key {
+        ch.secure_client(&veil_net::Identity::generate(), &key)
+            .await
+            .unwrap();
+    }
+    ch.send(&Hello {
+        version: WIRE_VERSION,
+        protocol,
+        want_logits: false,
+    })
+    .await
+    .unwrap();
+    ch.flush().await.unwrap();
+    match ch.recv::<Welcome>().await.unwrap() {
+        Welcome::Accepted { .. } => ch,
+        Welcome::Refused(why) => panic!("refused: {why}"),
+    }
+}
