@@ -41,13 +41,7 @@ fn resolve(addr: &str) -> Result<SocketAddr> {
 
 /// Runs `veil link` until killed.
 pub fn run(a: LinkArgs) -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    super::init_logs();
     let profile = LinkProfile::asymmetric(a.rtt, a.rate, a.rate_down.unwrap_or(a.rate))?;
     let forward = resolve(&a.forward)?;
     let link = Link::start(resolve(&a.listen)?, forward, profile)

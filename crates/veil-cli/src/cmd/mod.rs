@@ -24,6 +24,18 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use veil_harness::Progress;
 use veil_nn::Model;
 
+/// Structured logs on standard error for the long-running commands (`serve`, `link`), at
+/// `info` unless `RUST_LOG` says otherwise.
+pub fn init_logs() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+}
+
 /// Loads `--model` (a model file of either version, or an ONNX file, imported with the default
 /// bit widths), or `models/digits.json` when it exists, or the bundled copy; returns the model
 /// and a description of where it came from.

@@ -55,13 +55,7 @@ pub struct ServeArgs {
 
 /// Runs `veil serve`.
 pub fn run(a: ServeArgs) -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    super::init_logs();
     let (model, source) = load_model(a.model.as_deref())?;
     tracing::info!(model = %source, "serving");
     let options = ServeOptions {
