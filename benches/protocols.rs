@@ -21,11 +21,11 @@ fn protocols(c: &mut Criterion) {
         .expect("runtime");
     let model = veil::nn::bundled_model().expect("bundled model").quantized;
     // The benchmark's own clients: trusted with GMW.
-    let mut sealed_config = ServerConfig::new(model.clone());
+    let mut sealed_config = ServerConfig::new(model.clone()).without_query_budget();
     sealed_config.trust_clients = true;
     let key = sealed_config.public_key().expect("encrypted by default");
     let sealed = Arc::new(Served::new(sealed_config).expect("served"));
-    let mut plain_config = ServerConfig::new(model.clone());
+    let mut plain_config = ServerConfig::new(model.clone()).without_query_budget();
     plain_config.security = veil::protocols::ServerSecurity::InsecurePlaintext;
     plain_config.trust_clients = true;
     let plain = Arc::new(Served::new(plain_config).expect("served"));
@@ -82,7 +82,7 @@ fn mixed(c: &mut Criterion) {
     g.sample_size(10);
     for (name, model) in models {
         let model = model.quantized;
-        let mut config = ServerConfig::new(model.clone());
+        let mut config = ServerConfig::new(model.clone()).without_query_budget();
         config.trust_clients = true;
         let key = config.public_key().expect("encrypted by default");
         let served = Arc::new(Served::new(config).expect("served"));

@@ -53,10 +53,10 @@ fn check(architecture: &Architecture, codes: &[u8]) -> Result<(), SessionError> 
 
 async fn serve(ch: &mut Channel, served: &Served, hello: &Hello) -> Result<u64, SessionError> {
     let logits = hello.want_logits && served.config().allow_logits;
-    welcome(ch, served, logits).await?;
+    let mut budget = welcome(ch, served, logits).await?;
     let model = &served.config().model;
     let mut inputs = 0u64;
-    while let Some(n) = next_query(ch).await? {
+    while let Some(n) = next_query(ch, &mut budget).await? {
         for _ in 0..n {
             // A query's size follows from the architecture: the codes and bincode's length
             // prefix (at most 9 bytes). Anything longer is refused before it is read.

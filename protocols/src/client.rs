@@ -97,6 +97,7 @@ pub struct Client {
     logits: bool,
     session: Box<dyn ClientSession>,
     setup_stats: Stats,
+    queries_left: u64,
 }
 
 impl Client {
@@ -132,11 +133,12 @@ impl Client {
         })
         .await?;
         ch.flush().await?;
-        let (architecture, logits) = match ch.recv::<Welcome>().await? {
+        let (architecture, logits, queries_left) = match ch.recv::<Welcome>().await? {
             Welcome::Accepted {
                 architecture,
                 logits,
-            } => (architecture, logits),
+                queries,
+            } => (architecture, logits, queries),
             Welcome::Refused(why) => return Err(SessionError::Refused(why)),
         };
         architecture
@@ -153,7 +155,14 @@ impl Client {
             logits,
             session,
             setup_stats,
+            queries_left,
         })
+    }
+
+    /// Inputs this session may still have classified: the server's query budget
+    /// ([`crate::budget`]), as its welcome said, less what the session has sent since.
+    pub fn queries_left(&self) -> u64 {
+        self.queries_left
     }
 
     /// The protocol of this session.
@@ -189,6 +198,15 @@ impl Client {
                 inputs.len()
             )));
         }
+        if inputs.len() as u64 > self.queries_left {
+            return Err(SessionError::Refused(format!(
+                "the server's query budget leaves this session {} more inputs, and this query \
+                 has {}",
+                self.queries_left,
+                inputs.len()
+            )));
+        }
+        self.queries_left -= inputs.len() as u64;
         self.ch
             .send(&Request::Query {
                 count: inputs.len() as u32,

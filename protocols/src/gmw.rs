@@ -165,14 +165,14 @@ fn missing_triples<R: veil_gmw::Role>(
 
 async fn serve(ch: &mut Channel, served: &Served, hello: &Hello) -> Result<u64, SessionError> {
     let logits = hello.want_logits && served.config().allow_logits;
-    welcome(ch, served, logits).await?;
+    let mut budget = welcome(ch, served, logits).await?;
     let (compiled, server_inputs) = served.compiled(logits);
     let mut party = GmwParty::<P0>::new(&mut veil_ot::secure_rng());
     let prepared = prepare(compiled)?;
     // Triples for a first full batch, before any query arrives.
     party.offline(ch, triples_for(&prepared, LANES)).await?;
     let mut inputs = 0;
-    while let Some(next) = next_request(ch).await? {
+    while let Some(next) = next_request(ch, &mut budget).await? {
         match next {
             Next::Query(n) => {
                 let mut left = n as usize;

@@ -683,11 +683,11 @@ async fn serve(ch: &mut Channel, served: &Served, _hello: &Hello) -> Result<u64,
             return Err(SessionError::Refused(why));
         }
     };
-    welcome(ch, served, true).await?;
+    let mut budget = welcome(ch, served, true).await?;
     let config = served.config();
     let server = Arc::new(key_for_session(ch, served, config, permit).await?);
     let mut inputs = 0;
-    while let Some(n) = next_query(ch).await? {
+    while let Some(n) = next_query(ch, &mut budget).await? {
         for _ in 0..n {
             serve_one(ch, &server).await?;
         }

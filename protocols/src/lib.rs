@@ -26,6 +26,7 @@
 //! [`server::serve`] accepts any number of clients, one task each, each session under a
 //! timeout; [`client::Client`] is the library API behind `veil infer`.
 
+pub mod budget;
 pub mod clear;
 pub mod client;
 pub mod gmw;

@@ -519,7 +519,7 @@ async fn serve(ch: &mut Channel, served: &Served, hello: &Hello) -> Result<u64, 
     let (plan, maps) = stages(&model.architecture, Some(model))?;
     let weights = server_stages(&plan, &maps);
     let prepared = circuits(&plan, logits)?;
-    welcome(ch, served, logits).await?;
+    let mut budget = welcome(ch, served, logits).await?;
     let mut rng = veil_ot::secure_rng();
     let mut ot = IknpSender::setup(ch, &mut rng)
         .await
@@ -528,7 +528,7 @@ async fn serve(ch: &mut Channel, served: &Served, hello: &Hello) -> Result<u64, 
     veil_ot::erase_rng(&mut rng);
     let mut ahead: VecDeque<ServerShares> = VecDeque::new();
     let mut inputs = 0;
-    while let Some(next) = next_request(ch).await? {
+    while let Some(next) = next_request(ch, &mut budget).await? {
         match next {
             Next::Query(n) => {
                 for _ in 0..n {

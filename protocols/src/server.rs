@@ -49,8 +49,9 @@ use veil_net::{Channel, ChannelConfig, Identity, PublicKey, Stats, FRAME_HEADER_
 use veil_nn::compile::{compile, CompiledModel, Outputs};
 use veil_nn::graph::{Architecture, QuantGraph};
 
+use crate::budget::{QueryLedger, SessionBudget};
 use crate::wire::{Hello, Protocol, Request, Welcome, MAX_QUERY, WIRE_VERSION};
-use crate::{he, SessionError};
+use crate::{budget, he, SessionError};
 
 /// What a server serves and how.
 #[derive(Clone, Debug)]
@@ -126,6 +127,16 @@ pub struct ServerConfig {
     /// served only to the clients on the allow-list of [`ServerSecurity::Noise`], and refused
     /// to any other with a message saying why. Yao and HE are served to any client either way.
     pub trust_clients: bool,
+    /// Most inputs one session may have classified (default
+    /// [`budget::DEFAULT_QUERIES_PER_SESSION`]); the welcome tells the client.
+    pub max_queries_per_session: u64,
+    /// Most inputs one client may have classified per [`query_window`](Self::query_window)
+    /// (default [`budget::DEFAULT_QUERIES_PER_WINDOW`]): a client is its identity on a server
+    /// with an allow-list, else its source address ([`crate::budget`]).
+    pub max_queries_per_window: u64,
+    /// The window of [`max_queries_per_window`](Self::max_queries_per_window) (default an
+    /// hour).
+    pub query_window: Duration,
 }
 
 /// How a server protects its sessions.
@@ -169,6 +180,41 @@ impl ServerConfig {
             max_queued_sessions: 256,
             queue_timeout: Duration::from_secs(20),
             trust_clients: false,
+            max_queries_per_session: budget::DEFAULT_QUERIES_PER_SESSION,
+            max_queries_per_window: budget::DEFAULT_QUERIES_PER_WINDOW,
+            query_window: budget::DEFAULT_QUERY_WINDOW,
+        }
+    }
+
+    /// No query budget: for a server whose only clients are the caller's own (a benchmark, a
+    /// test), never for one that serves clients it does not know.
+    #[must_use]
+    pub fn without_query_budget(mut self) -> ServerConfig {
+        self.max_queries_per_session = u64::MAX;
+        self.max_queries_per_window = u64::MAX;
+        self
+    }
+
+    /// Who a session's queries are counted under: the client's identity on a server with an
+    /// allow-list, else its source address.
+    fn budget_client(&self, ch: &Channel) -> String {
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        if let (
+            ServerSecurity::Noise {
+                allowed_clients: Some(_),
+                ..
+            },
+            Some(key),
+        ) = (&self.security, ch.peer_key())
+        {
+            return format!("id:{}", hex(&key.as_bytes()[..16]));
+        }
+        match ch.peer_addr() {
+            Some(addr) => match Source::of(addr.ip()) {
+                Source::V4(a) => format!("ip:{a}"),
+                Source::V6Prefix(p) => format!("ip6:{p:016x}::/64"),
+            },
+            None => "local".into(),
         }
     }
 
@@ -209,6 +255,7 @@ pub struct Served {
     with_logits: (CompiledModel, Vec<Vec<bool>>),
     he_budget: he::HeBudget,
     he_keys: he::KeyStore,
+    ledger: QueryLedger,
 }
 
 impl Served {
@@ -225,6 +272,7 @@ impl Served {
             with_logits: prep(Outputs::ClassAndLogits)?,
             he_budget: he::HeBudget::new(config.he_memory_budget),
             he_keys: he::KeyStore::new(config.he_key_store_bytes),
+            ledger: QueryLedger::new(config.max_queries_per_window, config.query_window),
             architecture,
             config,
         })
@@ -747,25 +795,35 @@ async fn run(
     })
 }
 
-/// Welcomes a client: the model's public architecture, and whether the logits are revealed.
-pub(crate) async fn welcome(
+/// Welcomes a client: the model's public architecture, whether the logits are revealed, and
+/// the session's query budget, which the returned [`SessionBudget`] enforces.
+pub(crate) async fn welcome<'a>(
     ch: &mut Channel,
-    served: &Served,
+    served: &'a Served,
     logits: bool,
-) -> Result<(), SessionError> {
+) -> Result<SessionBudget<'a>, SessionError> {
+    let budget = SessionBudget::open(
+        &served.ledger,
+        served.config.budget_client(ch),
+        served.config.max_queries_per_session,
+    );
     ch.send(&Welcome::Accepted {
         architecture: served.architecture.clone(),
         logits,
+        queries: budget.left(),
     })
     .await?;
     ch.flush().await?;
-    Ok(())
+    Ok(budget)
 }
 
 /// The next query's input count, or `None` once the client says goodbye.
-pub(crate) async fn next_query(ch: &mut Channel) -> Result<Option<u32>, SessionError> {
+pub(crate) async fn next_query(
+    ch: &mut Channel,
+    budget: &mut SessionBudget<'_>,
+) -> Result<Option<u32>, SessionError> {
     loop {
-        match next_request(ch).await? {
+        match next_request(ch, budget).await? {
             None => return Ok(None),
             Some(Next::Query(n)) => return Ok(Some(n)),
             // Nothing to prepare for a protocol that reads its requests here.
@@ -782,11 +840,16 @@ pub(crate) enum Next {
     Prepare(u32),
 }
 
-/// Reads the client's next request, its count checked (1 to [`MAX_QUERY`]).
-pub(crate) async fn next_request(ch: &mut Channel) -> Result<Option<Next>, SessionError> {
+/// Reads the client's next request, its count checked (1 to [`MAX_QUERY`]) and a query's
+/// inputs spent from the session's budget.
+pub(crate) async fn next_request(
+    ch: &mut Channel,
+    budget: &mut SessionBudget<'_>,
+) -> Result<Option<Next>, SessionError> {
     match ch.recv::<Request>().await? {
         Request::Bye => Ok(None),
         Request::Query { count } if (1..=MAX_QUERY).contains(&count) => {
+            budget.spend(count)?;
             Ok(Some(Next::Query(count)))
         }
         Request::Query { count } => Err(SessionError::Protocol(format!("query of {count} inputs"))),

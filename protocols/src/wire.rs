@@ -8,7 +8,7 @@ use veil_nn::graph::Architecture;
 /// labels come from KOS-checked random OT, and HE keys travel in fixed-width encoding.
 /// Version 4: [`Request::Prepare`], and Yao's queries name their mode (evaluate now, garble
 /// ahead, spend an evaluation garbled ahead).
-pub const WIRE_VERSION: u32 = 5;
+pub const WIRE_VERSION: u32 = 6;
 
 /// The private-inference protocols.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -111,6 +111,9 @@ pub enum Welcome {
         architecture: Architecture,
         /// Whether the logits will be revealed (the client asked and the server allows).
         logits: bool,
+        /// Inputs this session may have classified ([`crate::budget`]): the session's budget,
+        /// or less when the client's budget for the current window leaves less.
+        queries: u64,
     },
     /// The server refuses, and says why.
     Refused(String),

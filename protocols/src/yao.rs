@@ -116,12 +116,12 @@ impl ClientSession for YaoClient {
 
 async fn serve(ch: &mut Channel, served: &Served, hello: &Hello) -> Result<u64, SessionError> {
     let logits = hello.want_logits && served.config().allow_logits;
-    welcome(ch, served, logits).await?;
+    let mut budget = welcome(ch, served, logits).await?;
     let (compiled, server_inputs) = served.compiled(logits);
     let mut garbler = Garbler::new(&mut veil_ot::secure_rng());
     let prepared = prepare(compiled)?;
     let mut inputs = 0;
-    while let Some(next) = next_request(ch).await? {
+    while let Some(next) = next_request(ch, &mut budget).await? {
         match next {
             Next::Query(n) => {
                 for _ in 0..n {

@@ -338,3 +338,46 @@ async fn mixed_sessions_give_the_models_answers() {
     .unwrap();
     assert!(matches!(e, SessionError::Refused(_)), "{e}");
 }
+
+/// The query budget: the welcome tells the client what its session may send; an honest client
+/// refuses itself past it with a clear error; a second session of the same client gets what
+/// the window leaves; a client that sends more anyway is cut off, and nothing past the budget
+/// is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_budgets_per_session_and_per_client_window_hold() {
+    let mut config = ServerConfig::new(veil_nn::bundled_model().unwrap().quantized);
+    config.max_queries_per_session = 3;
+    config.max_queries_per_window = 5;
+    let (addr, key) = start_with(config).await;
+    let model = veil_nn::bundled_model().unwrap().quantized;
+    let codes: Vec<Vec<u8>> = digits_split().test.samples[..4]
+        .iter()
+        .map(|s| model.quantize_input(&s.pixels))
+        .collect();
+    let mut c = Client::connect(&addr, ClientOptions::new(Protocol::Yao, key))
+        .await
+        .unwrap();
+    assert_eq!(c.queries_left(), 3);
+    c.classify(&codes[..2]).await.unwrap();
+    let refused = c.classify(&codes[..2]).await.unwrap_err();
+    assert!(
+        matches!(&refused, SessionError::Refused(m) if m.contains("query budget")),
+        "{refused}"
+    );
+    c.classify(&codes[..1]).await.unwrap();
+    assert_eq!(c.queries_left(), 0);
+    c.close().await.unwrap();
+    // Same address, same window: 5 − 3 left.
+    let c = Client::connect(&addr, ClientOptions::new(Protocol::Yao, key))
+        .await
+        .unwrap();
+    assert_eq!(c.queries_left(), 2);
+    c.close().await.unwrap();
+    // A hand-written client that asks for more than it was told: the session ends.
+    let mut ch = common::raw_session(&addr, Some(key), Protocol::Yao).await;
+    ch.send(&veil_protocols::wire::Request::Query { count: 3 })
+        .await
+        .unwrap();
+    ch.flush().await.unwrap();
+    assert!(ch.recv_bytes().await.is_err());
+}

@@ -631,7 +631,7 @@ fn measure_protocols(
     let digits = digits.clamp(1, test.len());
     let rt = multi_thread()?;
     // The servers' only clients are this benchmark's own: trusted with GMW.
-    let mut secure_config = ServerConfig::new(model.quantized.clone());
+    let mut secure_config = ServerConfig::new(model.quantized.clone()).without_query_budget();
     secure_config.trust_clients = true;
     // Every registered protocol, the insecure baseline included: these servers' only clients
     // are this benchmark's own.
@@ -639,7 +639,7 @@ fn measure_protocols(
     let key = secure_config
         .public_key()
         .context("the default server is encrypted")?;
-    let mut plain_config = ServerConfig::new(model.quantized.clone());
+    let mut plain_config = ServerConfig::new(model.quantized.clone()).without_query_budget();
     plain_config.security = veil_protocols::ServerSecurity::InsecurePlaintext;
     plain_config.trust_clients = true;
     plain_config.protocols = Protocol::ALL.to_vec();

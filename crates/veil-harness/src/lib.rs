@@ -42,4 +42,5 @@ mod runtime;
 pub use progress::Progress;
 pub use veil_net::link;
 pub use veil_net::PublicKey;
+pub use veil_protocols::budget;
 pub use veil_protocols::Protocol;

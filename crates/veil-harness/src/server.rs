@@ -62,6 +62,13 @@ pub struct ServeOptions {
     pub session_timeout: Duration,
     /// How sessions are protected.
     pub security: ServeSecurity,
+    /// Most inputs a session may have classified.
+    pub max_queries_per_session: u64,
+    /// Most inputs a client (its identity on an allow-list, else its address) may have
+    /// classified per `query_window`.
+    pub max_queries_per_window: u64,
+    /// The window of `max_queries_per_window`.
+    pub query_window: Duration,
 }
 
 /// Serves `model` until the process ends or the listener fails. Once listening, calls
@@ -77,6 +84,9 @@ pub fn serve(
     config.protocols = options.protocols;
     config.allow_logits = options.allow_logits;
     config.session_timeout = options.session_timeout.max(Duration::from_secs(1));
+    config.max_queries_per_session = options.max_queries_per_session;
+    config.max_queries_per_window = options.max_queries_per_window;
+    config.query_window = options.query_window.max(Duration::from_secs(1));
     config.trust_clients = options.security.trust_clients;
     let allow_list = !options.security.allow.is_empty();
     config.security = options.security.resolve()?;

@@ -48,6 +48,18 @@ pub struct ServeArgs {
     /// any client.
     #[arg(long)]
     trust_clients: bool,
+    /// Most inputs one session may have classified; the client is told at its welcome, and a
+    /// client that sends more is cut off.
+    #[arg(long, default_value_t = veil_harness::budget::DEFAULT_QUERIES_PER_SESSION)]
+    max_queries_per_session: u64,
+    /// Most inputs one client may have classified per --query-window: a client is its
+    /// identity when --allow-client lists who is served, else its address (identities cost
+    /// nothing to make). Bounds what a client can learn of the model from its answers.
+    #[arg(long, default_value_t = veil_harness::budget::DEFAULT_QUERIES_PER_WINDOW)]
+    max_queries_per_window: u64,
+    /// The window of --max-queries-per-window, in seconds.
+    #[arg(long, default_value_t = veil_harness::budget::DEFAULT_QUERY_WINDOW.as_secs())]
+    query_window: u64,
     /// Serve without encryption or authentication: for measurements on a trusted network.
     #[arg(long, conflicts_with_all = ["identity", "allow_client"])]
     insecure_plaintext: bool,
@@ -63,6 +75,9 @@ pub fn run(a: ServeArgs) -> Result<()> {
         listen: a.listen,
         allow_logits: !a.no_logits,
         session_timeout: Duration::from_secs(a.session_timeout),
+        max_queries_per_session: a.max_queries_per_session,
+        max_queries_per_window: a.max_queries_per_window,
+        query_window: Duration::from_secs(a.query_window),
         security: ServeSecurity {
             identity: a.identity,
             allow: a.allow_client,
