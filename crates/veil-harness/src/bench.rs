@@ -593,11 +593,52 @@ pub struct ProtocolRow {
     /// The emulated link every session ran through (`veil_net::link`), or `None` for plain
     /// loopback.
     pub network: Option<String>,
+    /// Why this protocol's run failed (its figures are then `NaN`); the others still run.
+    pub error: Option<String>,
     /// `online_ms_median` over `clear`'s (the insecure baseline: the input in the clear, the
     /// plaintext model's answer, on the same encrypted channel).
     pub online_vs_clear: f64,
     /// `bytes_total` over `clear`'s.
     pub bytes_vs_clear: f64,
+}
+
+impl ProtocolRow {
+    /// The row of a run that failed: its figures `NaN`, the error kept.
+    fn failed(
+        protocol: &str,
+        digits: usize,
+        mode: &str,
+        prepared: bool,
+        network: Option<veil_net::LinkProfile>,
+        e: &anyhow::Error,
+    ) -> ProtocolRow {
+        ProtocolRow {
+            protocol: protocol.into(),
+            digits,
+            mode: mode.into(),
+            prepared,
+            online_ms_median: f64::NAN,
+            online_ms_p95: f64::NAN,
+            online_ms_total: f64::NAN,
+            offline_ms: f64::NAN,
+            offline_bytes: 0,
+            prepare_ms_per_digit: f64::NAN,
+            prepare_bytes_per_digit: f64::NAN,
+            bytes_to_server: f64::NAN,
+            bytes_to_client: f64::NAN,
+            bytes_total: f64::NAN,
+            rounds: f64::NAN,
+            accuracy: f64::NAN,
+            agreement: f64::NAN,
+            plaintext_online_ms_median: f64::NAN,
+            encryption_cost_pct: f64::NAN,
+            plaintext_bytes_total: f64::NAN,
+            online_vs_clear: f64::NAN,
+            bytes_vs_clear: f64::NAN,
+            network: network.map(|n| n.to_string()),
+            error: Some(format!("{e:#}")),
+        }
+    }
 }
 
 /// Runs every registered protocol on the first `digits` test images of the model's dataset
@@ -632,6 +673,9 @@ fn measure_protocols(
     let rt = multi_thread()?;
     // The servers' only clients are this benchmark's own: trusted with GMW.
     let mut secure_config = ServerConfig::new(model.quantized.clone()).without_query_budget();
+    // A slow protocol through a slow link (GMW's triples of a CNN at 100 Mbit/s) may take
+    // more than the default ten minutes.
+    secure_config.session_timeout = std::time::Duration::from_secs(6 * 3600);
     secure_config.trust_clients = true;
     // Every registered protocol, the insecure baseline included: these servers' only clients
     // are this benchmark's own.
@@ -685,14 +729,25 @@ fn measure_protocols(
         };
         progress.phase(&format!("{p} on {n} digits{how}{twin_note}"), None);
         let images = crate::data::from_set(&test, 0..n);
-        let r = rt.block_on(crate::client::infer_session(
+        let mode = match (batch, ahead && entry.offline_per_query()) {
+            (true, _) => "one batch",
+            (false, true) => "per digit, prepared",
+            (false, false) => "per digit",
+        };
+        let r = match rt.block_on(crate::client::infer_session(
             &addr,
             veil_protocols::ClientOptions::new(p, key),
             &images,
             batch,
             ahead,
             Some(&model.quantized),
-        ))?;
+        )) {
+            Ok(r) => r,
+            Err(e) => {
+                rows.push(ProtocolRow::failed(p.name(), n, mode, ahead, network, &e));
+                continue;
+            }
+        };
         let plain = if twin {
             Some(rt.block_on(crate::client::infer_session(
                 &plain_addr,
@@ -712,11 +767,7 @@ fn measure_protocols(
         rows.push(ProtocolRow {
             protocol: r.protocol.clone(),
             digits: n,
-            mode: match (batch, ahead && entry.offline_per_query()) {
-                (true, _) => "one batch".into(),
-                (false, true) => "per digit, prepared".into(),
-                (false, false) => "per digit".into(),
-            },
+            mode: mode.into(),
             prepared: ahead,
             online_ms_median: online,
             online_ms_p95: r.online_ms_p95.unwrap_or(r.online_ms),
@@ -735,6 +786,7 @@ fn measure_protocols(
             encryption_cost_pct: 100.0 * (online / plain_online.max(1e-9) - 1.0),
             plaintext_bytes_total: plain.as_ref().map_or(f64::NAN, |p| p.bytes_per_input),
             network: network.map(|n| n.to_string()),
+            error: None,
             online_vs_clear: f64::NAN,
             bytes_vs_clear: f64::NAN,
         });
@@ -966,7 +1018,7 @@ fn crossovers(x: &[f64], series: &[SweepSeries]) -> Vec<Crossover> {
             .collect();
         for i in 1..diff.len().min(x.len()) {
             let (a, b) = (diff[i - 1], diff[i]);
-            if a == 0.0 || a.signum() == b.signum() {
+            if !a.is_finite() || !b.is_finite() || a == 0.0 || a.signum() == b.signum() {
                 continue;
             }
             let t = a / (a - b);

@@ -342,6 +342,13 @@ fn print_protocols(rows: &[ProtocolRow]) {
         "x clear B"
     );
     for r in rows {
+        if let Some(e) = &r.error {
+            println!(
+                "{:<6} {:>6} {:>20} failed: {e}",
+                r.protocol, r.digits, r.mode
+            );
+            continue;
+        }
         println!(
             "{:<6} {:>6} {:>20} {:>12.2} {:>11.2} {:>12.1} {:>12.2} {:>13.1} {:>13.1} {:>13.1} {:>8.1} {:>8.1}% {:>10.2} {:>8.1}% {:>11.1} {:>10.1}",
             r.protocol,
