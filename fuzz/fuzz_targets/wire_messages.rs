@@ -1,13 +1,13 @@
-//! The session messages of `veil_protocols::wire` (and the HE key header), received through an
-//! in-memory channel as the server and the client receive them; a decoded `Welcome` is then
-//! checked and, when small, compiled as the client does.
+//! The session messages of `veil_protocols::wire` (and the HE key offer and header), received
+//! through an in-memory channel as the server and the client receive them; a decoded `Welcome`
+//! is then checked and, when small, compiled as the client does.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use veil_net::Channel;
 use veil_nn::compile::{compile_architecture, Layout, Outputs};
-use veil_protocols::he::KeyHeader;
+use veil_protocols::he::{KeyHeader, KeyOffer};
 use veil_protocols::wire::{Hello, Request, Welcome};
 
 /// Largest architecture (in weights) compiled per input, to keep an iteration cheap.
@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
     veil_fuzz::runtime().block_on(async {
         let (mut tx, mut rx) = Channel::memory_pair(veil_fuzz::config());
         tx.send_bytes(frame).await.expect("send");
-        match which % 4 {
+        match which % 5 {
             0 => {
                 let _ = rx.recv::<Hello>().await;
             }
@@ -57,6 +57,9 @@ fuzz_target!(|data: &[u8]| {
             }
             2 => {
                 let _ = rx.recv::<Request>().await;
+            }
+            3 => {
+                let _ = rx.recv::<KeyOffer>().await;
             }
             _ => {
                 let _ = rx.recv::<KeyHeader>().await;

@@ -675,6 +675,14 @@ async fn key_for_session(
 /// An HE session holds an evaluation key: it is welcomed only within the HE memory budget,
 /// and keeps its share until its key is freed.
 async fn serve(ch: &mut Channel, served: &Served, _hello: &Hello) -> Result<u64, SessionError> {
+    // The client decrypts the logits: a server that reveals classes only cannot serve HE.
+    if !served.config().allow_logits {
+        let why = "this server reveals classes only, and an HE client decrypts the logits: \
+                   ask for yao (or for gmw or mixed where the server trusts this client)"
+            .to_string();
+        refuse(ch, why.clone()).await?;
+        return Err(SessionError::Refused(why));
+    }
     let wait = ADMISSION_WAIT.min(served.config().channel.read_timeout / 2);
     let permit = match served.he_budget().admit(wait).await {
         Ok(p) => p,

@@ -61,8 +61,9 @@ pub struct ServerConfig {
     /// Protocols offered. Default: every protocol that protects the client's input and the
     /// model ([`Protocol::secure`]); `clear`, which protects nothing, only when listed here.
     pub protocols: Vec<Protocol>,
-    /// Whether a client that asks for logits gets them (Yao and GMW; under HE the client
-    /// always decrypts the logits).
+    /// Whether a client that asks for logits gets them (Yao, GMW and mixed). Under HE the
+    /// client always decrypts the logits, so a server without them refuses HE sessions with a
+    /// message saying why.
     pub allow_logits: bool,
     /// Channel limits and timeouts.
     pub channel: ChannelConfig,

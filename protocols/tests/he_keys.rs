@@ -1,8 +1,8 @@
 //! HE evaluation keys kept across sessions: a second session from the same identity with the
 //! same keys uploads no key and still gets the integer model's answers; another identity with
 //! the same keys uploads its own; the store holds no more keys than its bound, the least
-//! recently used going first; and a key that does not match the hash offered for it is
-//! refused.
+//! recently used going first; a key that does not match the hash offered for it is refused;
+//! and a server that reveals classes only refuses HE, whose client decrypts the logits.
 
 use std::sync::Arc;
 
@@ -104,4 +104,30 @@ async fn a_key_that_does_not_match_its_offered_hash_is_refused() {
     ch.flush().await.unwrap();
     assert!(ch.recv_bytes().await.is_err(), "the server went on");
     assert_eq!(served.he_keys().len(), 0);
+}
+
+/// A server that reveals classes only refuses HE, whose client decrypts the logits, with a
+/// message saying so, before any key is made or sent; Yao is still served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_class_only_server_refuses_he_with_a_message() {
+    let mut config = ServerConfig::new(veil_nn::bundled_model().unwrap().quantized);
+    config.allow_logits = false;
+    let key = config.public_key().unwrap();
+    let served = Arc::new(Served::new(config).unwrap());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(veil_protocols::serve(listener, served));
+    let refused = Client::connect(&addr, ClientOptions::new(Protocol::He, key))
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        matches!(&refused, veil_protocols::SessionError::Refused(m) if m.contains("classes only")),
+        "{refused}"
+    );
+    let mut opts = ClientOptions::new(Protocol::Yao, key);
+    opts.want_logits = true;
+    let c = Client::connect(&addr, opts).await.unwrap();
+    assert!(!c.reveals_logits());
+    c.close().await.unwrap();
 }

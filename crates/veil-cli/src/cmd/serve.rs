@@ -27,7 +27,8 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the first line printed names it).
     #[arg(long, default_value = "127.0.0.1:7878")]
     listen: String,
-    /// Never reveal logits, only classes (Yao and GMW; HE clients always decrypt logits).
+    /// Never reveal logits, only classes (Yao, GMW and mixed); HE, whose clients decrypt the
+    /// logits, is then refused with a message saying so.
     #[arg(long)]
     no_logits: bool,
     /// Longest a client session may last, in seconds.
