@@ -783,7 +783,12 @@ fn measure_protocols(
             accuracy: r.accuracy.unwrap_or(0.0),
             agreement: r.agreement.unwrap_or(0.0),
             plaintext_online_ms_median: plain_online,
-            encryption_cost_pct: 100.0 * (online / plain_online.max(1e-9) - 1.0),
+            // NaN without a plaintext twin (`f64::max` would turn it into 1e-9).
+            encryption_cost_pct: if plain_online.is_nan() {
+                f64::NAN
+            } else {
+                100.0 * (online / plain_online.max(1e-9) - 1.0)
+            },
             plaintext_bytes_total: plain.as_ref().map_or(f64::NAN, |p| p.bytes_per_input),
             network: network.map(|n| n.to_string()),
             error: None,

@@ -430,6 +430,18 @@ pub mod probe {
     ///
     /// The connection fails.
     pub fn rtt(addr: SocketAddr, samples: usize) -> std::io::Result<Duration> {
+        let times = rtts(addr, samples)?;
+        Ok(times[times.len() / 2])
+    }
+
+    /// The round-trip times of `samples` (at least one) 64-byte messages through `addr` to a
+    /// probe server, shortest first. On a busy machine the scheduler only ever adds to a
+    /// sample, so the shortest is the link's own.
+    ///
+    /// # Errors
+    ///
+    /// The connection fails.
+    pub fn rtts(addr: SocketAddr, samples: usize) -> std::io::Result<Vec<Duration>> {
         let mut conn = TcpStream::connect(addr)?;
         conn.set_nodelay(true)?;
         conn.write_all(b"e")?;
@@ -443,7 +455,7 @@ pub mod probe {
             times.push(t.elapsed());
         }
         times.sort();
-        Ok(times[times.len() / 2])
+        Ok(times)
     }
 
     /// The rate, in bits per second, at which `bytes` sent through `addr` reach a probe server
