@@ -22,7 +22,7 @@
 //! Mishra, Srinivasan and Popa, "MUSE", USENIX Security 2021), so the server serves it only to
 //! clients it trusts, as GMW.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use rand::Rng;
 use veil_arith::circuits::{argmax_of_shares, requant_reshare};
@@ -32,7 +32,7 @@ use veil_arith::{ArithError, Pattern};
 use veil_gc::{Evaluator, Garbler, Party, PreparedCircuit, Reveal, MAX_DEFERRED};
 use veil_net::Channel;
 use veil_nn::compile::Prediction;
-use veil_nn::graph::{Architecture, Coef, QuantGraph};
+use veil_nn::graph::{identity_affine, Affine, Architecture, QuantGraph};
 use veil_nn::quant::Requant;
 use veil_ot::{IknpReceiver, IknpSender};
 use zeroize::Zeroize;
@@ -62,65 +62,27 @@ pub struct MixedPlan {
     pub stages: Vec<StageShape>,
 }
 
-/// An affine map composed so far: per output, `(input, coefficient)` terms and a constant.
-type Affine = Vec<(BTreeMap<u32, i64>, i64)>;
-
-fn identity(n: usize) -> Affine {
-    (0..n)
-        .map(|i| (BTreeMap::from([(i as u32, 1i64)]), 0))
-        .collect()
-}
-
-/// Composes `rows` (over the previous outputs) with `prev`; with `params` the real weights and
-/// biases, without them every weight 1 and no bias (the structure).
-fn compose(
-    prev: &Affine,
-    rows: &veil_nn::graph::Rows,
-    params: Option<&veil_nn::graph::LayerParams>,
-) -> Affine {
-    (0..rows.outputs)
-        .map(|j| {
-            let mut terms: BTreeMap<u32, i64> = BTreeMap::new();
-            let mut constant = match (rows.bias[j], params) {
-                (Some(b), Some(p)) => p.bias.get(b as usize).map_or(0, |&b| i64::from(b)),
-                _ => 0,
-            };
-            for (i, c) in rows.row(j) {
-                let w = match (c, params) {
-                    (Coef::Weight(w), Some(p)) => {
-                        p.weights.get(w as usize).map_or(0, |&w| i64::from(w))
-                    }
-                    (Coef::Weight(_), None) | (Coef::One, _) => 1,
-                };
-                let Some((e_terms, e_const)) = prev.get(i) else {
-                    continue;
-                };
-                constant = constant.wrapping_add(w.wrapping_mul(*e_const));
-                for (&t, &c) in e_terms {
-                    let v = terms.entry(t).or_insert(0);
-                    *v = v.wrapping_add(w.wrapping_mul(c));
-                }
-            }
-            (terms, constant)
-        })
-        .collect()
-}
+/// An affine map composed so far: one expression per output.
+type AffineMap = Vec<Affine>;
 
 /// The stages of `arch`, with the server's affine maps when `model` is given.
 fn stages(
     arch: &Architecture,
     model: Option<&QuantGraph>,
-) -> Result<(MixedPlan, Vec<Affine>), SessionError> {
+) -> Result<(MixedPlan, Vec<AffineMap>), SessionError> {
     let invalid = |e: veil_nn::graph::GraphError| SessionError::Invalid(e.to_string());
     let types = arch.validate().map_err(invalid)?;
     let shapes = arch.shapes().map_err(invalid)?;
     let mut plan = Vec::new();
     let mut maps = Vec::new();
-    let (mut structure, mut real) = (identity(arch.input_count()), identity(arch.input_count()));
+    let (mut structure, mut real) = (
+        identity_affine(arch.input_count()),
+        identity_affine(arch.input_count()),
+    );
     let mut inputs = arch.input_count();
     let mut p = 0;
-    let mut finish = |structure: &Affine,
-                      real: Affine,
+    let mut finish = |structure: &AffineMap,
+                      real: AffineMap,
                       inputs: usize,
                       k: u32,
                       requant: Option<Requant>|
@@ -151,9 +113,9 @@ fn stages(
             } else {
                 None
             };
-            structure = compose(&structure, &rows, None);
+            structure = rows.compose(&structure, None, true);
             if model.is_some() {
-                real = compose(&real, &rows, params);
+                real = rows.compose(&real, params, false);
             }
         } else if let Some(requant) = op.requant() {
             // The accumulators this ReLU reads, with one bit to spare.
@@ -161,12 +123,12 @@ fn stages(
             let outputs = structure.len();
             finish(
                 &structure,
-                std::mem::replace(&mut real, identity(outputs)),
+                std::mem::replace(&mut real, identity_affine(outputs)),
                 inputs,
                 width,
                 Some(requant),
             )?;
-            structure = identity(outputs);
+            structure = identity_affine(outputs);
             inputs = outputs;
         }
     }
@@ -191,7 +153,7 @@ struct ServerStage {
     bias: Vec<i64>,
 }
 
-fn server_stages(plan: &MixedPlan, maps: &[Affine]) -> Vec<ServerStage> {
+fn server_stages(plan: &MixedPlan, maps: &[AffineMap]) -> Vec<ServerStage> {
     plan.stages
         .iter()
         .zip(maps)

@@ -62,9 +62,7 @@
 //! per-neuron scaling `k_j` spends the whole half torus on each neuron's own range, and
 //! `veil fhe eval` measures how often the class changes.
 
-use std::collections::BTreeMap;
-
-use veil_nn::graph::{Architecture, Coef, QuantGraph};
+use veil_nn::graph::{identity_affine, Affine, Architecture, QuantGraph};
 use veil_nn::quant::{AccRange, Requant};
 
 /// Fraction of a slot an input unit occupies: `Δ_in = slot / SUBSLOT`.
@@ -194,51 +192,12 @@ impl PublicShape {
     }
 }
 
-/// Composes a sparse map (rows over the previous expressions) with the previous expressions.
-fn compose(
-    prev: &[AffineRow],
-    rows: &veil_nn::graph::Rows,
-    p: Option<&veil_nn::graph::LayerParams>,
-) -> Vec<AffineRow> {
-    (0..rows.outputs)
-        .map(|j| {
-            let mut acc: BTreeMap<u32, i64> = BTreeMap::new();
-            let mut constant = match (rows.bias[j], p) {
-                (Some(b), Some(p)) => p.bias.get(b as usize).map_or(0, |&b| i64::from(b)),
-                _ => 0,
-            };
-            for (i, c) in rows.row(j) {
-                let w = match (c, p) {
-                    (Coef::Weight(w), Some(p)) => {
-                        p.weights.get(w as usize).map_or(0, |&w| i64::from(w))
-                    }
-                    (Coef::Weight(_), None) => 0,
-                    (Coef::One, _) => 1,
-                };
-                if w == 0 {
-                    continue;
-                }
-                let Some(e) = prev.get(i) else { continue };
-                constant += w * e.constant;
-                for &(t, c) in &e.terms {
-                    *acc.entry(t).or_insert(0) += w * c;
-                }
-            }
-            AffineRow {
-                terms: acc.into_iter().filter(|&(_, c)| c != 0).collect(),
-                constant,
-            }
-        })
-        .collect()
-}
-
-fn identity(n: usize) -> Vec<AffineRow> {
-    (0..n)
-        .map(|i| AffineRow {
-            terms: vec![(i as u32, 1)],
-            constant: 0,
-        })
-        .collect()
+/// An affine expression as a row: its non-zero terms by input.
+fn row_of((terms, constant): Affine) -> AffineRow {
+    AffineRow {
+        terms: terms.into_iter().filter(|&(_, c)| c != 0).collect(),
+        constant,
+    }
 }
 
 impl FhePlan {
@@ -262,7 +221,7 @@ impl FhePlan {
         let usable = (n - 2 * MARGIN_SLOTS) * SUBSLOT;
         let delta_in = input_delta(polynomial_size);
         let mut stages: Vec<Stage> = Vec::new();
-        let mut expr = identity(arch.input_count());
+        let mut expr = identity_affine(arch.input_count());
         let mut p = 0;
         for (k, op) in arch.ops.iter().enumerate() {
             let g = op.geometry();
@@ -273,12 +232,14 @@ impl FhePlan {
                 } else {
                     None
                 };
-                expr = compose(&expr, &rows, params);
+                expr = rows.compose(&expr, params, false);
             } else if let Some(requant) = op.requant() {
                 // Stage outputs: ReLU of the accumulators in tensor k, over their exact
                 // ranges, or over the calibration ranges widened (see the module docs).
                 let observed = model.observed.as_ref().and_then(|o| o.get(stages.len()));
-                let neurons = expr
+                let rows: Vec<AffineRow> =
+                    std::mem::take(&mut expr).into_iter().map(row_of).collect();
+                let neurons = rows
                     .iter()
                     .zip(&ranges[k])
                     .enumerate()
@@ -290,15 +251,15 @@ impl FhePlan {
                         neuron_plan(row, &r, usable, delta_in, polynomial_size)
                     })
                     .collect::<Result<Vec<_>, _>>()?;
-                let outputs = expr.len();
+                let outputs = rows.len();
                 stages.push(Stage {
-                    rows: std::mem::take(&mut expr),
+                    rows,
                     requant,
                     neurons,
                     mults: Vec::new(),
                     out_scale: vec![delta_in; outputs],
                 });
-                expr = identity(outputs);
+                expr = identity_affine(outputs);
             }
         }
         let output_bits = shape.output_bits;
@@ -350,7 +311,7 @@ impl FhePlan {
             inputs: shape.inputs,
             input_max: shape.input_max,
             stages,
-            output: expr,
+            output: expr.into_iter().map(row_of).collect(),
             output_bits,
         })
     }

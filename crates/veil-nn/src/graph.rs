@@ -23,6 +23,8 @@
 //! padding (as in ONNX `Conv` and PyTorch `Conv2d`, Goodfellow, Bengio and Courville, "Deep
 //! Learning", 2016, section 9.1).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::quant::{AccRange, Requant};
@@ -173,7 +175,59 @@ pub struct Rows {
     pub unit: f32,
 }
 
+/// An integer affine expression over some inputs, composed through linear ops (the stages of
+/// the HE and mixed lowerings): `(input, coefficient)` terms by input, and a constant.
+pub type Affine = (BTreeMap<u32, i64>, i64);
+
+/// `n` inputs, each as itself.
+pub fn identity_affine(n: usize) -> Vec<Affine> {
+    (0..n)
+        .map(|i| (BTreeMap::from([(i as u32, 1i64)]), 0))
+        .collect()
+}
+
 impl Rows {
+    /// These rows applied to the expressions `prev` of their inputs, with `params` (a
+    /// coefficient of a missing weight, or of an op without `params`, is 0) or, for the
+    /// structure alone, with every weight 1 and no bias (`structure`). Wrapping arithmetic;
+    /// a term whose coefficients cancel stays, at 0.
+    pub fn compose(
+        &self,
+        prev: &[Affine],
+        params: Option<&LayerParams>,
+        structure: bool,
+    ) -> Vec<Affine> {
+        (0..self.outputs)
+            .map(|j| {
+                let mut terms: BTreeMap<u32, i64> = BTreeMap::new();
+                let mut constant = match (self.bias[j], params, structure) {
+                    (Some(b), Some(p), false) => {
+                        p.bias.get(b as usize).map_or(0, |&b| i64::from(b))
+                    }
+                    _ => 0,
+                };
+                for (i, c) in self.row(j) {
+                    let w = match (c, params, structure) {
+                        (Coef::One, _, _) | (Coef::Weight(_), _, true) => 1,
+                        (Coef::Weight(w), Some(p), false) => {
+                            p.weights.get(w as usize).map_or(0, |&w| i64::from(w))
+                        }
+                        (Coef::Weight(_), None, false) => 0,
+                    };
+                    let Some((e_terms, e_const)) = prev.get(i).filter(|_| w != 0) else {
+                        continue;
+                    };
+                    constant = constant.wrapping_add(w.wrapping_mul(*e_const));
+                    for (&t, &c) in e_terms {
+                        let v = terms.entry(t).or_insert(0);
+                        *v = v.wrapping_add(w.wrapping_mul(c));
+                    }
+                }
+                (terms, constant)
+            })
+            .collect()
+    }
+
     /// The terms of output `j`: `(input index, coefficient)`.
     pub fn row(&self, j: usize) -> impl Iterator<Item = (usize, Coef)> + '_ {
         let (a, b) = (self.starts[j], self.starts[j + 1]);
