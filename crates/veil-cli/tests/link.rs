@@ -3,11 +3,12 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 
 use veil_net::link::probe;
 
-struct Running(Child);
+/// The link process, and its standard output held open while it runs.
+struct Running(Child, #[allow(dead_code)] BufReader<ChildStdout>);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -30,17 +31,16 @@ fn start(forward: SocketAddr, args: &[&str]) -> (Running, SocketAddr) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    out.read_line(&mut line).unwrap();
     let addr = line
         .trim()
         .strip_prefix("listening on ")
         .unwrap()
         .parse()
         .unwrap();
-    (Running(child), addr)
+    (Running(child, out), addr)
 }
 
 #[test]

@@ -3,7 +3,6 @@
 //! round-trip time and rate asked for, so that `veil infer` against it measures a protocol as
 //! between two machines. The first line printed names the address to connect to.
 
-use std::io::Write;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
@@ -46,9 +45,10 @@ pub fn run(a: LinkArgs) -> Result<()> {
     let forward = resolve(&a.forward)?;
     let link = Link::start(resolve(&a.listen)?, forward, profile)
         .with_context(|| format!("listening on {}", a.listen))?;
-    println!("listening on {}", link.addr());
-    println!("link {profile} to {forward}");
-    std::io::stdout().flush()?;
+    super::print_banner(&format!(
+        "listening on {}\nlink {profile} to {forward}\n",
+        link.addr()
+    ));
     loop {
         std::thread::park();
     }

@@ -135,3 +135,18 @@ impl Progress for Bars {
         }
     }
 }
+
+/// Prints the lines a long-running command announces itself with (`veil serve`, `veil link`)
+/// in one write, flushed: a script that reads the first line and closes the pipe cannot make
+/// a later one fail, and a closed standard output does not stop the command.
+pub fn print_banner(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if out
+        .write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .is_err()
+    {
+        tracing::warn!("standard output is closed; running on");
+    }
+}

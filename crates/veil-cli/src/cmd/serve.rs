@@ -2,7 +2,6 @@
 //! `veil_harness::server::serve`. The first line printed names the address, the second the
 //! public key clients pin.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -89,12 +88,11 @@ pub fn run(a: ServeArgs) -> Result<()> {
     serve(&model, options, |addr, key| {
         // The first line of standard output names the address and the second the key clients
         // pin, for scripts and `veil demo`.
-        println!("listening on {addr}");
-        match key {
-            Some(k) => println!("server key {k}"),
-            None => println!("server key none (insecure plaintext)"),
-        }
-        std::io::stdout().flush()?;
+        let key = match key {
+            Some(k) => k.to_string(),
+            None => "none (insecure plaintext)".to_string(),
+        };
+        super::print_banner(&format!("listening on {addr}\nserver key {key}\n"));
         Ok(())
     })
 }
