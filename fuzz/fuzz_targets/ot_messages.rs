@@ -10,8 +10,8 @@ use libfuzzer_sys::fuzz_target;
 use veil_fuzz::{against, encode_frames, frames, record, rng, runtime, write_seed};
 use veil_net::Channel;
 use veil_ot::base::{BaseOtReceiver, BaseOtSender};
-use veil_ot::iknp::decrypt_chosen_core;
-use veil_ot::{Block, ChouOrlandi, IknpReceiver, IknpSender};
+use veil_ot::extension::decrypt_chosen_core;
+use veil_ot::{Block, ChouOrlandi, OtReceiver, OtSender};
 
 /// The choice bits of `n` OTs.
 fn choices(n: usize) -> Vec<bool> {
@@ -36,7 +36,7 @@ async fn base_sender(mut ch: Channel, n: usize) {
 }
 
 async fn ext_sender(mut ch: Channel, n: usize, checked: bool) {
-    let Ok(mut s) = IknpSender::setup(&mut ch, &mut rng()).await else {
+    let Ok(mut s) = OtSender::setup(&mut ch, &mut rng()).await else {
         return;
     };
     if checked {
@@ -51,7 +51,7 @@ async fn ext_sender(mut ch: Channel, n: usize, checked: bool) {
 }
 
 async fn ext_receiver(mut ch: Channel, n: usize, checked: bool) {
-    let Ok(mut r) = IknpReceiver::setup(&mut ch, &mut rng()).await else {
+    let Ok(mut r) = OtReceiver::setup(&mut ch, &mut rng()).await else {
         return;
     };
     if checked {

@@ -34,7 +34,7 @@ use veil_net::Channel;
 use veil_nn::compile::Prediction;
 use veil_nn::graph::{identity_affine, Affine, Architecture, QuantGraph};
 use veil_nn::quant::Requant;
-use veil_ot::{IknpReceiver, IknpSender};
+use veil_ot::{OtReceiver, OtSender};
 use zeroize::Zeroize;
 
 use crate::client::ClientOptions;
@@ -246,7 +246,7 @@ fn max_prepared(plan: &MixedPlan) -> usize {
 /// stage's circuit garbled with its own input (its share of the accumulators) deferred.
 async fn server_offline(
     ch: &mut Channel,
-    ot: &mut IknpSender,
+    ot: &mut OtSender,
     garbler: &mut Garbler,
     plan: &MixedPlan,
     weights: &[ServerStage],
@@ -265,7 +265,7 @@ async fn server_offline(
 /// bound to the labels of a garbling it keeps.
 async fn client_offline(
     ch: &mut Channel,
-    ot: &mut IknpReceiver,
+    ot: &mut OtReceiver,
     evaluator: &mut Evaluator,
     plan: &MixedPlan,
     prepared: &[PreparedCircuit],
@@ -398,7 +398,7 @@ async fn query_one(
 pub struct Mixed;
 
 struct MixedClient {
-    ot: IknpReceiver,
+    ot: OtReceiver,
     evaluator: Evaluator,
     plan: MixedPlan,
     prepared: Vec<PreparedCircuit>,
@@ -483,7 +483,7 @@ async fn serve(ch: &mut Channel, served: &Served, hello: &Hello) -> Result<u64, 
     let prepared = circuits(&plan, logits)?;
     let mut budget = welcome(ch, served, logits).await?;
     let mut rng = veil_ot::secure_rng();
-    let mut ot = IknpSender::setup(ch, &mut rng)
+    let mut ot = OtSender::setup(ch, &mut rng)
         .await
         .map_err(ArithError::from)?;
     let mut garbler = Garbler::new(&mut rng);
@@ -556,7 +556,7 @@ impl InferenceProtocol for Mixed {
             let plan = MixedPlan::of(architecture)?;
             let prepared = circuits(&plan, logits)?;
             let mut rng = veil_ot::secure_rng();
-            let ot = IknpReceiver::setup(ch, &mut rng)
+            let ot = OtReceiver::setup(ch, &mut rng)
                 .await
                 .map_err(ArithError::from)?;
             let evaluator = Evaluator::new(&mut rng);

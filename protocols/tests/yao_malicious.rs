@@ -2,12 +2,14 @@
 //!
 //! The attack (Keller, Orsini and Scholl 2015, section 1): flipping bit `row` of column `col`
 //! of IKNP's matrix `u` turns the evaluator's label into a valid one exactly when bit `col` of
-//! the OT correlation is 0; when that correlation is the garbling offset `Δ` and `Δ` serves
-//! every query, whether answers decode reveals `Δ` one bit per query, and with it the model.
+//! the OT correlation is 0 (with SoftSpokenOT, flipping a bit of one group's correction does
+//! the same for the group's four bits); when that correlation is the garbling offset `Δ` and
+//! `Δ` serves every query, whether answers decode reveals `Δ` a few bits per query, and with
+//! it the model.
 //!
 //! A frame-aware proxy between an honest client and a plaintext server (what a client that
-//! deviates would send) flips one bit of the extension columns that fill the session's pool of
-//! random OTs, for every column.
+//! deviates would send) flips one bit of the extension frame that fills the session's pool of
+//! random OTs, for every group of columns.
 //! Every tampered session must end in an error at the server, with a log line naming the
 //! failed consistency check, before any garbled table of that query is sent; the client gets
 //! an error, never an answer; so nothing it sees depends on `Δ`. Untampered sessions through
@@ -26,15 +28,19 @@ use veil_protocols::{Client, ClientOptions, Protocol, Served, ServerConfig, Serv
 mod common;
 use common::{proxy_legs, read_frame, small_model, Logs};
 
-/// Bytes of one 128-row block of the 128 columns: an extension frame is a multiple of this.
-const COLUMN_BLOCK_BYTES: usize = 128 * 16;
+/// The units of the pool's extension frames: SoftSpokenOT at `k = 4` with random choice bits
+/// sends one block per 128 rows for each of its groups but the first.
+const UNITS: usize = 128 / 4 - 1;
+
+/// Bytes of one 128-row block of every unit: an extension frame is a multiple of this.
+const UNIT_BLOCK_BYTES: usize = UNITS * 16;
 
 /// Which bit to flip: of extension frame `query` of the session (0-based), bit `row` of
-/// column `col`.
+/// unit `unit` (the corrections of one group of four columns).
 #[derive(Clone, Copy, Debug)]
 struct Flip {
     query: usize,
-    col: usize,
+    unit: usize,
     row: usize,
 }
 
@@ -57,12 +63,13 @@ async fn upstream(
     let mut extensions = 0;
     while let Some((header, mut payload)) = read_frame(&mut from).await {
         let len = payload.len();
-        if len > 0 && len % COLUMN_BLOCK_BYTES == 0 {
+        if len > 0 && len % UNIT_BLOCK_BYTES == 0 {
             if let Some(f) = flip.filter(|f| f.query == extensions) {
-                // The frame holds sub-chunks of up to `SUB_BLOCKS` blocks per column, each
-                // column-major (`veil_ot::iknp::u_index`).
-                let nb = len / COLUMN_BLOCK_BYTES;
-                let byte = veil_ot::iknp::u_index(nb, f.col, f.row / 128) * 16 + (f.row % 128) / 8;
+                // The frame holds sub-chunks of up to `SUB_BLOCKS` blocks per unit, each
+                // unit after unit (`veil_ot::extension::frame_index`).
+                let nb = len / UNIT_BLOCK_BYTES;
+                let byte = veil_ot::extension::frame_index(UNITS, nb, f.unit, f.row / 128) * 16
+                    + (f.row % 128) / 8;
                 payload[byte] ^= 1 << (f.row % 8);
                 seen.lock().unwrap().flipped = true;
             }
@@ -158,15 +165,15 @@ async fn a_flipped_extension_bit_aborts_the_query_before_any_table() {
     let (addr, _) = proxy(server, None).await;
     assert_eq!(classify(addr, inputs.clone()).await, Ok(want.clone()));
 
-    // One bit of one column, for every column, in the extension that fills the session's
-    // pool of random OTs (the first query's; the second query of a session draws from the
-    // pool and runs no extension). The first frame holds at least 8 192 rows.
+    // One bit of one unit, for every unit, in the extension that fills the session's pool of
+    // random OTs (the first query's; the second query of a session draws from the pool and
+    // runs no extension). The first frame holds at least 8 192 rows.
     let mut tasks = tokio::task::JoinSet::new();
-    for col in 0..128 {
+    for unit in 0..UNITS {
         let flip = Flip {
             query: 0,
-            col,
-            row: (col * 613) % 8192,
+            unit,
+            row: (unit * 613) % 8192,
         };
         let inputs = inputs.clone();
         tasks.spawn(async move {
@@ -193,7 +200,7 @@ async fn a_flipped_extension_bit_aborts_the_query_before_any_table() {
         .lines()
         .filter(|l| l.contains("session failed") && l.contains("consistency check"))
         .count();
-    assert_eq!(failures, 128, "server log:\n{text}");
+    assert_eq!(failures, UNITS, "server log:\n{text}");
     let (addr, _) = proxy(server, None).await;
     assert_eq!(classify(addr, inputs).await, Ok(want));
 }

@@ -10,8 +10,8 @@
 //!
 //! - [`ring`]: arithmetic modulo `2^k`, `1 ≤ k ≤ 64`, on `u64` words.
 //! - [`matvec`]: the OT-based product (Gilboa, "Two party RSA key generation", CRYPTO 1999,
-//!   section 3, one oblivious transfer per bit of the secret vector), over the IKNP random OTs
-//!   of `veil-ot`, with a public sparsity pattern so that convolutions cost what their
+//!   section 3, one oblivious transfer per bit of the secret vector), over the random OTs of
+//!   `veil-ot` (SoftSpokenOT, 4 bytes per OT), with a public sparsity pattern so that convolutions cost what their
 //!   weights touch.
 //! - [`circuits`]: the boolean circuits that take a layer's two shares back to values: the
 //!   requantized activation re-masked for the next layer, and the final argmax.

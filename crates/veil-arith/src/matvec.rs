@@ -27,7 +27,7 @@ use std::ops::Range;
 
 use veil_net::{Channel, NetError};
 use veil_ot::prg::AesPrg;
-use veil_ot::{Block, IknpReceiver, IknpSender, OtError};
+use veil_ot::{Block, OtError, OtReceiver, OtSender};
 use zeroize::Zeroizing;
 
 use crate::ring::{bytes_for, embed, mask};
@@ -173,7 +173,7 @@ fn get(bytes: &[u8]) -> u64 {
 /// channel and OT errors.
 pub async fn send(
     ch: &mut Channel,
-    ot: &mut IknpSender,
+    ot: &mut OtSender,
     pattern: &Pattern,
     weights: &[Vec<i64>],
     k: u32,
@@ -232,7 +232,7 @@ pub async fn send(
 /// pattern gives; channel and OT errors.
 pub async fn receive(
     ch: &mut Channel,
-    ot: &mut IknpReceiver,
+    ot: &mut OtReceiver,
     pattern: &Pattern,
     r: &[u64],
     k: u32,

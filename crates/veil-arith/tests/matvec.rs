@@ -8,7 +8,7 @@ use veil_arith::matvec::{receive, send, FRAME_BYTES};
 use veil_arith::ring::{embed, mask};
 use veil_arith::{ArithError, Pattern};
 use veil_net::{Channel, ChannelConfig};
-use veil_ot::{IknpReceiver, IknpSender};
+use veil_ot::{OtReceiver, OtSender};
 
 /// `W·r mod 2^k` in plaintext.
 fn product(p: &Pattern, w: &[Vec<i64>], r: &[u64], k: u32) -> Vec<u64> {
@@ -26,11 +26,11 @@ async fn shared(p: &Pattern, w: &[Vec<i64>], r: &[u64], k: u32) -> (Vec<u64>, Ve
     let (p2, w2) = (p.clone(), w.to_vec());
     let server = tokio::spawn(async move {
         let mut rng = ChaCha20Rng::seed_from_u64(1);
-        let mut ot = IknpSender::setup(&mut a, &mut rng).await.unwrap();
+        let mut ot = OtSender::setup(&mut a, &mut rng).await.unwrap();
         send(&mut a, &mut ot, &p2, &w2, k).await.unwrap()
     });
     let mut rng = ChaCha20Rng::seed_from_u64(2);
-    let mut ot = IknpReceiver::setup(&mut b, &mut rng).await.unwrap();
+    let mut ot = OtReceiver::setup(&mut b, &mut rng).await.unwrap();
     let before = b.stats();
     let c = receive(&mut b, &mut ot, p, r, k).await.unwrap();
     let received = b.stats().since(&before).bytes_received;
@@ -129,7 +129,7 @@ async fn bad_inputs_and_a_wrong_frame_are_errors() {
     let (mut a, mut b) = Channel::memory_pair(ChannelConfig::default());
     let server = tokio::spawn(async move {
         let mut rng = ChaCha20Rng::seed_from_u64(5);
-        let mut ot = IknpSender::setup(&mut a, &mut rng).await.unwrap();
+        let mut ot = OtSender::setup(&mut a, &mut rng).await.unwrap();
         // Weights that do not follow the pattern, then a width out of range: refused before
         // anything is sent.
         let e = send(&mut a, &mut ot, &Pattern::dense(4, 3), &[vec![1; 4]], 8).await;
@@ -152,7 +152,7 @@ async fn bad_inputs_and_a_wrong_frame_are_errors() {
         a.flush().await.unwrap();
     });
     let mut rng = ChaCha20Rng::seed_from_u64(6);
-    let mut ot = IknpReceiver::setup(&mut b, &mut rng).await.unwrap();
+    let mut ot = OtReceiver::setup(&mut b, &mut rng).await.unwrap();
     let e = receive(&mut b, &mut ot, &p, &[1, 2, 256], 8).await;
     assert!(matches!(e, Err(ArithError::Input(_))), "{e:?}");
     let e = receive(&mut b, &mut ot, &p, &[1, 2, 3], 8).await;

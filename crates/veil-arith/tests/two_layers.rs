@@ -12,7 +12,7 @@ use veil_arith::ring::{embed, from_bits as words, mask, to_bits as bits};
 use veil_arith::Pattern;
 use veil_gc::{Evaluator, Garbler, Party, Reveal};
 use veil_net::{Channel, ChannelConfig};
-use veil_ot::{IknpReceiver, IknpSender};
+use veil_ot::{OtReceiver, OtSender};
 
 const N0: usize = 12;
 const N1: usize = 7;
@@ -85,7 +85,7 @@ async fn mixed_inference_matches_the_integer_model() {
     let queries = inputs.len();
     let server = tokio::spawn(async move {
         let mut rng = ChaCha20Rng::seed_from_u64(12);
-        let mut ot = IknpSender::setup(&mut a, &mut rng).await.unwrap();
+        let mut ot = OtSender::setup(&mut a, &mut rng).await.unwrap();
         let mut garbler = Garbler::new(&mut rng);
         for _ in 0..queries {
             // Offline: shares of W1·r0 and W2·r1.
@@ -133,7 +133,7 @@ async fn mixed_inference_matches_the_integer_model() {
         }
     });
     let mut crng = ChaCha20Rng::seed_from_u64(13);
-    let mut ot = IknpReceiver::setup(&mut b, &mut crng).await.unwrap();
+    let mut ot = OtReceiver::setup(&mut b, &mut crng).await.unwrap();
     let mut evaluator = Evaluator::new(&mut crng);
     let mut classes = Vec::new();
     for x in &inputs {

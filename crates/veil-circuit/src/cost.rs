@@ -15,9 +15,10 @@
 //! counts into bytes for Veil's protocols, under their cost model: half-gates garbling
 //! (Zahur, Rosulek and Evans, Eurocrypt 2015) sends two 16-byte ciphertexts per AND gate; GMW
 //! (the two-party boolean form of ABY, Demmler, Schneider and Zohner, NDSS 2015, section III-B,
-//! as `veil-gmw` runs it) uses one Beaver triple per AND gate, made from two IKNP random OTs of
-//! 16 bytes each (32 bytes per triple), and opens two bits per AND gate and party in one round
-//! per AND layer, each layer's bits packed into bytes.
+//! as `veil-gmw` runs it) uses one Beaver triple per AND gate, made from two SoftSpokenOT
+//! random OTs with random choice bits of 31 bits each (7.75 bytes per triple; IKNP's were 16
+//! bytes each), and opens two bits per AND gate and party in one round per AND layer, each
+//! layer's bits packed into bytes.
 //!
 //! The counter is also an [`ArithBackend`](crate::backend::ArithBackend) (see [`crate::ring`]):
 //! it costs ring arithmetic done with the boolean gadgets.
@@ -229,8 +230,9 @@ pub struct CostReport {
 
 /// Bytes of one garbled AND gate: two 16-byte ciphertexts (half gates).
 pub const HALF_GATES_BYTES_PER_AND: u64 = 32;
-/// Bytes of one GMW Beaver triple: two IKNP random OTs of 16 bytes on the wire.
-pub const GMW_TRIPLE_BYTES: u64 = 32;
+/// Bits of one GMW Beaver triple on the wire: two SoftSpokenOT (`k = 4`) random OTs with
+/// random choice bits, 31 bits each.
+pub const GMW_TRIPLE_BITS: u64 = 62;
 
 impl CostReport {
     /// The report of a compiled circuit: its AND gates, its AND depth over the outputs
@@ -257,7 +259,7 @@ impl CostReport {
 
     /// Offline bytes of GMW on `lanes` lanes, both directions: one triple per AND gate and lane.
     pub fn gmw_triple_bytes(&self, lanes: u64) -> u64 {
-        GMW_TRIPLE_BYTES * self.and_gates * lanes
+        (GMW_TRIPLE_BITS * self.and_gates * lanes).div_ceil(8)
     }
 
     /// Online bytes of GMW's AND layers on `lanes` lanes, both parties together: each party

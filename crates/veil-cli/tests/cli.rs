@@ -226,10 +226,36 @@ fn bench_ot_json_has_the_documented_fields() {
         "ot",
         &[
             "base_ot_128_ms",
+            "softspoken_over_iknp_tcp",
+            "softspoken_over_iknp_wan",
+            "softspoken_over_iknp_lan",
+            "iknp_bytes_over_softspoken",
+        ],
+    );
+    let ext = v["extensions"].as_array().unwrap();
+    let names: Vec<&str> = ext
+        .iter()
+        .map(|e| e["extension"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "IKNP",
+            "SoftSpokenOT k=4",
+            "SoftSpokenOT k=2",
+            "SoftSpokenOT k=8"
+        ]
+    );
+    for e in &ext[..2] {
+        for key in [
             "cot_per_s_memory",
             "cot_per_s_memory_2_23",
             "cot_per_s_tcp",
             "cot_per_s_tcp_2_23",
+            "cot_per_s_wan",
+            "rcot_per_s_tcp",
+            "rcot_per_s_wan",
+            "rcot_per_s_lan",
             "rot_per_s_memory",
             "rot_per_s_memory_2_23",
             "rot_per_s_tcp",
@@ -238,12 +264,23 @@ fn bench_ot_json_has_the_documented_fields() {
             "chosen_per_s_memory_2_23",
             "chosen_per_s_tcp",
             "chosen_per_s_tcp_2_23",
+            "cot_per_s_tcp_checked",
             "bytes_per_cot",
-        ],
-    );
-    // 128 columns of one bit per OT, plus a 4-byte frame header per 2^14 OTs.
-    let b = v["bytes_per_cot"].as_f64().unwrap();
-    assert!((16.0..16.001).contains(&b), "{b}");
+        ] {
+            assert!(e[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {e}");
+        }
+    }
+    // 128 columns of one bit per OT (IKNP), 128 / k groups (SoftSpokenOT), plus a 4-byte frame
+    // header per 2^14 OTs.
+    for (e, want) in ext.iter().zip([16.0, 4.0, 8.0, 2.0]) {
+        let b = e["bytes_per_cot"].as_f64().unwrap();
+        assert!((want..want + 0.001).contains(&b), "{e}");
+    }
+    // With random choice bits SoftSpokenOT's first group sends nothing: 31 bits at k = 4.
+    for (e, want) in ext.iter().zip([16.0, 3.875, 7.875, 1.875]) {
+        let b = e["bytes_per_rcot"].as_f64().unwrap();
+        assert!((want..want + 0.001).contains(&b), "{e}");
+    }
     // Figures are read with the processor they were measured on.
     assert!(
         v["cpu_model"].as_str().is_some_and(|m| !m.is_empty()),
@@ -342,10 +379,13 @@ fn bench_gmw_json_has_the_documented_fields() {
         ],
     );
     assert_eq!(v["rounds_aes128"], 62);
-    assert_eq!(
-        v["offline_bytes_per_and"].as_f64().map(|b| b.round()),
-        Some(32.0)
-    );
+    // SoftSpokenOT: 31 bits per random-choice OT each way, 7.75 bytes per triple (IKNP 32),
+    // plus frame headers and the rounding of each chunk to 128 rows.
+    let b = v["offline_bytes_per_and"].as_f64().unwrap();
+    assert!((7.75..=8.0).contains(&b), "{b}");
+    let b = v["iknp_offline_bytes_per_and"].as_f64().unwrap();
+    assert_eq!(b.round(), 32.0);
+    assert!(v["wan_batch64_s"].as_f64().is_some_and(|s| s > 0.08));
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! - [`garble`]: half-gates garbling and evaluation with free-XOR and point-and-permute,
 //!   32 bytes per AND gate and nothing for XOR or INV, hashed with fixed-key AES.
 //! - [`protocol`]: the two-party protocol between a [`Garbler`] and an [`Evaluator`] over a
-//!   channel, the evaluator's input labels obtained by IKNP correlated OT, tables streamed in
+//!   channel, the evaluator's input labels obtained by SoftSpokenOT random OT, tables streamed in
 //!   chunks, outputs revealed to either party or both.
 
 pub mod garble;

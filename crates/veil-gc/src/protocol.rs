@@ -1,6 +1,7 @@
 //! The two-party Yao protocol (Yao 1986; Lindell and Pinkas, "A proof of security of Yao's
 //! protocol for two-party computation", J. Cryptology 2009) over a [`Channel`], with
-//! half-gates garbling ([`crate::garble`]) and IKNP OT with the KOS consistency check.
+//! half-gates garbling ([`crate::garble`]) and SoftSpokenOT extension (`veil_ot`, IKNP's
+//! correlation at 31 bits per random-choice OT) with the KOS consistency check.
 //!
 //! Security: the garbler is semi-honest (it could garble another circuit); the evaluator may
 //! be malicious. A deviating evaluator learns nothing beyond the output of the circuit on some
@@ -18,7 +19,7 @@
 //!    before this evaluation (zero unless the pool holds fewer than `E`'s input bits), and the
 //!    mode: evaluate now, garble ahead, or spend an evaluation garbled ahead;
 //! 3. refill of the pool, when the query asked for one: a checked random-OT extension
-//!    ([`veil_ot::iknp`]) with random choice bits `c_j` of `E`: `E → G` the extension columns
+//!    ([`veil_ot::extension`]) with random choice bits `c_j` of `E`: `E → G` the extension columns
 //!    (16 bytes per OT plus 256 to 383 padding OTs), `G → E` the check key, `E → G` the
 //!    48-byte answer; `G` checks it and aborts on failure. `G` holds random keys
 //!    `(k0_j, k1_j)`, `E` holds `c_j` and `k_{c_j}`. A refill extends
@@ -88,7 +89,7 @@ use sha2::{Digest, Sha256};
 use veil_circuit::{Circuit, Gate};
 use veil_net::{Channel, NetError};
 use veil_ot::block::{blocks_from_bytes, blocks_to_bytes, pack_bits};
-use veil_ot::{Block, IknpReceiver, IknpSender, OtError};
+use veil_ot::{Block, OtError, OtReceiver, OtSender};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::garble::{decode, EvalState, GarbleState, Plan};
@@ -166,7 +167,7 @@ impl SenderPool {
     /// Drops the used keys (erased) and extends `n` more, checked.
     async fn refill(
         &mut self,
-        ot: &mut IknpSender,
+        ot: &mut OtSender,
         ch: &mut Channel,
         n: usize,
     ) -> Result<(), GcError> {
@@ -174,7 +175,9 @@ impl SenderPool {
         self.keys.drain(..self.used);
         self.used = 0;
         let mut fresh = Zeroizing::new(Vec::new());
-        ot.send_random_into(ch, n, &mut fresh).await?;
+        // The evaluator's choice bits are random: SoftSpokenOT draws them from its first
+        // group, which then sends nothing.
+        ot.send_random_choices_into(ch, n, &mut fresh).await?;
         self.keys.extend_from_slice(&fresh);
         Ok(())
     }
@@ -207,9 +210,9 @@ impl ReceiverPool {
         self.keys.len() - self.used
     }
 
-    async fn refill<R: RngCore>(
+    async fn refill<R: RngCore + CryptoRng>(
         &mut self,
-        ot: &mut IknpReceiver,
+        ot: &mut OtReceiver,
         ch: &mut Channel,
         rng: &mut R,
         n: usize,
@@ -219,9 +222,10 @@ impl ReceiverPool {
         self.choices[..self.used].zeroize();
         self.choices.drain(..self.used);
         self.used = 0;
-        let mut c: Zeroizing<Vec<bool>> = Zeroizing::new((0..n).map(|_| rng.random()).collect());
+        let mut c: Zeroizing<Vec<bool>> = Zeroizing::new(Vec::new());
         let mut fresh = Zeroizing::new(Vec::new());
-        ot.receive_random_into(ch, &c, &mut fresh).await?;
+        ot.receive_random_choices_into(ch, n, rng, &mut c, &mut fresh)
+            .await?;
         self.keys.extend_from_slice(&fresh);
         self.choices.extend_from_slice(&c);
         c.zeroize();
@@ -510,7 +514,7 @@ impl Drop for ReceivedDeferred {
 pub struct Garbler {
     delta: Block,
     rng: ChaCha20Rng,
-    ot: Option<IknpSender>,
+    ot: Option<OtSender>,
     pool: SenderPool,
     ahead: VecDeque<GarbledAhead>,
     deferred: VecDeque<GarbledDeferred>,
@@ -640,7 +644,7 @@ impl Garbler {
     ) -> Result<Mode, GcError> {
         let ot = match self.ot.take() {
             Some(ot) => ot,
-            None => IknpSender::setup(ch, &mut self.rng)
+            None => OtSender::setup(ch, &mut self.rng)
                 .await?
                 .with_kos_check(&mut self.rng),
         };
@@ -1000,7 +1004,7 @@ impl Garbler {
 /// ahead. On drop the generator is overwritten and the rest erases itself.
 pub struct Evaluator {
     rng: ChaCha20Rng,
-    ot: Option<IknpReceiver>,
+    ot: Option<OtReceiver>,
     pool: ReceiverPool,
     ahead: VecDeque<ReceivedAhead>,
     deferred: VecDeque<ReceivedDeferred>,
@@ -1297,7 +1301,7 @@ impl Evaluator {
     ) -> Result<(), GcError> {
         let ot = match self.ot.take() {
             Some(ot) => ot,
-            None => IknpReceiver::setup(ch, &mut self.rng)
+            None => OtReceiver::setup(ch, &mut self.rng)
                 .await?
                 .with_kos_check(&mut self.rng),
         };

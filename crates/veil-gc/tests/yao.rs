@@ -171,9 +171,9 @@ async fn several_evaluations_share_one_ot_setup_and_wire_bytes_add_up() {
         per_run.push(b.stats().since(&before));
     }
     g.await.unwrap();
-    // The first run holds the base OTs and fills the pool: at least 16 bytes per OT of the
-    // refill go out.
-    assert!(per_run[0].bytes_sent >= 16 * POOL_BATCH as u64);
+    // The first run holds the base OTs and fills the pool: at least 31 bits per OT of the
+    // refill go out (SoftSpokenOT with random choice bits).
+    assert!(per_run[0].bytes_sent >= 31 * POOL_BATCH as u64 / 8);
     // After it, each evaluation draws from the pool: it sends the query (fingerprint and a
     // zero refill count and the mode, 41 bytes) and 128 derandomization bits (16 bytes); it receives the
     // header (40 bytes), 128 garbler labels, 128 label offsets, the tables (32 bytes per AND in
@@ -235,12 +235,12 @@ async fn the_pool_refills_when_it_runs_dry_and_outputs_stay_right() {
         sent.push(b.stats().since(&before).bytes_sent);
     }
     g.await.unwrap();
-    // A refill extends 4m = 12 000 OTs (16 bytes each), enough for four evaluations: the
+    // A refill extends 4m = 12 000 OTs (31 bits each), enough for four evaluations: the
     // first, fifth and ninth refill, the others send only the query and m bits.
     let plain = (4 + 41) + (4 + m.div_ceil(8) as u64);
     for (k, s) in sent.iter().enumerate() {
         if k % 4 == 0 {
-            assert!(*s > 16 * 4 * m as u64, "evaluation {k}: {s} bytes");
+            assert!(*s > 31 * 4 * m as u64 / 8, "evaluation {k}: {s} bytes");
         } else {
             assert_eq!(*s, plain, "evaluation {k}");
         }
@@ -345,12 +345,14 @@ async fn truncated_tables_and_early_close_are_errors() {
     let g = tokio::spawn(async move {
         let owners = [Party::Garbler, Party::Evaluator];
         let mut rng = ChaCha20Rng::seed_from_u64(9);
-        let ot = veil_ot::IknpSender::setup(&mut a, &mut rng).await.unwrap();
+        let ot = veil_ot::OtSender::setup(&mut a, &mut rng).await.unwrap();
         let mut ot = ot.with_kos_check(&mut rng);
         // The query, the pool's first refill and the derandomization bits, as the protocol has
         // them.
         assert_eq!(a.recv_bytes().await.unwrap().len(), 41);
-        ot.send_random(&mut a, POOL_BATCH).await.unwrap();
+        ot.send_random_choices_into(&mut a, POOL_BATCH, &mut Vec::new())
+            .await
+            .unwrap();
         assert_eq!(a.recv_bytes().await.unwrap().len(), 16);
         let mut header = veil_gc::protocol::fingerprint(&c2, &owners, Reveal::Evaluator).to_vec();
         header.extend_from_slice(&0u64.to_le_bytes());
@@ -440,10 +442,12 @@ async fn first_and_index_that_would_overflow_is_refused() {
     let c2 = c.clone();
     let g = tokio::spawn(async move {
         let mut rng = ChaCha20Rng::seed_from_u64(11);
-        let ot = veil_ot::IknpSender::setup(&mut a, &mut rng).await.unwrap();
+        let ot = veil_ot::OtSender::setup(&mut a, &mut rng).await.unwrap();
         let mut ot = ot.with_kos_check(&mut rng);
         assert_eq!(a.recv_bytes().await.unwrap().len(), 41);
-        ot.send_random(&mut a, POOL_BATCH).await.unwrap();
+        ot.send_random_choices_into(&mut a, POOL_BATCH, &mut Vec::new())
+            .await
+            .unwrap();
         assert_eq!(a.recv_bytes().await.unwrap().len(), 8);
         let mut header = veil_gc::protocol::fingerprint(&c2, &owners, Reveal::Evaluator).to_vec();
         header.extend_from_slice(&u64::MAX.to_le_bytes());
@@ -654,9 +658,7 @@ async fn evaluations_ahead_are_bounded_and_checked() {
         g.run_prepared(&mut a, &p, &[vec![true; 8]]).await
     });
     let mut rng = ChaCha20Rng::seed_from_u64(73);
-    let _ot = veil_ot::IknpReceiver::setup(&mut b, &mut rng)
-        .await
-        .unwrap();
+    let _ot = veil_ot::OtReceiver::setup(&mut b, &mut rng).await.unwrap();
     let mut query = p.fingerprint().to_vec();
     query.extend_from_slice(&0u64.to_le_bytes());
     query.push(2);

@@ -1,6 +1,7 @@
 //! `veil-gmw`: two-party boolean GMW over veil-circuit's circuits.
 //!
-//! - [`triples`]: the offline phase, Beaver triples from two random OTs each (IKNP).
+//! - [`triples`]: the offline phase, Beaver triples from two random OTs each
+//!   (SoftSpokenOT with random choice bits, 7.75 bytes per triple).
 //! - [`party`]: the online phase, one round per AND layer with all of a layer's AND gates
 //!   batched and bit-packed; single evaluations and batches of up to 64 evaluations at the
 //!   rounds of one.

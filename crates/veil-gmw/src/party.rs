@@ -24,12 +24,12 @@
 //! circuit alone (its AND layers, the fingerprint, the triples one lane uses), made once for
 //! every evaluation of a session.
 
-use rand::{CryptoRng, Rng, RngCore, SeedableRng};
+use rand::{CryptoRng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
 use veil_circuit::{Circuit, Layer};
 use veil_net::{Channel, NetError};
-use veil_ot::{IknpReceiver, IknpSender, OtError};
+use veil_ot::{Extension, OtError, OtReceiver, OtSender};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::online::{Online, Step};
@@ -102,14 +102,16 @@ pub struct GmwParty<R: Role> {
     rng: ChaCha20Rng,
     /// Both OT extensions, once set up (on the first offline phase).
     ot: Option<Ots>,
+    /// Which extension they run (both parties must agree).
+    extension: Extension,
     triples: TripleStore,
 }
 
 /// The two OT extensions a party runs, each in one direction: set up together, so that a
 /// party either has both or neither.
 struct Ots {
-    send: IknpSender,
-    recv: IknpReceiver,
+    send: OtSender,
+    recv: OtReceiver,
 }
 
 impl<R: Role> Drop for GmwParty<R> {
@@ -213,8 +215,18 @@ impl<R: Role> GmwParty<R> {
             role: std::marker::PhantomData,
             rng: ChaCha20Rng::from_rng(rng),
             ot: None,
+            extension: Extension::default(),
             triples: TripleStore::default(),
         }
+    }
+
+    /// Makes the triples with another OT extension than the default SoftSpokenOT (`k = 4`,
+    /// 7.75 bytes per triple), such as IKNP (32 bytes per triple, less computation). The peer
+    /// must choose the same. Takes effect at the first offline phase.
+    #[must_use]
+    pub fn with_extension(mut self, extension: Extension) -> Self {
+        self.extension = extension;
+        self
     }
 
     /// This party's name in owner lists and reveal choices (`R::ID`).
@@ -228,15 +240,19 @@ impl<R: Role> GmwParty<R> {
     }
 
     /// Sets both OT extensions up with the peer.
-    async fn setup_ot(ch: &mut Channel, rng: &mut ChaCha20Rng) -> Result<Ots, GmwError> {
+    async fn setup_ot(
+        ch: &mut Channel,
+        rng: &mut ChaCha20Rng,
+        ext: Extension,
+    ) -> Result<Ots, GmwError> {
         // Party 0 is the extension sender first, then the receiver; party 1 the reverse.
         Ok(if R::SENDS_FIRST {
-            let send = IknpSender::setup(ch, rng).await?;
-            let recv = IknpReceiver::setup(ch, rng).await?;
+            let send = OtSender::setup_extension(ch, rng, ext).await?;
+            let recv = OtReceiver::setup_extension(ch, rng, ext).await?;
             Ots { send, recv }
         } else {
-            let recv = IknpReceiver::setup(ch, rng).await?;
-            let send = IknpSender::setup(ch, rng).await?;
+            let recv = OtReceiver::setup_extension(ch, rng, ext).await?;
+            let send = OtSender::setup_extension(ch, rng, ext).await?;
             Ots { send, recv }
         })
     }
@@ -251,7 +267,7 @@ impl<R: Role> GmwParty<R> {
         }
         let ots = match self.ot.take() {
             Some(ots) => ots,
-            None => Self::setup_ot(ch, &mut self.rng).await?,
+            None => Self::setup_ot(ch, &mut self.rng, self.extension).await?,
         };
         let Ots {
             send: snd,
@@ -262,18 +278,21 @@ impl<R: Role> GmwParty<R> {
         // calls of the OT extension) and erased when the phase ends.
         let mut pairs: Zeroizing<Vec<[veil_ot::Block; 2]>> = Zeroizing::new(Vec::new());
         let mut received: Zeroizing<Vec<veil_ot::Block>> = Zeroizing::new(Vec::new());
+        let mut choices: Zeroizing<Vec<bool>> = Zeroizing::new(Vec::new());
         while done < n {
             let m = (n - done).min(OFFLINE_CHUNK);
-            let choices: Zeroizing<Vec<bool>> =
-                Zeroizing::new((0..m).map(|_| self.rng.random()).collect());
-            // Party 0 streams its OT matrix first and ends the exchange receiving, so the
-            // online phase, which party 0 opens, starts a new flight on both sides.
+            // The choice bits are random, drawn by the extension (SoftSpokenOT's first group
+            // then sends nothing). Party 0 streams its OT matrix first and ends the exchange
+            // receiving, so the online phase, which party 0 opens, starts a new flight on both
+            // sides.
             if R::SENDS_FIRST {
-                rcv.receive_random_into(ch, &choices, &mut received).await?;
-                snd.send_random_into(ch, m, &mut pairs).await?;
+                rcv.receive_random_choices_into(ch, m, &mut self.rng, &mut choices, &mut received)
+                    .await?;
+                snd.send_random_choices_into(ch, m, &mut pairs).await?;
             } else {
-                snd.send_random_into(ch, m, &mut pairs).await?;
-                rcv.receive_random_into(ch, &choices, &mut received).await?;
+                snd.send_random_choices_into(ch, m, &mut pairs).await?;
+                rcv.receive_random_choices_into(ch, m, &mut self.rng, &mut choices, &mut received)
+                    .await?;
             }
             let bit_pairs: Zeroizing<Vec<(bool, bool)>> =
                 Zeroizing::new(pairs.iter().map(|[x, y]| (x.lsb(), y.lsb())).collect());

@@ -15,9 +15,11 @@
 //! c_i = a_i b_i ⊕ r_i ⊕ x_i
 //! ```
 //!
-//! with `r_i` its receiver output and `x_i` its sender bit. The random OTs are IKNP
-//! correlated OTs hashed to one bit with `lsb(tccr(j, ·))`, 16 bytes per OT on the wire, so
-//! 32 bytes per triple in total (16 each way).
+//! with `r_i` its receiver output and `x_i` its sender bit. The random OTs, with random choice
+//! bits, are SoftSpokenOT (`k = 4`) correlated OTs hashed to one bit with `lsb(tccr(j, ·))`:
+//! 31 bits per OT on the wire (the first group's VOLE output is the choice vector and needs no
+//! correction, [`veil_ot::softspoken`]), so 7.75 bytes per triple in total (3.875 each way),
+//! where IKNP sent 32.
 
 use std::fmt;
 

@@ -9,22 +9,49 @@ use anyhow::{Context, Result};
 use rand_chacha::ChaCha20Rng;
 use serde::Serialize;
 use veil_gmw::{GmwParty, PartyId, Reveal as GmwReveal, P0, P1};
-use veil_net::{tcp_pair, Channel, ChannelConfig};
+use veil_net::{linked_tcp_pair, tcp_pair, Channel, ChannelConfig};
 use veil_ot::base::{BaseOtReceiver, BaseOtSender};
-use veil_ot::{ChouOrlandi, IknpReceiver, IknpSender};
+use veil_ot::{ChouOrlandi, Extension, OtReceiver, OtSender};
 
 use crate::machine::Machine;
 use crate::progress::Progress;
 use crate::runtime::{current_thread, multi_thread, two_threads};
 use crate::stats::median;
 
-/// The OT figures. Each extension figure is the median over runs of one session, after its
-/// setup and one untimed extension of the same size, with the outputs written to buffers that
-/// the session reuses (as a pool of OTs extended ahead of queries holds them).
+/// The OT figures: the base OTs, then each extension ([`OtExtensionFigures`]): IKNP, the
+/// baseline, and SoftSpokenOT at `k = 2, 4, 8`, with SoftSpokenOT's `k = 4` (Veil's default)
+/// set beside IKNP.
 #[derive(Debug, Serialize)]
 pub struct OtReport {
     /// Median latency of 128 Chou-Orlandi base OTs over loopback TCP, in milliseconds.
     pub base_ot_128_ms: f64,
+    /// The figures of each extension, IKNP first.
+    pub extensions: Vec<OtExtensionFigures>,
+    /// SoftSpokenOT k = 4 over IKNP, random correlated OTs per second over loopback TCP
+    /// (2^20).
+    pub softspoken_over_iknp_tcp: f64,
+    /// The same through the `wan` link (40 ms, 100 Mbit/s).
+    pub softspoken_over_iknp_wan: f64,
+    /// The same through the `lan` link (0.5 ms, 1 Gbit/s).
+    pub softspoken_over_iknp_lan: f64,
+    /// IKNP's bytes per random correlated OT over SoftSpokenOT k = 4's.
+    pub iknp_bytes_over_softspoken: f64,
+    /// Runs behind each median.
+    pub runs: usize,
+    /// The processor measured on.
+    #[serde(flatten)]
+    pub machine: Machine,
+}
+
+/// One extension's figures. Each is the median over runs of one session, after its setup and
+/// one untimed extension of the same size, with the outputs written to buffers that the
+/// session reuses (as a pool of OTs extended ahead of queries holds them). The extensions
+/// measured only for their correlated OT over TCP and their bytes (SoftSpokenOT `k = 2, 8`)
+/// have zero in the other fields.
+#[derive(Debug, Serialize)]
+pub struct OtExtensionFigures {
+    /// `IKNP` or `SoftSpokenOT k=K`.
+    pub extension: String,
     /// Median correlated OTs per second, both roles on one thread, in memory (2^20 per run).
     pub cot_per_s_memory: f64,
     /// The same for 2^23 OTs per run.
@@ -33,6 +60,18 @@ pub struct OtReport {
     pub cot_per_s_tcp: f64,
     /// The same for 2^23 OTs per run.
     pub cot_per_s_tcp_2_23: f64,
+    /// Median correlated OTs per second through the `wan` link (40 ms round trip,
+    /// 100 Mbit/s each way), 2^20 per run.
+    pub cot_per_s_wan: f64,
+    /// Median random correlated OTs per second (choice bits drawn by the extension) over
+    /// loopback TCP, 2^20 per run: what GMW's triples and Yao's pool use.
+    pub rcot_per_s_tcp: f64,
+    /// The same through the `wan` link.
+    pub rcot_per_s_wan: f64,
+    /// The same through the `lan` link (0.5 ms, 1 Gbit/s).
+    pub rcot_per_s_lan: f64,
+    /// Bytes on the wire per random correlated OT, receiver to sender.
+    pub bytes_per_rcot: f64,
     /// Median random OTs per second over loopback TCP (2^20 per run).
     pub rot_per_s_tcp: f64,
     /// The same for 2^23 OTs per run.
@@ -62,17 +101,14 @@ pub struct OtReport {
     pub bytes_per_cot: f64,
     /// Bytes on the wire per correlated OT, sender to receiver (zero after setup).
     pub bytes_per_cot_sender_to_receiver: f64,
-    /// Runs behind each median.
-    pub runs: usize,
-    /// The processor measured on.
-    #[serde(flatten)]
-    pub machine: Machine,
 }
 
 /// Which OT a timing runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum OtKind {
     Correlated,
+    /// Correlated OT whose choice bits the extension draws.
+    RandomCorrelated,
     Random,
     /// Chosen-message OT of two 16-byte messages.
     Chosen,
@@ -94,14 +130,15 @@ async fn base_ot_once() -> Result<f64> {
     Ok(t0.elapsed().as_secs_f64())
 }
 
-async fn iknp_setup(
+async fn ext_setup(
     a: Channel,
     mut b: Channel,
+    ext: Extension,
     checked: bool,
-) -> Result<(IknpSender, Channel, IknpReceiver, Channel)> {
+) -> Result<(OtSender, Channel, OtReceiver, Channel)> {
     let s = tokio::spawn(async move {
         let mut a = a;
-        let snd = IknpSender::setup(&mut a, &mut rng()).await;
+        let snd = OtSender::setup_extension(&mut a, &mut rng(), ext).await;
         snd.map(|s| {
             let s = if checked {
                 s.with_kos_check(&mut rng())
@@ -111,7 +148,7 @@ async fn iknp_setup(
             (s, a)
         })
     });
-    let mut rcv = IknpReceiver::setup(&mut b, &mut rng()).await?;
+    let mut rcv = OtReceiver::setup_extension(&mut b, &mut rng(), ext).await?;
     if checked {
         rcv = rcv.with_kos_check(&mut rng());
     }
@@ -124,15 +161,17 @@ async fn iknp_setup(
 /// run, receiver->sender bytes of the last, sender->receiver bytes of the last). The outputs
 /// go to buffers reused from run to run, as a session that extends ahead of its queries (a
 /// pool) holds them: the figure is the OT work, not the first touch of fresh memory.
+#[allow(clippy::too_many_arguments)]
 async fn cot_session(
     a: Channel,
     b: Channel,
+    ext: Extension,
     n: usize,
     kind: OtKind,
     checked: bool,
     runs: usize,
 ) -> Result<(Vec<f64>, u64, u64)> {
-    let (mut snd, mut a, mut rcv, mut b) = iknp_setup(a, b, checked).await?;
+    let (mut snd, mut a, mut rcv, mut b) = ext_setup(a, b, ext, checked).await?;
     let choices: Vec<bool> = (0..n).map(|j| j % 3 == 0).collect();
     // Chosen messages are made before the clock starts.
     let messages: Vec<[u8; 32]> = if kind == OtKind::Chosen {
@@ -148,6 +187,9 @@ async fn cot_session(
             let r = match kind {
                 OtKind::Random => snd.send_random_into(&mut a, n, &mut keys).await,
                 OtKind::Correlated => snd.send_correlated_into(&mut a, n, &mut q).await,
+                OtKind::RandomCorrelated => {
+                    snd.send_correlated_random_into(&mut a, n, &mut q).await
+                }
                 OtKind::Chosen => {
                     let pairs: Vec<(&[u8], &[u8])> =
                         messages.iter().map(|m| (&m[..16], &m[16..])).collect();
@@ -161,6 +203,8 @@ async fn cot_session(
         }
     });
     let mut t = Vec::new();
+    let mut drawn = Vec::new();
+    let mut choice_rng = rng();
     let mut secs = Vec::new();
     let mut bytes = (0, 0);
     for run in 0..=runs {
@@ -173,6 +217,10 @@ async fn cot_session(
                 .map(|()| t.len()),
             OtKind::Correlated => rcv
                 .receive_correlated_into(&mut b, &choices, &mut t)
+                .await
+                .map(|()| t.len()),
+            OtKind::RandomCorrelated => rcv
+                .receive_correlated_random_into(&mut b, n, &mut choice_rng, &mut drawn, &mut t)
                 .await
                 .map(|()| t.len()),
             OtKind::Chosen => rcv.receive_chosen(&mut b, &choices).await.map(|v| v.len()),
@@ -202,73 +250,138 @@ pub fn ot(runs: usize, progress: &mut dyn Progress) -> Result<OtReport> {
     for _ in 0..runs * 3 {
         base.push(mt.block_on(base_ot_once())?);
     }
-
-    let mem = |n: usize, kind: OtKind, checked: bool| -> Result<(Vec<f64>, u64, u64)> {
-        let (a, b) = Channel::memory_pair(ChannelConfig::default());
-        st.block_on(cot_session(a, b, n, kind, checked, runs))
-            .map(|(secs, r2s, s2r)| (secs.iter().map(|s| n as f64 / s).collect(), r2s, s2r))
-    };
-    progress.phase("2^20 correlated OTs in memory, one thread", None);
-    let (m20, r2s, s2r) = mem(1 << 20, OtKind::Correlated, false)?;
-    progress.phase("2^23 correlated OTs in memory, one thread", None);
-    let (m23, _, _) = mem(1 << 23, OtKind::Correlated, false)?;
-    progress.phase("2^20 checked correlated OTs in memory, one thread", None);
-    let (m20c, _, _) = mem(1 << 20, OtKind::Correlated, true)?;
-    progress.phase("2^20 and 2^23 random OTs in memory, one thread", None);
-    let (mr20, _, _) = mem(1 << 20, OtKind::Random, false)?;
-    let (mr23, _, _) = mem(1 << 23, OtKind::Random, false)?;
-    progress.phase(
-        "2^20 and 2^23 chosen-message OTs in memory, one thread",
-        None,
-    );
-    let (mc20, _, _) = mem(1 << 20, OtKind::Chosen, false)?;
-    let (mc23, _, _) = mem(1 << 23, OtKind::Chosen, false)?;
-
-    let tcp = |n: usize, kind: OtKind, checked: bool| -> Result<Vec<f64>> {
-        let (secs, _, _) = mt.block_on(async {
-            let (a, b) = tcp_pair(ChannelConfig::default()).await?;
-            cot_session(a, b, n, kind, checked, runs).await
-        })?;
-        Ok(secs.iter().map(|s| n as f64 / s).collect())
-    };
-    progress.phase("2^20 correlated OTs over loopback TCP", None);
-    let t20 = tcp(1 << 20, OtKind::Correlated, false)?;
-    progress.phase("2^23 correlated OTs over loopback TCP", None);
-    let t23 = tcp(1 << 23, OtKind::Correlated, false)?;
-    progress.phase("2^20 and 2^23 random OTs over loopback TCP", None);
-    let r20 = tcp(1 << 20, OtKind::Random, false)?;
-    let r23 = tcp(1 << 23, OtKind::Random, false)?;
-    progress.phase("2^20 and 2^23 chosen-message OTs over loopback TCP", None);
-    let c20 = tcp(1 << 20, OtKind::Chosen, false)?;
-    let c23 = tcp(1 << 23, OtKind::Chosen, false)?;
-    progress.phase("2^20 checked correlated OTs over loopback TCP", None);
-    let t20c = tcp(1 << 20, OtKind::Correlated, true)?;
-    progress.phase("2^20 checked random OTs over loopback TCP", None);
-    let r20c = tcp(1 << 20, OtKind::Random, true)?;
-
-    let n = (1u64 << 20) as f64;
+    let soft = Extension::SoftSpoken { k: 4 };
+    let mut extensions = vec![
+        ot_extension(Extension::Iknp, runs, true, &mt, &st, progress)?,
+        ot_extension(soft, runs, true, &mt, &st, progress)?,
+    ];
+    for k in [2, 8] {
+        let ext = Extension::SoftSpoken { k };
+        extensions.push(ot_extension(ext, runs, false, &mt, &st, progress)?);
+    }
+    let (iknp, ss) = (&extensions[0], &extensions[1]);
     Ok(OtReport {
         base_ot_128_ms: median(base) * 1e3,
-        cot_per_s_memory: median(m20),
-        cot_per_s_memory_2_23: median(m23),
-        cot_per_s_tcp: median(t20),
-        cot_per_s_tcp_2_23: median(t23),
-        rot_per_s_tcp: median(r20),
-        rot_per_s_tcp_2_23: median(r23),
-        rot_per_s_memory: median(mr20),
-        rot_per_s_memory_2_23: median(mr23),
-        chosen_per_s_memory: median(mc20),
-        chosen_per_s_memory_2_23: median(mc23),
-        chosen_per_s_tcp: median(c20),
-        chosen_per_s_tcp_2_23: median(c23),
-        cot_per_s_memory_checked: median(m20c),
-        cot_per_s_tcp_checked: median(t20c),
-        rot_per_s_tcp_checked: median(r20c),
-        bytes_per_cot: r2s as f64 / n,
-        bytes_per_cot_sender_to_receiver: s2r as f64 / n,
+        softspoken_over_iknp_tcp: ss.rcot_per_s_tcp / iknp.rcot_per_s_tcp,
+        softspoken_over_iknp_wan: ss.rcot_per_s_wan / iknp.rcot_per_s_wan,
+        softspoken_over_iknp_lan: ss.rcot_per_s_lan / iknp.rcot_per_s_lan,
+        iknp_bytes_over_softspoken: iknp.bytes_per_rcot / ss.bytes_per_rcot,
+        extensions,
         runs,
         machine: Machine::detect(),
     })
+}
+
+/// One extension's figures; `full` false measures only correlated OT over loopback TCP and
+/// through `wan`.
+fn ot_extension(
+    ext: Extension,
+    runs: usize,
+    full: bool,
+    mt: &tokio::runtime::Runtime,
+    st: &tokio::runtime::Runtime,
+    progress: &mut dyn Progress,
+) -> Result<OtExtensionFigures> {
+    let mem = |n: usize, kind: OtKind, checked: bool| -> Result<(Vec<f64>, u64, u64)> {
+        let (a, b) = Channel::memory_pair(ChannelConfig::default());
+        st.block_on(cot_session(a, b, ext, n, kind, checked, runs))
+            .map(|(secs, r2s, s2r)| (secs.iter().map(|s| n as f64 / s).collect(), r2s, s2r))
+    };
+    let tcp = |n: usize, kind: OtKind, checked: bool| -> Result<(Vec<f64>, u64, u64)> {
+        let (secs, r2s, s2r) = mt.block_on(async {
+            let (a, b) = tcp_pair(ChannelConfig::default()).await?;
+            cot_session(a, b, ext, n, kind, checked, runs).await
+        })?;
+        Ok((secs.iter().map(|s| n as f64 / s).collect(), r2s, s2r))
+    };
+    let linked = |name: &str, n: usize, kind: OtKind| -> Result<Vec<f64>> {
+        let profile = veil_net::LinkProfile::named(name).context("a named link profile")?;
+        let (secs, _, _) = mt.block_on(async {
+            let (a, b, _link) = linked_tcp_pair(ChannelConfig::default(), profile).await?;
+            cot_session(a, b, ext, n, kind, false, runs).await
+        })?;
+        Ok(secs.iter().map(|s| n as f64 / s).collect())
+    };
+    let phase = |p: &mut dyn Progress, what: &str| p.phase(&format!("{ext}: {what}"), None);
+    let n = (1u64 << 20) as f64;
+    phase(progress, "2^20 correlated OTs over loopback TCP");
+    let (t20, r2s, s2r) = tcp(1 << 20, OtKind::Correlated, false)?;
+    phase(progress, "2^20 random correlated OTs over loopback TCP");
+    let (rt20, rr2s, _) = tcp(1 << 20, OtKind::RandomCorrelated, false)?;
+    phase(
+        progress,
+        "2^20 correlated and random correlated OTs through wan and lan links",
+    );
+    let w20 = linked("wan", 1 << 20, OtKind::Correlated)?;
+    let rw20 = linked("wan", 1 << 20, OtKind::RandomCorrelated)?;
+    let rl20 = linked("lan", 1 << 20, OtKind::RandomCorrelated)?;
+    let mut f = OtExtensionFigures {
+        extension: ext.to_string(),
+        cot_per_s_tcp: median(t20),
+        cot_per_s_wan: median(w20),
+        rcot_per_s_tcp: median(rt20),
+        rcot_per_s_wan: median(rw20),
+        rcot_per_s_lan: median(rl20),
+        bytes_per_rcot: rr2s as f64 / n,
+        bytes_per_cot: r2s as f64 / n,
+        bytes_per_cot_sender_to_receiver: s2r as f64 / n,
+        cot_per_s_memory: 0.0,
+        cot_per_s_memory_2_23: 0.0,
+        cot_per_s_tcp_2_23: 0.0,
+        rot_per_s_tcp: 0.0,
+        rot_per_s_tcp_2_23: 0.0,
+        rot_per_s_memory: 0.0,
+        rot_per_s_memory_2_23: 0.0,
+        chosen_per_s_memory: 0.0,
+        chosen_per_s_memory_2_23: 0.0,
+        chosen_per_s_tcp: 0.0,
+        chosen_per_s_tcp_2_23: 0.0,
+        cot_per_s_memory_checked: 0.0,
+        cot_per_s_tcp_checked: 0.0,
+        rot_per_s_tcp_checked: 0.0,
+    };
+    if !full {
+        return Ok(f);
+    }
+    let m = |r: Result<(Vec<f64>, u64, u64)>| r.map(|(v, _, _)| median(v));
+    phase(
+        progress,
+        "2^20 and 2^23 correlated OTs in memory, one thread",
+    );
+    f.cot_per_s_memory = m(mem(1 << 20, OtKind::Correlated, false))?;
+    f.cot_per_s_memory_2_23 = m(mem(1 << 23, OtKind::Correlated, false))?;
+    phase(
+        progress,
+        "2^20 checked correlated OTs in memory, one thread",
+    );
+    f.cot_per_s_memory_checked = m(mem(1 << 20, OtKind::Correlated, true))?;
+    phase(progress, "2^20 and 2^23 random OTs in memory, one thread");
+    f.rot_per_s_memory = m(mem(1 << 20, OtKind::Random, false))?;
+    f.rot_per_s_memory_2_23 = m(mem(1 << 23, OtKind::Random, false))?;
+    phase(
+        progress,
+        "2^20 and 2^23 chosen-message OTs in memory, one thread",
+    );
+    f.chosen_per_s_memory = m(mem(1 << 20, OtKind::Chosen, false))?;
+    f.chosen_per_s_memory_2_23 = m(mem(1 << 23, OtKind::Chosen, false))?;
+    phase(progress, "2^23 correlated OTs over loopback TCP");
+    f.cot_per_s_tcp_2_23 = m(tcp(1 << 23, OtKind::Correlated, false))?;
+    phase(progress, "2^20 and 2^23 random OTs over loopback TCP");
+    f.rot_per_s_tcp = m(tcp(1 << 20, OtKind::Random, false))?;
+    f.rot_per_s_tcp_2_23 = m(tcp(1 << 23, OtKind::Random, false))?;
+    phase(
+        progress,
+        "2^20 and 2^23 chosen-message OTs over loopback TCP",
+    );
+    f.chosen_per_s_tcp = m(tcp(1 << 20, OtKind::Chosen, false))?;
+    f.chosen_per_s_tcp_2_23 = m(tcp(1 << 23, OtKind::Chosen, false))?;
+    phase(
+        progress,
+        "2^20 checked correlated and random OTs over loopback TCP",
+    );
+    f.cot_per_s_tcp_checked = m(tcp(1 << 20, OtKind::Correlated, true))?;
+    f.rot_per_s_tcp_checked = m(tcp(1 << 20, OtKind::Random, true))?;
+    Ok(f)
 }
 
 /// The garbled-circuit figures.
@@ -415,6 +528,17 @@ pub struct GmwReport {
     pub online_bytes_per_and: f64,
     /// The same per AND gate and evaluation in a batch of 64.
     pub online_bytes_per_and_batch64: f64,
+    /// The offline phase on IKNP instead of the default SoftSpokenOT: triples per second over
+    /// loopback TCP (2^20 per run).
+    pub iknp_triples_per_s: f64,
+    /// Bytes per triple on IKNP, both directions.
+    pub iknp_offline_bytes_per_and: f64,
+    /// A batch of 64 AES-128 evaluations through the `wan` link (40 ms, 100 Mbit/s), its
+    /// triples made on the spot (OT setup included) and then evaluated, on the default
+    /// SoftSpokenOT: median seconds.
+    pub wan_batch64_s: f64,
+    /// The same on IKNP.
+    pub wan_batch64_s_iknp: f64,
     /// Runs behind each median.
     pub runs: usize,
 }
@@ -425,9 +549,10 @@ async fn gmw_offline(
     a: Channel,
     b: Channel,
     n: usize,
+    ext: Extension,
 ) -> Result<(GmwParty<P0>, Channel, GmwParty<P1>, Channel, f64, u64)> {
-    let mut p0 = GmwParty::<P0>::new(&mut rng());
-    let mut p1 = GmwParty::<P1>::new(&mut rng());
+    let mut p0 = GmwParty::<P0>::new(&mut rng()).with_extension(ext);
+    let mut p1 = GmwParty::<P1>::new(&mut rng()).with_extension(ext);
     let (mut a, mut b) = (a, b);
     // OT setup first, outside the timing.
     let t = tokio::spawn(async move { p0.offline(&mut a, 1).await.map(|_| (p0, a)) });
@@ -479,29 +604,35 @@ pub fn gmw(runs: usize, progress: &mut dyn Progress) -> Result<GmwReport> {
     let st = current_thread()?;
     let n = 1usize << 20;
 
-    progress.phase("2^20 triples over loopback TCP", None);
-    let mut tcp_rates = Vec::new();
-    let mut offline_bytes = 0;
-    for _ in 0..runs {
-        let (.., secs, bytes) = mt.block_on(async {
-            let (a, b) = tcp_pair(ChannelConfig::default()).await?;
-            gmw_offline(a, b, n).await
-        })?;
-        tcp_rates.push(n as f64 / secs);
-        offline_bytes = bytes;
-    }
+    let soft = Extension::default();
+    let offline_tcp = |ext: Extension| -> Result<(Vec<f64>, u64)> {
+        let (mut rates, mut offline_bytes) = (Vec::new(), 0);
+        for _ in 0..runs {
+            let (.., secs, bytes) = mt.block_on(async {
+                let (a, b) = tcp_pair(ChannelConfig::default()).await?;
+                gmw_offline(a, b, n, ext).await
+            })?;
+            rates.push(n as f64 / secs);
+            offline_bytes = bytes;
+        }
+        Ok((rates, offline_bytes))
+    };
+    progress.phase("2^20 triples over loopback TCP (SoftSpokenOT)", None);
+    let (tcp_rates, offline_bytes) = offline_tcp(soft)?;
+    progress.phase("2^20 triples over loopback TCP (IKNP)", None);
+    let (iknp_rates, iknp_bytes) = offline_tcp(Extension::Iknp)?;
     progress.phase("2^20 triples in memory, one thread", None);
     let mut mem_rates = Vec::new();
     for _ in 0..runs {
         let (a, b) = Channel::memory_pair(ChannelConfig::default());
-        let (.., secs, _) = st.block_on(gmw_offline(a, b, n))?;
+        let (.., secs, _) = st.block_on(gmw_offline(a, b, n, soft))?;
         mem_rates.push(n as f64 / secs);
     }
 
     progress.phase("online phase, 64 AES-128 in one batch, in memory", None);
     let (a, b) = Channel::memory_pair(ChannelConfig::default());
     let (mut p0, mut a, mut p1, mut b, _, _) =
-        st.block_on(gmw_offline(a, b, 64 * ands * (runs + 1)))?;
+        st.block_on(gmw_offline(a, b, 64 * ands * (runs + 1), soft))?;
     let mut online = Vec::new();
     let mut batch_bytes = 0;
     for _ in 0..runs + 1 {
@@ -515,7 +646,7 @@ pub fn gmw(runs: usize, progress: &mut dyn Progress) -> Result<GmwReport> {
     let (single, batch, rounds, single_bytes) = mt.block_on(async {
         let (a, b) = tcp_pair(ChannelConfig::default()).await?;
         let need = (runs * 3 + 1) * ands * 65;
-        let (mut p0, mut a, mut p1, mut b, _, _) = gmw_offline(a, b, need).await?;
+        let (mut p0, mut a, mut p1, mut b, _, _) = gmw_offline(a, b, need, soft).await?;
         let (mut single, mut batch) = (Vec::new(), Vec::new());
         let (mut rounds, mut bytes) = (0, 0);
         for k in 0..runs * 3 + 1 {
@@ -531,7 +662,39 @@ pub fn gmw(runs: usize, progress: &mut dyn Progress) -> Result<GmwReport> {
         Ok::<_, anyhow::Error>((median(single), median(batch), rounds, bytes))
     })?;
 
+    // Through wan: one session makes a batch's triples and evaluates it, as a client whose
+    // server holds no triples for it would.
+    let wan_batch = |ext: Extension| -> Result<Vec<f64>> {
+        let profile = veil_net::LinkProfile::named("wan").context("the wan profile")?;
+        let mut secs = Vec::new();
+        for _ in 0..runs {
+            secs.push(mt.block_on(async {
+                let (a, b, _link) = linked_tcp_pair(ChannelConfig::default(), profile).await?;
+                let t0 = Instant::now();
+                let (mut p0, mut a, mut p1, mut b, _, _) =
+                    gmw_offline(a, b, 64 * ands, ext).await?;
+                gmw_online(&mut p0, &mut a, &mut p1, &mut b, &c, 64).await?;
+                Ok::<_, anyhow::Error>(t0.elapsed().as_secs_f64())
+            })?);
+        }
+        Ok(secs)
+    };
+    progress.phase(
+        "64 AES-128 through wan, triples and evaluation (SoftSpokenOT)",
+        None,
+    );
+    let wan_soft = wan_batch(soft)?;
+    progress.phase(
+        "64 AES-128 through wan, triples and evaluation (IKNP)",
+        None,
+    );
+    let wan_iknp = wan_batch(Extension::Iknp)?;
+
     Ok(GmwReport {
+        iknp_triples_per_s: median(iknp_rates),
+        iknp_offline_bytes_per_and: iknp_bytes as f64 / n as f64,
+        wan_batch64_s: median(wan_soft),
+        wan_batch64_s_iknp: median(wan_iknp),
         triples_per_s: median(tcp_rates),
         triples_per_s_memory: median(mem_rates),
         online_and_per_s: median(online),

@@ -56,7 +56,7 @@ pub use channel::Channel;
 pub use config::ChannelConfig;
 pub use error::NetError;
 pub use link::{Link, LinkProfile};
-pub use loopback::tcp_pair;
+pub use loopback::{linked_tcp_pair, tcp_pair};
 pub use secure::{Identity, KeyError, PublicKey};
 pub use stats::Stats;
 pub use transport::{Transport, FRAME_HEADER_LEN};

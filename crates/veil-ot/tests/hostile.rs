@@ -7,7 +7,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use veil_net::{tcp_pair, Channel, ChannelConfig, NetError};
 use veil_ot::base::{BaseOtReceiver, BaseOtSender};
-use veil_ot::{ChouOrlandi, IknpReceiver, IknpSender, OtError};
+use veil_ot::{ChouOrlandi, OtError, OtReceiver, OtSender};
 
 const TIMEOUT: Duration = Duration::from_millis(300);
 
@@ -75,15 +75,15 @@ async fn wrong_count_of_points() {
 }
 
 /// Sets up a real IKNP pair, then hands the receiver's channel to the test as the evil peer.
-async fn sender_facing_evil_peer() -> (IknpSender, Channel, Channel) {
+async fn sender_facing_evil_peer() -> (OtSender, Channel, Channel) {
     let (mut a, mut b) = pair().await;
     let r = tokio::spawn(async move {
-        IknpReceiver::setup(&mut b, &mut ChaCha20Rng::seed_from_u64(5))
+        OtReceiver::setup(&mut b, &mut ChaCha20Rng::seed_from_u64(5))
             .await
             .unwrap();
         b
     });
-    let s = IknpSender::setup(&mut a, &mut ChaCha20Rng::seed_from_u64(6))
+    let s = OtSender::setup(&mut a, &mut ChaCha20Rng::seed_from_u64(6))
         .await
         .unwrap();
     (s, a, r.await.unwrap())
@@ -125,12 +125,12 @@ async fn silent_peer_times_out() {
 async fn lying_chosen_ot_frame() {
     let (mut a, mut b) = pair().await;
     let r = tokio::spawn(async move {
-        let mut rcv = IknpReceiver::setup(&mut b, &mut ChaCha20Rng::seed_from_u64(8))
+        let mut rcv = OtReceiver::setup(&mut b, &mut ChaCha20Rng::seed_from_u64(8))
             .await
             .unwrap();
         rcv.receive_chosen(&mut b, &[true, false, true]).await
     });
-    let mut s = IknpSender::setup(&mut a, &mut ChaCha20Rng::seed_from_u64(9))
+    let mut s = OtSender::setup(&mut a, &mut ChaCha20Rng::seed_from_u64(9))
         .await
         .unwrap();
     s.send_random(&mut a, 3).await.unwrap();

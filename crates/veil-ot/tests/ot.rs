@@ -5,8 +5,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use veil_net::{tcp_pair, Channel, ChannelConfig};
 use veil_ot::base::{BaseOtReceiver, BaseOtSender};
-use veil_ot::iknp::{decrypt_chosen_core, encrypt_chosen_core};
-use veil_ot::{Block, ChouOrlandi, IknpReceiver, IknpSender};
+use veil_ot::extension::{decrypt_chosen_core, encrypt_chosen_core};
+use veil_ot::{Block, ChouOrlandi, Extension, OtReceiver, OtSender};
 
 fn rng(seed: u64) -> ChaCha20Rng {
     ChaCha20Rng::seed_from_u64(seed)
@@ -21,13 +21,21 @@ async fn pair() -> (Channel, Channel) {
     tcp_pair(ChannelConfig::default()).await.unwrap()
 }
 
-async fn iknp_pair() -> (IknpSender, Channel, IknpReceiver, Channel) {
+async fn iknp_pair() -> (OtSender, Channel, OtReceiver, Channel) {
+    ext_pair(Extension::default()).await
+}
+
+async fn ext_pair(ext: Extension) -> (OtSender, Channel, OtReceiver, Channel) {
     let (mut a, mut b) = pair().await;
     let s = tokio::spawn(async move {
-        let snd = IknpSender::setup(&mut a, &mut rng(1)).await.unwrap();
+        let snd = OtSender::setup_extension(&mut a, &mut rng(1), ext)
+            .await
+            .unwrap();
         (snd, a)
     });
-    let rcv = IknpReceiver::setup(&mut b, &mut rng(2)).await.unwrap();
+    let rcv = OtReceiver::setup_extension(&mut b, &mut rng(2), ext)
+        .await
+        .unwrap();
     let (snd, a) = s.await.unwrap();
     (snd, a, rcv, b)
 }
@@ -56,7 +64,19 @@ async fn base_ot_delivers_the_chosen_key() {
 
 #[tokio::test]
 async fn correlated_ot_holds_for_every_ot() {
-    let (mut snd, mut a, mut rcv, mut b) = iknp_pair().await;
+    for ext in [
+        Extension::Iknp,
+        Extension::SoftSpoken { k: 1 },
+        Extension::SoftSpoken { k: 2 },
+        Extension::SoftSpoken { k: 4 },
+        Extension::SoftSpoken { k: 8 },
+    ] {
+        correlated_ot_holds(ext).await;
+    }
+}
+
+async fn correlated_ot_holds(ext: Extension) {
+    let (mut snd, mut a, mut rcv, mut b) = ext_pair(ext).await;
     for (k, n) in [1usize, 127, 128, 129, 70_000, 0].into_iter().enumerate() {
         let choices = random_bits(n, 10 + k as u64);
         let s = tokio::spawn(async move {
@@ -70,21 +90,27 @@ async fn correlated_ot_holds_for_every_ot() {
         let delta = snd.delta();
         assert_eq!((q.len(), t.len()), (n, n));
         for j in 0..n {
-            assert_eq!(t[j], q[j] ^ delta.and_bit(choices[j]), "n={n} OT {j}");
+            assert_eq!(
+                t[j],
+                q[j] ^ delta.and_bit(choices[j]),
+                "{ext}: n={n} OT {j}"
+            );
         }
         if n > 1 {
             assert_ne!(q[0], q[1]);
         }
     }
-    // 16 bytes per OT from receiver to sender, plus one 4-byte header per 2^14 OTs.
-    let sent = b.stats().bytes_sent;
+    // 16 bytes per OT from receiver to sender (IKNP), 16 / k (SoftSpokenOT), plus one 4-byte
+    // header per 2^14 OTs, and the setup: the base OTs' points and SoftSpokenOT's level sums.
+    let sent = b.stats().bytes_sent as f64;
     let ots: u64 = [1u64, 127, 128, 129, 70_000]
         .iter()
         .map(|n| n.div_ceil(128) * 128)
         .sum();
+    let body = ext.bytes_per_ot() * ots as f64;
     assert!(
-        sent >= 16 * ots && sent <= 16 * ots + 4 * 8 + 32 * 128,
-        "{sent}"
+        sent >= body && sent <= body + (4 * 8 + 32 * 128 + 4 + 256 * 16) as f64,
+        "{ext}: {sent}"
     );
 }
 
@@ -93,13 +119,13 @@ async fn delta_can_be_chosen_with_lsb_set() {
     let (mut a, mut b) = pair().await;
     let delta = Block(rng(6).random::<u128>() | 1);
     let s = tokio::spawn(async move {
-        let mut snd = IknpSender::setup_with_delta(&mut a, &mut rng(7), delta)
+        let mut snd = OtSender::setup_with_delta(&mut a, &mut rng(7), delta)
             .await
             .unwrap();
         snd.send_correlated(&mut a, 300).await.unwrap();
         snd.delta()
     });
-    let mut rcv = IknpReceiver::setup(&mut b, &mut rng(8)).await.unwrap();
+    let mut rcv = OtReceiver::setup(&mut b, &mut rng(8)).await.unwrap();
     rcv.receive_correlated(&mut b, &random_bits(300, 9))
         .await
         .unwrap();
@@ -230,5 +256,56 @@ fn receiver_view_does_not_contain_the_unchosen_message() {
         };
         assert_eq!(&got[j], chosen);
         assert_ne!(&wrong[j], other);
+    }
+}
+
+/// Random choice bits: the receiver learns them with its outputs, they are balanced, the
+/// correlation and the random-OT keys hold, and SoftSpokenOT sends one group fewer (31 bits per
+/// OT at `k = 4`), IKNP the same 16 bytes.
+#[tokio::test]
+async fn random_choice_bits_deliver_the_ots_and_save_a_group() {
+    for (ext, bytes) in [
+        (Extension::Iknp, 16.0),
+        (Extension::SoftSpoken { k: 4 }, 31.0 / 8.0),
+        (Extension::SoftSpoken { k: 2 }, 63.0 / 8.0),
+    ] {
+        let (mut snd, mut a, mut rcv, mut b) = ext_pair(ext).await;
+        let n = 40_000;
+        let s = tokio::spawn(async move {
+            let mut q = Vec::new();
+            snd.send_correlated_random_into(&mut a, n, &mut q)
+                .await
+                .unwrap();
+            let mut keys = Vec::new();
+            snd.send_random_choices_into(&mut a, 300, &mut keys)
+                .await
+                .unwrap();
+            (snd.delta(), q, keys)
+        });
+        let (mut choices, mut t) = (Vec::new(), Vec::new());
+        let before = b.stats();
+        rcv.receive_correlated_random_into(&mut b, n, &mut rng(3), &mut choices, &mut t)
+            .await
+            .unwrap();
+        let sent = b.stats().since(&before).bytes_sent as f64;
+        let (mut choices2, mut got) = (Vec::new(), Vec::new());
+        rcv.receive_random_choices_into(&mut b, 300, &mut rng(4), &mut choices2, &mut got)
+            .await
+            .unwrap();
+        let (delta, q, keys) = s.await.unwrap();
+        assert_eq!((choices.len(), t.len(), q.len()), (n, n, n));
+        for j in 0..n {
+            assert_eq!(t[j], q[j] ^ delta.and_bit(choices[j]), "{ext}: OT {j}");
+        }
+        let ones = choices.iter().filter(|c| **c).count();
+        assert!((19_000..21_000).contains(&ones), "{ext}: {ones} ones");
+        for j in 0..300 {
+            let c = usize::from(choices2[j]);
+            assert_eq!(got[j], keys[j][c], "{ext}: random OT {j}");
+            assert_ne!(got[j], keys[j][1 - c]);
+        }
+        let rows = n.div_ceil(128) * 128;
+        let want = bytes * rows as f64;
+        assert!(sent >= want && sent <= want + 16.0, "{ext}: {sent} bytes");
     }
 }

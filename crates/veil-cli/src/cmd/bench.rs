@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use veil_harness::bench::{
-    self, GcReport, GmwReport, OtReport, ProtocolRow, SweepAxis, SweepReport,
+    self, GcReport, GmwReport, OtExtensionFigures, OtReport, ProtocolRow, SweepAxis, SweepReport,
 };
 use veil_harness::link::LinkProfile;
 use veil_harness::machine::Machine;
@@ -182,71 +182,101 @@ fn print_machine(m: &Machine) {
     );
 }
 
-/// Prints the OT table.
+/// A row of the OT table: its label and the figure it reads.
+type OtRow = (&'static str, fn(&OtExtensionFigures) -> f64);
+
+/// The rows of the OT table, in order; the bytes rows are printed as numbers, the others as
+/// rates.
+const OT_RATES: [OtRow; 19] = [
+    ("correlated OT, memory, 1 thread, 2^20", |e| {
+        e.cot_per_s_memory
+    }),
+    ("correlated OT, memory, 1 thread, 2^23", |e| {
+        e.cot_per_s_memory_2_23
+    }),
+    ("correlated OT, loopback TCP, 2^20", |e| e.cot_per_s_tcp),
+    ("correlated OT, loopback TCP, 2^23", |e| {
+        e.cot_per_s_tcp_2_23
+    }),
+    ("correlated OT, wan (40 ms, 100 Mbit/s)", |e| {
+        e.cot_per_s_wan
+    }),
+    ("random correlated OT, loopback TCP, 2^20", |e| {
+        e.rcot_per_s_tcp
+    }),
+    ("random correlated OT, wan", |e| e.rcot_per_s_wan),
+    ("random correlated OT, lan (0.5 ms, 1 Gbit/s)", |e| {
+        e.rcot_per_s_lan
+    }),
+    ("random OT, memory, 1 thread, 2^20", |e| e.rot_per_s_memory),
+    ("random OT, memory, 1 thread, 2^23", |e| {
+        e.rot_per_s_memory_2_23
+    }),
+    ("random OT, loopback TCP, 2^20", |e| e.rot_per_s_tcp),
+    ("random OT, loopback TCP, 2^23", |e| e.rot_per_s_tcp_2_23),
+    ("chosen OT, memory, 1 thread, 2^20", |e| {
+        e.chosen_per_s_memory
+    }),
+    ("chosen OT, memory, 1 thread, 2^23", |e| {
+        e.chosen_per_s_memory_2_23
+    }),
+    ("chosen OT, loopback TCP, 2^20", |e| e.chosen_per_s_tcp),
+    ("chosen OT, loopback TCP, 2^23", |e| e.chosen_per_s_tcp_2_23),
+    ("KOS-checked correlated OT, memory, 2^20", |e| {
+        e.cot_per_s_memory_checked
+    }),
+    ("KOS-checked correlated OT, TCP, 2^20", |e| {
+        e.cot_per_s_tcp_checked
+    }),
+    ("KOS-checked random OT, TCP, 2^20", |e| {
+        e.rot_per_s_tcp_checked
+    }),
+];
+
+const OT_BYTES: [OtRow; 2] = [
+    ("bytes per correlated OT (receiver->sender)", |e| {
+        e.bytes_per_cot
+    }),
+    ("bytes per random correlated OT", |e| e.bytes_per_rcot),
+];
+
+/// Prints the OT table: one column per extension.
 fn print_ot(r: &OtReport) {
-    let m = |x: f64| format!("{:.1} M/s", x / 1e6);
     println!("oblivious transfer (medians of {} runs)", r.runs);
     print_machine(&r.machine);
     println!(
-        "  128 base OTs (Chou-Orlandi, TCP)        {:>10.2} ms",
+        "  128 base OTs (Chou-Orlandi, TCP)          {:>10.2} ms",
         r.base_ot_128_ms
     );
-    println!(
-        "  correlated OT, memory, 1 thread, 2^20   {:>10}",
-        m(r.cot_per_s_memory)
-    );
-    println!(
-        "  correlated OT, memory, 1 thread, 2^23   {:>10}",
-        m(r.cot_per_s_memory_2_23)
-    );
-    println!(
-        "  correlated OT, loopback TCP, 2^20       {:>10}",
-        m(r.cot_per_s_tcp)
-    );
-    println!(
-        "  correlated OT, loopback TCP, 2^23       {:>10}",
-        m(r.cot_per_s_tcp_2_23)
-    );
-    for (what, v20, v23) in [
-        (
-            "random OT, memory, 1 thread",
-            r.rot_per_s_memory,
-            r.rot_per_s_memory_2_23,
-        ),
-        (
-            "random OT, loopback TCP",
-            r.rot_per_s_tcp,
-            r.rot_per_s_tcp_2_23,
-        ),
-        (
-            "chosen OT, memory, 1 thread",
-            r.chosen_per_s_memory,
-            r.chosen_per_s_memory_2_23,
-        ),
-        (
-            "chosen OT, loopback TCP",
-            r.chosen_per_s_tcp,
-            r.chosen_per_s_tcp_2_23,
-        ),
-    ] {
-        println!("  {:<40}{:>10}", format!("{what}, 2^20"), m(v20));
-        println!("  {:<40}{:>10}", format!("{what}, 2^23"), m(v23));
+    print!("  {:<42}", "");
+    for e in &r.extensions {
+        print!("{:>18}", e.extension);
+    }
+    println!();
+    for (what, f) in OT_RATES {
+        print!("  {what:<42}");
+        for e in &r.extensions {
+            match f(e) {
+                0.0 => print!("{:>18}", "-"),
+                x => print!("{:>18}", format!("{:.1} M/s", x / 1e6)),
+            }
+        }
+        println!();
+    }
+    for (what, f) in OT_BYTES {
+        print!("  {what:<42}");
+        for e in &r.extensions {
+            print!("{:>18.3}", f(e));
+        }
+        println!();
     }
     println!(
-        "  KOS-checked correlated OT, memory, 2^20 {:>10}",
-        m(r.cot_per_s_memory_checked)
-    );
-    println!(
-        "  KOS-checked correlated OT, TCP, 2^20    {:>10}",
-        m(r.cot_per_s_tcp_checked)
-    );
-    println!(
-        "  KOS-checked random OT, TCP, 2^20        {:>10}",
-        m(r.rot_per_s_tcp_checked)
-    );
-    println!(
-        "  bytes per correlated OT                 {:>10.3} receiver->sender, {:.3} back",
-        r.bytes_per_cot, r.bytes_per_cot_sender_to_receiver
+        "  SoftSpokenOT k=4 over IKNP, random correlated OT: {:.2}x OTs/s over loopback TCP, \
+         {:.2}x through lan, {:.2}x through wan, {:.2}x fewer bytes",
+        r.softspoken_over_iknp_tcp,
+        r.softspoken_over_iknp_lan,
+        r.softspoken_over_iknp_wan,
+        r.iknp_bytes_over_softspoken
     );
 }
 
@@ -284,6 +314,10 @@ fn print_gmw(r: &GmwReport) {
         r.triples_per_s / 1e6
     );
     println!(
+        "  offline triples, loopback TCP, on IKNP   {:>10.2} M/s",
+        r.iknp_triples_per_s / 1e6
+    );
+    println!(
         "  offline triples, memory, 1 thread        {:>10.2} M/s",
         r.triples_per_s_memory / 1e6
     );
@@ -304,8 +338,8 @@ fn print_gmw(r: &GmwReport) {
         r.rounds_aes128
     );
     println!(
-        "  bytes per AND offline (both ways)        {:>10.2}",
-        r.offline_bytes_per_and
+        "  bytes per AND offline (both ways)        {:>10.2}  (IKNP {:.2})",
+        r.offline_bytes_per_and, r.iknp_offline_bytes_per_and
     );
     println!(
         "  bytes per AND online, single (both ways) {:>10.3}",
@@ -314,6 +348,12 @@ fn print_gmw(r: &GmwReport) {
     println!(
         "  bytes per AND online, batch of 64        {:>10.3}",
         r.online_bytes_per_and_batch64
+    );
+    println!(
+        "  64 AES-128 through wan, triples + online {:>10.2} s  (IKNP {:.2} s, {:.2}x)",
+        r.wan_batch64_s,
+        r.wan_batch64_s_iknp,
+        r.wan_batch64_s_iknp / r.wan_batch64_s
     );
 }
 

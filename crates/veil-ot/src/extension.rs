@@ -1,12 +1,20 @@
-//! OT extension: Ishai, Kilian, Nissim and Petrank, "Extending oblivious transfers
-//! efficiently" (CRYPTO 2003, section 3), semi-honest, with κ = 128.
+//! OT extension: the correlation `q_j = t_j ⊕ r_j·Δ` for any number of OTs from 128 base
+//! OTs, with its columns produced one of two ways ([`Extension`]):
 //!
-//! Setup (roles reversed): the extension *sender* picks `Δ ∈ {0,1}^128` and learns, by 128
-//! random base OTs in which it is the receiver with choice bits `Δ_i`, the seed `k_i^{Δ_i}` of
-//! each pair `(k_i^0, k_i^1)` the extension *receiver* holds.
+//! - **IKNP**: Ishai, Kilian, Nissim and Petrank, "Extending oblivious transfers efficiently"
+//!   (CRYPTO 2003, section 3), κ = 128, 16 bytes per OT on the wire, described below;
+//! - **SoftSpokenOT** (Roy, CRYPTO 2022): the columns from small-field subspace VOLE,
+//!   `16 / k` bytes per OT (4 at the default `k = 4`), described in [`crate::softspoken`].
 //!
-//! Extension of `m` OTs with choice bits `r`: the receiver expands `t^i = G(k_i^0)` and sends
-//! `u^i = t^i ⊕ G(k_i^1) ⊕ r` for each of the 128 columns (16 bytes per OT, the whole
+//! Everything after the columns (transposition, the three kinds of OT, the KOS check) is
+//! shared.
+//!
+//! IKNP setup (roles reversed): the extension *sender* picks `Δ ∈ {0,1}^128` and learns, by
+//! 128 random base OTs in which it is the receiver with choice bits `Δ_i`, the seed
+//! `k_i^{Δ_i}` of each pair `(k_i^0, k_i^1)` the extension *receiver* holds.
+//!
+//! IKNP extension of `m` OTs with choice bits `r`: the receiver expands `t^i = G(k_i^0)` and
+//! sends `u^i = t^i ⊕ G(k_i^1) ⊕ r` for each of the 128 columns (16 bytes per OT, the whole
 //! communication); the sender computes `q^i = G(k_i^{Δ_i}) ⊕ Δ_i·u^i = t^i ⊕ Δ_i·r`. After
 //! transposing, row `j` gives `q_j = t_j ⊕ r_j·Δ`:
 //!
@@ -20,9 +28,10 @@
 //!
 //! **Malicious receivers.** Plain IKNP trusts the receiver to use one choice vector in all 128
 //! columns; a receiver that flips bit `j` of column `i` of `u` learns, from whether its OT
-//! output is right, the bit `Δ_i` (Keller, Orsini and Scholl 2015, section 1). Both roles can
-//! be switched to the KOS consistency check ([`crate::kos`], [`IknpSender::with_kos_check`],
-//! [`IknpReceiver::with_kos_check`]): every call then carries [`crate::kos::PAD_OTS`] or a few
+//! output is right, the bit `Δ_i` (Keller, Orsini and Scholl 2015, section 1). SoftSpokenOT's
+//! corrections have the same weakness, one vector per group. Both roles can
+//! be switched to the KOS consistency check ([`crate::kos`], [`OtSender::with_kos_check`],
+//! [`OtReceiver::with_kos_check`]): every call then carries [`crate::kos::PAD_OTS`] or a few
 //! more extra OTs and two
 //! more messages (the sender's hash key after the columns, the receiver's 48-byte answer), and
 //! a receiver that deviates fails with [`OtError::ConsistencyCheck`] before the sender uses any
@@ -46,7 +55,103 @@ use crate::block::{pack_bits_blocks, Block};
 use crate::error::OtError;
 use crate::kos::{ColumnDigest, ANSWER_BYTES};
 use crate::prg::AesPrg;
+use crate::softspoken::{self, ReceiverLeaves, SenderLeaves};
 use crate::transpose::transpose_gather;
+
+/// How the columns of the extension matrix are made. Both parties must pick the same; a
+/// mismatch ends in a malformed-message error at setup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Extension {
+    /// IKNP: 16 bytes per OT, the least computation (one AES block per OT at the sender, two
+    /// at the receiver).
+    Iknp,
+    /// SoftSpokenOT with groups of `k` columns (1, 2, 4 or 8): `16 / k` bytes per OT and
+    /// `2^k / k` AES blocks per OT at each party.
+    SoftSpoken {
+        /// Columns per group.
+        k: usize,
+    },
+}
+
+impl Default for Extension {
+    /// SoftSpokenOT with `k = 4`: 4 bytes per OT.
+    fn default() -> Self {
+        Extension::SoftSpoken {
+            k: softspoken::DEFAULT_K,
+        }
+    }
+}
+
+impl Extension {
+    /// Bytes sent per 128 OTs (one block per column or per group).
+    pub fn frame_blocks_per_128(self) -> usize {
+        match self {
+            Extension::Iknp => KAPPA,
+            Extension::SoftSpoken { k } => softspoken::groups(k),
+        }
+    }
+
+    /// Bytes on the wire per OT (before the KOS check's padding).
+    pub fn bytes_per_ot(self) -> f64 {
+        (self.frame_blocks_per_128() * Block::BYTES) as f64 / 128.0
+    }
+
+    /// Blocks sent per 128 OTs, with the receiver's choice bits given or random
+    /// (SoftSpokenOT's first group then sends nothing).
+    fn frame_units(self, random: bool) -> usize {
+        match self {
+            Extension::Iknp => KAPPA,
+            Extension::SoftSpoken { k } => softspoken::groups(k) - usize::from(random),
+        }
+    }
+
+    fn check(self) -> Result<(), OtError> {
+        match self {
+            Extension::Iknp => Ok(()),
+            Extension::SoftSpoken { k } => softspoken::check_k(k),
+        }
+    }
+}
+
+impl std::fmt::Display for Extension {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Extension::Iknp => write!(f, "IKNP"),
+            Extension::SoftSpoken { k } => write!(f, "SoftSpokenOT k={k}"),
+        }
+    }
+}
+
+/// The receiver's choice bits for one call.
+enum Choices<'a> {
+    /// Given by the caller.
+    Given(&'a [bool]),
+    /// `n` of them drawn by the extension, packed into the vector (padding included).
+    Random(usize, &'a mut Zeroizing<Vec<Block>>),
+}
+
+impl Choices<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Choices::Given(c) => c.len(),
+            Choices::Random(n, _) => *n,
+        }
+    }
+}
+
+/// The sender's column source.
+enum SenderColumns {
+    /// One seed per column, `k_i^{Δ_i}`.
+    Iknp(Vec<AesPrg>),
+    SoftSpoken(SenderLeaves),
+}
+
+/// The receiver's column source.
+enum ReceiverColumns {
+    /// Both seeds of every column.
+    Iknp(Vec<[AesPrg; 2]>),
+    SoftSpoken(ReceiverLeaves),
+}
 
 /// Security parameter: number of base OTs and width of each OT row.
 pub const KAPPA: usize = 128;
@@ -65,9 +170,10 @@ pub const SUB_BLOCKS: usize = 16;
 ///
 /// Zeroized on drop: `Δ`, the seeds (as AES round keys, erased by `aes`) and the column matrix
 /// `q` of the last chunk, kept as scratch so that no chunk leaves one behind.
-pub struct IknpSender {
+pub struct OtSender {
     delta: Block,
-    prgs: Vec<AesPrg>,
+    cols: SenderColumns,
+    ext: Extension,
     /// Index of the next OT, the tweak of its hash.
     next_index: u128,
     /// The columns `q^i` of the chunk being extended, reused from chunk to chunk.
@@ -82,8 +188,9 @@ pub struct IknpSender {
 /// The extension receiver: holds both seeds of every column.
 ///
 /// Zeroized on drop: the seeds (AES round keys) and the column matrix `t` of the last chunk.
-pub struct IknpReceiver {
-    prgs: Vec<[AesPrg; 2]>,
+pub struct OtReceiver {
+    cols: ReceiverColumns,
+    ext: Extension,
     next_index: u128,
     /// The columns `t^i` of the chunk being extended, reused from chunk to chunk.
     scratch: Vec<Block>,
@@ -91,47 +198,67 @@ pub struct IknpReceiver {
     check: Option<ChaCha20Rng>,
 }
 
-impl Zeroize for IknpSender {
+impl Zeroize for SenderColumns {
+    /// Drops the generators (AES round keys zeroized by `aes`) and erases the scratch.
+    fn zeroize(&mut self) {
+        match self {
+            SenderColumns::Iknp(prgs) => prgs.clear(),
+            SenderColumns::SoftSpoken(l) => l.zeroize(),
+        }
+    }
+}
+
+impl Zeroize for ReceiverColumns {
+    /// Drops the generators (AES round keys zeroized by `aes`) and erases the scratch.
+    fn zeroize(&mut self) {
+        match self {
+            ReceiverColumns::Iknp(prgs) => prgs.clear(),
+            ReceiverColumns::SoftSpoken(l) => l.zeroize(),
+        }
+    }
+}
+
+impl Zeroize for OtSender {
     /// Erases `Δ` and the column scratch, and drops the generators (whose AES round keys the
     /// `aes` crate zeroizes). The sender is unusable afterwards.
     fn zeroize(&mut self) {
         self.delta.zeroize();
         crate::block::zeroize_blocks(&mut self.scratch);
         crate::block::zeroize_blocks(&mut self.rows);
-        self.prgs.clear();
+        self.cols.zeroize();
         if let Some(rng) = self.check.as_mut() {
             crate::erase_rng(rng);
         }
     }
 }
 
-impl Drop for IknpSender {
+impl Drop for OtSender {
     fn drop(&mut self) {
         self.zeroize();
     }
 }
 
-impl ZeroizeOnDrop for IknpSender {}
+impl ZeroizeOnDrop for OtSender {}
 
-impl Zeroize for IknpReceiver {
+impl Zeroize for OtReceiver {
     /// Erases the column scratch and drops the generators (AES round keys zeroized by `aes`).
     /// The receiver is unusable afterwards.
     fn zeroize(&mut self) {
         crate::block::zeroize_blocks(&mut self.scratch);
-        self.prgs.clear();
+        self.cols.zeroize();
         if let Some(rng) = self.check.as_mut() {
             crate::erase_rng(rng);
         }
     }
 }
 
-impl Drop for IknpReceiver {
+impl Drop for OtReceiver {
     fn drop(&mut self) {
         self.zeroize();
     }
 }
 
-impl ZeroizeOnDrop for IknpReceiver {}
+impl ZeroizeOnDrop for OtReceiver {}
 
 fn check_count(n: usize) -> Result<(), OtError> {
     if n > MAX_OTS_PER_CALL {
@@ -159,40 +286,62 @@ fn columns_to_rows(cols: &[Block], nb: usize, take: usize, out: &mut Vec<Block>)
 /// Where block `block` of column `col` of `u` lies in a frame of `nb` blocks per column: the
 /// frame holds its sub-chunks of [`SUB_BLOCKS`] blocks one after the other, each column-major.
 pub fn u_index(nb: usize, col: usize, block: usize) -> usize {
-    let s = block / SUB_BLOCKS;
-    let nbs = (nb - s * SUB_BLOCKS).min(SUB_BLOCKS);
-    s * SUB_BLOCKS * KAPPA + col * nbs + block % SUB_BLOCKS
+    frame_index(KAPPA, nb, col, block)
 }
 
-impl IknpSender {
-    /// Sets up with Chou-Orlandi base OTs and a random `Δ`.
+/// Where block `block` of unit `unit` (an IKNP column, a SoftSpokenOT group) lies in a frame
+/// of `nb` blocks per unit and `per` units ([`Extension::frame_blocks_per_128`]).
+pub fn frame_index(per: usize, nb: usize, unit: usize, block: usize) -> usize {
+    let s = block / SUB_BLOCKS;
+    let nbs = (nb - s * SUB_BLOCKS).min(SUB_BLOCKS);
+    s * SUB_BLOCKS * per + unit * nbs + block % SUB_BLOCKS
+}
+
+impl OtSender {
+    /// Sets up the default extension ([`Extension::default`], SoftSpokenOT) with Chou-Orlandi
+    /// base OTs and a random `Δ`.
     pub async fn setup<R: RngCore + CryptoRng + Send>(
         ch: &mut Channel,
         rng: &mut R,
     ) -> Result<Self, OtError> {
-        let delta = Block::random(rng);
-        Self::setup_with_delta(ch, rng, delta).await
+        Self::setup_extension(ch, rng, Extension::default()).await
     }
 
-    /// Sets up with Chou-Orlandi base OTs and the caller's `Δ` (a garbler passes its free-XOR
-    /// offset, whose least significant bit is 1). `Δ` must be secret and uniformly random but
-    /// for such public constraints.
+    /// Sets up the given extension with Chou-Orlandi base OTs and a random `Δ`.
+    pub async fn setup_extension<R: RngCore + CryptoRng + Send>(
+        ch: &mut Channel,
+        rng: &mut R,
+        ext: Extension,
+    ) -> Result<Self, OtError> {
+        let delta = Block::random(rng);
+        let mut base = ChouOrlandi::new(ChaCha20Rng::from_rng(rng));
+        Self::setup_with_base(ch, &mut base, delta, ext).await
+    }
+
+    /// Sets up the default extension with Chou-Orlandi base OTs and the caller's `Δ` (a
+    /// garbler passes its free-XOR offset, whose least significant bit is 1). `Δ` must be
+    /// secret and uniformly random but for such public constraints.
     pub async fn setup_with_delta<R: RngCore + CryptoRng + Send>(
         ch: &mut Channel,
         rng: &mut R,
         delta: Block,
     ) -> Result<Self, OtError> {
         let mut base = ChouOrlandi::new(ChaCha20Rng::from_rng(rng));
-        Self::setup_with_base(ch, &mut base, delta).await
+        Self::setup_with_base(ch, &mut base, delta, Extension::default()).await
     }
 
-    /// Sets up with any base OT.
+    /// Sets up with any base OT and extension.
     pub async fn setup_with_base<B: BaseOtReceiver>(
         ch: &mut Channel,
         base: &mut B,
         delta: Block,
+        ext: Extension,
     ) -> Result<Self, OtError> {
-        let choices: Vec<bool> = (0..KAPPA).map(|i| delta.bit(i)).collect();
+        ext.check()?;
+        // IKNP's sender learns seed `Δ_i` of each pair, SoftSpokenOT's the level sum of the
+        // sibling of its path, `1 − Δ_i`.
+        let flip = !matches!(ext, Extension::Iknp);
+        let choices: Vec<bool> = (0..KAPPA).map(|i| delta.bit(i) ^ flip).collect();
         let mut seeds = base.receive_random(ch, &choices).await?;
         if seeds.len() != KAPPA {
             return Err(OtError::Malformed(format!(
@@ -200,11 +349,23 @@ impl IknpSender {
                 seeds.len()
             )));
         }
-        let prgs = seeds.iter().map(|s| AesPrg::new(*s)).collect();
+        let cols = match ext {
+            Extension::Iknp => SenderColumns::Iknp(seeds.iter().map(|s| AesPrg::new(*s)).collect()),
+            Extension::SoftSpoken { k } => {
+                let bytes = ch.recv_bytes().await?;
+                let sums = crate::block::blocks_from_bytes(&bytes).ok_or_else(|| {
+                    OtError::Malformed(format!("SoftSpokenOT setup of {} bytes", bytes.len()))
+                })?;
+                let leaves = softspoken::sender_setup(k, delta, &seeds, &sums);
+                seeds.zeroize();
+                SenderColumns::SoftSpoken(leaves?)
+            }
+        };
         seeds.zeroize();
-        Ok(IknpSender {
+        Ok(OtSender {
             delta,
-            prgs,
+            cols,
+            ext,
             next_index: 0,
             scratch: Vec::new(),
             rows: Vec::new(),
@@ -231,6 +392,11 @@ impl IknpSender {
         self.delta
     }
 
+    /// The extension the columns come from.
+    pub fn extension(&self) -> Extension {
+        self.ext
+    }
+
     /// Computes the rows `q_j` of one chunk from the receiver's `u` columns (`128 * nb`
     /// blocks, laid out as [`u_index`] says), appending the first `take` to `out`.
     pub fn extend_core(
@@ -242,7 +408,7 @@ impl IknpSender {
     ) -> Result<(), OtError> {
         let mut bytes = Vec::new();
         crate::block::blocks_to_bytes(u, &mut bytes);
-        self.extend_bytes(&bytes, nb, take, out)
+        self.extend_bytes(&bytes, false, nb, take, out)
     }
 
     /// [`extend_core`](Self::extend_core) on the frame's bytes as they came off the wire
@@ -250,35 +416,44 @@ impl IknpSender {
     fn extend_bytes(
         &mut self,
         u: &[u8],
+        random: bool,
         nb: usize,
         take: usize,
         out: &mut Vec<Block>,
     ) -> Result<(), OtError> {
-        if u.len() != KAPPA * nb * Block::BYTES || take > 128 * nb {
+        let per = self.ext.frame_units(random);
+        if u.len() != per * nb * Block::BYTES || take > 128 * nb {
             return Err(OtError::Malformed(format!(
                 "extension chunk of {} bytes, expected {} for {take} OTs",
                 u.len(),
-                KAPPA * nb * Block::BYTES
+                per * nb * Block::BYTES
             )));
         }
         // Every block of the scratch is overwritten below: resizing is all it needs.
         let q = &mut self.scratch;
         q.resize(KAPPA * SUB_BLOCKS.min(nb), Block::ZERO);
         let mut left = take;
-        for (s, us) in u.chunks(KAPPA * SUB_BLOCKS * Block::BYTES).enumerate() {
+        for (s, us) in u.chunks(per * SUB_BLOCKS * Block::BYTES).enumerate() {
             let nbs = (nb - s * SUB_BLOCKS).min(SUB_BLOCKS);
-            for i in 0..KAPPA {
-                let col = &mut q[i * nbs..(i + 1) * nbs];
-                self.prgs[i].fill(col);
-                // `Δ_i` is secret: mask instead of branching on it.
-                let mask = Block::ONES.and_bit(self.delta.bit(i));
-                let ucol = &us[i * nbs * Block::BYTES..(i + 1) * nbs * Block::BYTES];
-                col.iter_mut()
-                    .zip(ucol.chunks_exact(Block::BYTES))
-                    .for_each(|(c, x)| {
-                        let x = Block::from_bytes(x.try_into().expect("16-byte chunk"));
-                        *c ^= x & mask;
-                    });
+            match &mut self.cols {
+                SenderColumns::Iknp(prgs) => {
+                    for (i, prg) in prgs.iter_mut().enumerate() {
+                        let col = &mut q[i * nbs..(i + 1) * nbs];
+                        prg.fill(col);
+                        // `Δ_i` is secret: mask instead of branching on it.
+                        let mask = Block::ONES.and_bit(self.delta.bit(i));
+                        let ucol = &us[i * nbs * Block::BYTES..(i + 1) * nbs * Block::BYTES];
+                        col.iter_mut()
+                            .zip(ucol.chunks_exact(Block::BYTES))
+                            .for_each(|(c, x)| {
+                                let x = Block::from_bytes(x.try_into().expect("16-byte chunk"));
+                                *c ^= x & mask;
+                            });
+                    }
+                }
+                SenderColumns::SoftSpoken(leaves) => {
+                    leaves.columns(us, random, nbs, &mut q[..KAPPA * nbs])
+                }
             }
             let k = left.min(128 * nbs);
             columns_to_rows(&q[..KAPPA * nbs], nbs, k, out);
@@ -308,6 +483,27 @@ impl IknpSender {
         n: usize,
         out: &mut Vec<Block>,
     ) -> Result<(), OtError> {
+        self.send_cot(ch, n, false, out).await
+    }
+
+    /// [`send_correlated_into`](Self::send_correlated_into) where the receiver's choice bits
+    /// are random ([`OtReceiver::receive_correlated_random_into`]).
+    pub async fn send_correlated_random_into(
+        &mut self,
+        ch: &mut Channel,
+        n: usize,
+        out: &mut Vec<Block>,
+    ) -> Result<(), OtError> {
+        self.send_cot(ch, n, true, out).await
+    }
+
+    async fn send_cot(
+        &mut self,
+        ch: &mut Channel,
+        n: usize,
+        random: bool,
+        out: &mut Vec<Block>,
+    ) -> Result<(), OtError> {
         check_count(n)?;
         // Every row of the new contents is written before it is read; on error the whole
         // allocation is erased.
@@ -328,7 +524,7 @@ impl IknpSender {
                 if let Some(d) = digest.as_mut() {
                     d.update_bytes(&buf);
                 }
-                self.extend_bytes(&buf, nb, take, out)
+                self.extend_bytes(&buf, random, nb, take, out)
             };
             if let Err(e) = step.await {
                 crate::block::zeroize_blocks(out);
@@ -408,10 +604,32 @@ impl IknpSender {
         n: usize,
         out: &mut Vec<[Block; 2]>,
     ) -> Result<(), OtError> {
+        self.send_rot(ch, n, false, out).await
+    }
+
+    /// [`send_random_into`](Self::send_random_into) where the receiver's choice bits are
+    /// random ([`OtReceiver::receive_random_choices_into`]): what GMW's triples need, and, on
+    /// SoftSpokenOT, one group fewer on the wire (31 bits per OT at `k = 4`).
+    pub async fn send_random_choices_into(
+        &mut self,
+        ch: &mut Channel,
+        n: usize,
+        out: &mut Vec<[Block; 2]>,
+    ) -> Result<(), OtError> {
+        self.send_rot(ch, n, true, out).await
+    }
+
+    async fn send_rot(
+        &mut self,
+        ch: &mut Channel,
+        n: usize,
+        random: bool,
+        out: &mut Vec<[Block; 2]>,
+    ) -> Result<(), OtError> {
         let first = self.next_index;
         out.clear();
         let mut q = std::mem::take(&mut self.rows);
-        let result = self.send_correlated_into(ch, n, &mut q).await;
+        let result = self.send_cot(ch, n, random, &mut q).await;
         if result.is_ok() {
             self.hash_pairs_into(first, &q, out);
         }
@@ -601,21 +819,34 @@ pub fn decrypt_chosen_core(
     Ok(out)
 }
 
-impl IknpReceiver {
-    /// Sets up with Chou-Orlandi base OTs.
+impl OtReceiver {
+    /// Sets up the default extension ([`Extension::default`], SoftSpokenOT) with Chou-Orlandi
+    /// base OTs.
     pub async fn setup<R: RngCore + CryptoRng + Send>(
         ch: &mut Channel,
         rng: &mut R,
     ) -> Result<Self, OtError> {
-        let mut base = ChouOrlandi::new(ChaCha20Rng::from_rng(rng));
-        Self::setup_with_base(ch, &mut base).await
+        Self::setup_extension(ch, rng, Extension::default()).await
     }
 
-    /// Sets up with any base OT.
-    pub async fn setup_with_base<B: BaseOtSender>(
+    /// Sets up the given extension with Chou-Orlandi base OTs.
+    pub async fn setup_extension<R: RngCore + CryptoRng + Send>(
+        ch: &mut Channel,
+        rng: &mut R,
+        ext: Extension,
+    ) -> Result<Self, OtError> {
+        let mut base = ChouOrlandi::new(ChaCha20Rng::from_rng(rng));
+        Self::setup_with_base(ch, &mut base, rng, ext).await
+    }
+
+    /// Sets up with any base OT and extension; `rng` draws SoftSpokenOT's tree roots.
+    pub async fn setup_with_base<B: BaseOtSender, R: RngCore + CryptoRng + Send>(
         ch: &mut Channel,
         base: &mut B,
+        rng: &mut R,
+        ext: Extension,
     ) -> Result<Self, OtError> {
+        ext.check()?;
         let mut pairs = base.send_random(ch, KAPPA).await?;
         if pairs.len() != KAPPA {
             return Err(OtError::Malformed(format!(
@@ -623,13 +854,30 @@ impl IknpReceiver {
                 pairs.len()
             )));
         }
-        let prgs = pairs
-            .iter()
-            .map(|[a, b]| [AesPrg::new(*a), AesPrg::new(*b)])
-            .collect();
+        let cols = match ext {
+            Extension::Iknp => ReceiverColumns::Iknp(
+                pairs
+                    .iter()
+                    .map(|[a, b]| [AesPrg::new(*a), AesPrg::new(*b)])
+                    .collect(),
+            ),
+            Extension::SoftSpoken { k } => {
+                let mut roots: Vec<Block> = (0..softspoken::groups(k))
+                    .map(|_| Block::random(rng))
+                    .collect();
+                let (leaves, sums) = softspoken::receiver_setup(k, &pairs, &roots);
+                roots.zeroize();
+                let mut bytes = Vec::with_capacity(sums.len() * Block::BYTES);
+                crate::block::blocks_to_bytes(&sums, &mut bytes);
+                ch.send_bytes(&bytes).await?;
+                ch.flush().await?;
+                ReceiverColumns::SoftSpoken(leaves)
+            }
+        };
         pairs.iter_mut().for_each(|p| p.zeroize());
-        Ok(IknpReceiver {
-            prgs,
+        Ok(OtReceiver {
+            cols,
+            ext,
             next_index: 0,
             scratch: Vec::new(),
             check: None,
@@ -649,6 +897,11 @@ impl IknpReceiver {
         self.check.is_some()
     }
 
+    /// The extension the columns come from.
+    pub fn extension(&self) -> Extension {
+        self.ext
+    }
+
     /// Computes one chunk: the `u` columns to send (`128 * nb` blocks, laid out as [`u_index`]
     /// says: sub-chunks of [`SUB_BLOCKS`] blocks, each column-major) and the
     /// receiver's rows `t_j`, the first `take` of which are appended to `out`.
@@ -660,7 +913,8 @@ impl IknpReceiver {
         out: &mut Vec<Block>,
     ) {
         let mut bytes = Vec::new();
-        self.extend_bytes(r, take, &mut bytes, out);
+        let mut r = r.to_vec();
+        self.extend_bytes(&mut r, false, take, &mut bytes, out);
         u.clear();
         u.extend(
             bytes
@@ -671,33 +925,47 @@ impl IknpReceiver {
 
     /// [`extend_core`](Self::extend_core) writing `u` as the bytes of its frame, appended to
     /// `frame`.
+    /// With `random` the choice bits are drawn here, into `r`, where the extension allows
+    /// (SoftSpokenOT; IKNP's caller draws them).
     fn extend_bytes(
         &mut self,
-        r: &[Block],
+        r: &mut [Block],
+        random: bool,
         take: usize,
         frame: &mut Vec<u8>,
         out: &mut Vec<Block>,
     ) {
         let nb = r.len();
         let start = frame.len();
-        frame.resize(start + KAPPA * nb * Block::BYTES, 0);
+        let per = self.ext.frame_units(random);
+        frame.resize(start + per * nb * Block::BYTES, 0);
         // Every block of the scratch is overwritten below: resizing is all it needs. The
         // scratch holds `t` and then `G(k_i^1)` for one sub-chunk.
         let scratch = &mut self.scratch;
         scratch.resize(2 * KAPPA * SUB_BLOCKS.min(nb), Block::ZERO);
         let (t, g) = scratch.split_at_mut(KAPPA * SUB_BLOCKS.min(nb));
         let mut left = take;
-        let mut bytes = frame[start..].chunks_exact_mut(Block::BYTES);
-        for rs in r.chunks(SUB_BLOCKS) {
+        let mut at = start;
+        for rs in r.chunks_mut(SUB_BLOCKS) {
             let nbs = rs.len();
-            for i in 0..KAPPA {
-                let tc = &mut t[i * nbs..(i + 1) * nbs];
-                let gc = &mut g[i * nbs..(i + 1) * nbs];
-                self.prgs[i][0].fill(tc);
-                self.prgs[i][1].fill(gc);
-                for ((x, y), c) in gc.iter().zip(tc.iter()).zip(rs) {
-                    let dst = bytes.next().expect("the frame holds 128 * nb blocks");
-                    dst.copy_from_slice(&(*x ^ *y ^ *c).to_bytes());
+            let sub = &mut frame[at..at + per * nbs * Block::BYTES];
+            at += sub.len();
+            match &mut self.cols {
+                ReceiverColumns::Iknp(prgs) => {
+                    let mut bytes = sub.chunks_exact_mut(Block::BYTES);
+                    for (i, [p0, p1]) in prgs.iter_mut().enumerate() {
+                        let tc = &mut t[i * nbs..(i + 1) * nbs];
+                        let gc = &mut g[i * nbs..(i + 1) * nbs];
+                        p0.fill(tc);
+                        p1.fill(gc);
+                        for ((x, y), c) in gc.iter().zip(tc.iter()).zip(rs.iter()) {
+                            let dst = bytes.next().expect("the frame holds 128 * nb blocks");
+                            dst.copy_from_slice(&(*x ^ *y ^ *c).to_bytes());
+                        }
+                    }
+                }
+                ReceiverColumns::SoftSpoken(leaves) => {
+                    leaves.columns(rs, random, &mut t[..KAPPA * nbs], sub)
                 }
             }
             let k = left.min(128 * nbs);
@@ -725,6 +993,45 @@ impl IknpReceiver {
         choices: &[bool],
         out: &mut Vec<Block>,
     ) -> Result<(), OtError> {
+        self.receive_cot(ch, Choices::Given(choices), out).await
+    }
+
+    /// `n` correlated OTs with random choice bits, appended to `choices` (whose contents it
+    /// replaces): on SoftSpokenOT they are the first group's VOLE output, which that group
+    /// then need not correct (one group fewer on the wire); IKNP draws them from `rng`. The
+    /// sender calls [`OtSender::send_correlated_random_into`].
+    pub async fn receive_correlated_random_into<R: RngCore + CryptoRng>(
+        &mut self,
+        ch: &mut Channel,
+        n: usize,
+        rng: &mut R,
+        choices: &mut Vec<bool>,
+        out: &mut Vec<Block>,
+    ) -> Result<(), OtError> {
+        choices.zeroize();
+        choices.clear();
+        let r = match self.ext {
+            Extension::Iknp => {
+                choices.extend((0..n).map(|_| rng.next_u32() & 1 == 1));
+                return self.receive_cot(ch, Choices::Given(choices), out).await;
+            }
+            Extension::SoftSpoken { .. } => {
+                let mut r = Zeroizing::new(Vec::new());
+                self.receive_cot(ch, Choices::Random(n, &mut r), out)
+                    .await?;
+                r
+            }
+        };
+        choices.extend((0..n).map(|j| r[j / 128].bit(j % 128)));
+        Ok(())
+    }
+
+    async fn receive_cot(
+        &mut self,
+        ch: &mut Channel,
+        choices: Choices<'_>,
+        out: &mut Vec<Block>,
+    ) -> Result<(), OtError> {
         let n = choices.len();
         check_count(n)?;
         out.clear();
@@ -738,29 +1045,35 @@ impl IknpReceiver {
     async fn receive_correlated_inner(
         &mut self,
         ch: &mut Channel,
-        choices: &[bool],
+        choices: Choices<'_>,
         out: &mut Vec<Block>,
     ) -> Result<(), OtError> {
         let n = choices.len();
-        let (r, total, mut digest) = match self.check.as_mut() {
-            Some(rng) => {
-                let pad = crate::kos::padding(n);
-                let mut all = Vec::with_capacity(n + pad);
-                all.extend_from_slice(choices);
-                all.extend((0..pad).map(|_| rng.next_u32() & 1 == 1));
+        let pad = match self.check {
+            Some(_) => crate::kos::padding(n),
+            None => 0,
+        };
+        let total = n + pad;
+        let mut digest = self.check.as_ref().map(|_| ColumnDigest::new());
+        let (mut r, random) = match &choices {
+            Choices::Given(given) => {
+                let mut all = Vec::with_capacity(total);
+                all.extend_from_slice(given);
+                if let Some(rng) = self.check.as_mut() {
+                    all.extend((0..pad).map(|_| rng.next_u32() & 1 == 1));
+                }
                 let r = pack_bits_blocks(&all);
                 all.zeroize();
-                (r, n + pad, Some(ColumnDigest::new()))
+                (Zeroizing::new(r), false)
             }
-            None => (pack_bits_blocks(choices), n, None),
+            Choices::Random(..) => (Zeroizing::new(vec![Block::ZERO; total.div_ceil(128)]), true),
         };
-        let r = Zeroizing::new(r);
         out.reserve(total);
-        for (c, rc) in r.chunks(CHUNK_BLOCKS).enumerate() {
+        for (c, rc) in r.chunks_mut(CHUNK_BLOCKS).enumerate() {
             let take = (total - c * CHUNK_OTS).min(CHUNK_OTS);
             // The frame is handed to the channel whole: in memory it moves to the peer as is.
             let mut frame = Vec::new();
-            self.extend_bytes(rc, take, &mut frame, out);
+            self.extend_bytes(rc, random, take, &mut frame, out);
             if let Some(d) = digest.as_mut() {
                 d.update_bytes(&frame);
             }
@@ -777,6 +1090,10 @@ impl IknpReceiver {
             ch.flush().await?;
             crate::block::wipe_blocks(&mut out[n..]);
             out.truncate(n);
+        }
+        if let Choices::Random(_, keep) = choices {
+            keep.clear();
+            keep.extend_from_slice(&r);
         }
         self.next_index = self.next_index.wrapping_add(n as u128);
         Ok(())
@@ -803,6 +1120,24 @@ impl IknpReceiver {
     ) -> Result<(), OtError> {
         let first = self.next_index;
         self.receive_correlated_into(ch, choices, out).await?;
+        fixed_key_aes().tccr_many_seq(first, out);
+        Ok(())
+    }
+
+    /// `n` random OTs with random choice bits, written to `choices`: returns `H(j, t_j)`. The
+    /// sender calls [`OtSender::send_random_choices_into`]; see
+    /// [`receive_correlated_random_into`](Self::receive_correlated_random_into).
+    pub async fn receive_random_choices_into<R: RngCore + CryptoRng>(
+        &mut self,
+        ch: &mut Channel,
+        n: usize,
+        rng: &mut R,
+        choices: &mut Vec<bool>,
+        out: &mut Vec<Block>,
+    ) -> Result<(), OtError> {
+        let first = self.next_index;
+        self.receive_correlated_random_into(ch, n, rng, choices, out)
+            .await?;
         fixed_key_aes().tccr_many_seq(first, out);
         Ok(())
     }
@@ -850,25 +1185,31 @@ mod tests {
 
     /// A sender and a receiver wired by hand (as base OTs with choice bits `Δ_i` would leave
     /// them), so that the synchronous cores run without a channel.
-    fn pair(delta: Block) -> (IknpSender, IknpReceiver) {
+    fn pair(delta: Block) -> (OtSender, OtReceiver) {
         let seeds: Vec<[Block; 2]> = (0..KAPPA as u128)
             .map(|i| [Block(2 * i + 1), Block(2 * i + 2)])
             .collect();
-        let sender = IknpSender {
+        let sender = OtSender {
             delta,
-            prgs: (0..KAPPA)
-                .map(|i| AesPrg::new(seeds[i][usize::from(delta.bit(i))]))
-                .collect(),
+            cols: SenderColumns::Iknp(
+                (0..KAPPA)
+                    .map(|i| AesPrg::new(seeds[i][usize::from(delta.bit(i))]))
+                    .collect(),
+            ),
+            ext: Extension::Iknp,
             next_index: 0,
             scratch: Vec::new(),
             rows: Vec::new(),
             check: None,
         };
-        let receiver = IknpReceiver {
-            prgs: seeds
-                .iter()
-                .map(|[a, b]| [AesPrg::new(*a), AesPrg::new(*b)])
-                .collect(),
+        let receiver = OtReceiver {
+            cols: ReceiverColumns::Iknp(
+                seeds
+                    .iter()
+                    .map(|[a, b]| [AesPrg::new(*a), AesPrg::new(*b)])
+                    .collect(),
+            ),
+            ext: Extension::Iknp,
             next_index: 0,
             scratch: Vec::new(),
             check: None,
@@ -878,8 +1219,8 @@ mod tests {
 
     #[test]
     fn zeroize_erases_delta_seeds_and_row_matrices() {
-        assert_zeroize_on_drop::<IknpSender>();
-        assert_zeroize_on_drop::<IknpReceiver>();
+        assert_zeroize_on_drop::<OtSender>();
+        assert_zeroize_on_drop::<OtReceiver>();
         assert_zeroize_on_drop::<AesPrg>();
         let delta = Block(0x0123_4567_89ab_cdef_fedc_ba98_7654_3211);
         let (mut sender, mut receiver) = pair(delta);
@@ -901,7 +1242,9 @@ mod tests {
         sender.zeroize();
         receiver.zeroize();
         assert_eq!(sender.delta, Block::ZERO);
-        assert!(sender.scratch.is_empty() && sender.prgs.is_empty());
-        assert!(receiver.scratch.is_empty() && receiver.prgs.is_empty());
+        assert!(sender.scratch.is_empty());
+        assert!(matches!(&sender.cols, SenderColumns::Iknp(p) if p.is_empty()));
+        assert!(receiver.scratch.is_empty());
+        assert!(matches!(&receiver.cols, ReceiverColumns::Iknp(p) if p.is_empty()));
     }
 }
