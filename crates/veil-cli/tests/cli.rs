@@ -130,8 +130,9 @@ fn dp_training_records_its_guarantee_and_eval_prints_it() {
     let eps = p["epsilon"].as_f64().unwrap();
     assert!((7.99..=8.0).contains(&eps), "{eps}");
     assert_eq!(p["delta"].as_f64(), Some(1e-5));
-    assert_eq!(p["accountant"], "rdp");
+    assert_eq!(p["accountant"], "rdp-integer-orders");
     assert_eq!(p["mechanism"], "dp-sgd");
+    assert_eq!(p["noise"], "discrete-gaussian");
     assert!(p["noise_multiplier"].as_f64().unwrap() > 1.0);
     // The noise comes from the operating system, so the accuracy varies from run to run
     // (93 to 96% float at this budget); the bound leaves room for that.
@@ -147,7 +148,7 @@ fn dp_training_records_its_guarantee_and_eval_prints_it() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("-DP by dp-sgd (rdp accountant"),
+        text.contains("-DP by dp-sgd (rdp-integer-orders accountant; discrete-gaussian noise"),
         "eval does not print the guarantee:\n{text}"
     );
     let out = veil()

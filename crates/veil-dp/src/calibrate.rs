@@ -23,6 +23,18 @@ pub enum AccountantKind {
     Rdp,
     /// PLD with the given options.
     Pld(PldOptions),
+    /// RDP at the integer orders of the default set only ([`integer_orders`]): the orders at
+    /// which the guarantee of discrete Gaussian noise is proven ([`crate::discrete`]), what
+    /// Veil's DP-SGD adds.
+    RdpIntegerOrders,
+}
+
+/// The integer orders among [`crate::rdp::default_orders`]: 2 to 63, 128, 256, 512 and 1024.
+pub fn integer_orders() -> Vec<f64> {
+    crate::rdp::default_orders()
+        .into_iter()
+        .filter(|a| a.fract() == 0.0)
+        .collect()
 }
 
 impl AccountantKind {
@@ -36,6 +48,11 @@ impl AccountantKind {
         match self {
             AccountantKind::Rdp => {
                 let mut acc = RdpAccountant::default();
+                acc.compose(event)?;
+                acc.report(delta)
+            }
+            AccountantKind::RdpIntegerOrders => {
+                let mut acc = RdpAccountant::new(integer_orders())?;
                 acc.compose(event)?;
                 acc.report(delta)
             }
@@ -152,8 +169,11 @@ pub fn max_steps(
     };
     // A closure computing "epsilon(steps) <= target", sharing the per-step work.
     let ok: Box<dyn Fn(u64) -> Result<bool, DpError>> = match accountant {
-        AccountantKind::Rdp => {
-            let base = RdpAccountant::default();
+        AccountantKind::Rdp | AccountantKind::RdpIntegerOrders => {
+            let base = match accountant {
+                AccountantKind::Rdp => RdpAccountant::default(),
+                _ => RdpAccountant::new(integer_orders())?,
+            };
             let curve = base.event_rdp(&step)?;
             Box::new(move |n: u64| {
                 let scaled: Vec<f64> = curve.iter().map(|c| c * n as f64).collect();

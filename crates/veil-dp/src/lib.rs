@@ -11,6 +11,8 @@
 //!   Wang 2018).
 //! - [`zcdp`]: zero-concentrated DP and its conversions (Bun and Steinke 2016).
 //! - [`calibrate`]: smallest noise for a target, most steps within a budget.
+//! - [`discrete`]: an exact sampler of the discrete Gaussian ([`DiscreteGaussian`]; Canonne,
+//!   Kamath and Steinke 2020) in integer arithmetic, the noise of Veil's DP-SGD.
 //! - [`params`]: validated parameter types ([`Epsilon`], [`Delta`], [`NoiseMultiplier`],
 //!   [`SamplingRate`]); bad inputs are [`DpError`]s, never panics.
 //!
@@ -31,6 +33,7 @@
 //! ```
 
 pub mod calibrate;
+pub mod discrete;
 pub mod error;
 pub mod event;
 mod fft;
@@ -43,6 +46,7 @@ mod special;
 pub mod zcdp;
 
 pub use calibrate::{calibrate_noise, dp_sgd_epsilon, max_steps, AccountantKind};
+pub use discrete::DiscreteGaussian;
 pub use error::DpError;
 pub use event::DpEvent;
 pub use gaussian::{

@@ -65,8 +65,18 @@ pub struct TrainingInfo {
 pub struct PrivacyInfo {
     /// The training mechanism, `"dp-sgd"`.
     pub mechanism: String,
-    /// The accountant that computed `epsilon`: `"rdp"` or `"pld"`.
+    /// The accountant that computed `epsilon`: `"rdp-integer-orders"` (RDP at the integer
+    /// orders only, what discrete Gaussian noise is proven at); `"rdp"` or `"pld"` in files
+    /// made before the noise was discrete.
     pub accountant: String,
+    /// The noise: `"discrete-gaussian"`, exact integer samples on a grid of `clip_norm /
+    /// grid_units` (`veil_nn::train::DiscreteNoise`); `"gaussian-float"` in files made before,
+    /// whose noise came from floating-point Box-Muller.
+    #[serde(default = "float_noise")]
+    pub noise: String,
+    /// Grid units per clipping norm of the discrete noise; 0 for float noise.
+    #[serde(default)]
+    pub grid_units: u64,
     /// The achieved epsilon.
     pub epsilon: f64,
     /// The delta it holds at.
@@ -85,6 +95,10 @@ pub struct PrivacyInfo {
     /// the training data, labelled by the private float network), so that it adds no
     /// privacy cost.
     pub quantization_calibration: String,
+}
+
+fn float_noise() -> String {
+    "gaussian-float".to_string()
 }
 
 /// A model, as read from a file of either version.

@@ -2,8 +2,11 @@
 //! stochastic optimization", ICLR 2015, Algorithm 1) on softmax cross-entropy.
 //!
 //! [`train_private`] is DP-SGD (Abadi et al., CCS 2016, Algorithm 1) with Poisson sampling,
-//! per-example clipping and Gaussian noise; [`build_private_model`] calibrates its noise to
-//! a target (epsilon, delta) with `veil-dp` and records the guarantee in the model file.
+//! per-example clipping and discrete Gaussian noise on a grid ([`DiscreteNoise`]; Canonne,
+//! Kamath and Steinke, NeurIPS 2020), sampled exactly in integer arithmetic so that no
+//! floating-point artefact of the noise reveals the gradients (Mironov, CCS 2012);
+//! [`build_private_model`] calibrates its noise to a target (epsilon, delta) with `veil-dp`
+//! and records the guarantee in the model file.
 //!
 //! Initialization is He-uniform (He et al., ICCV 2015, section 2.2). Everything is single
 //! threaded and draws its randomness from one ChaCha20 stream seeded by
@@ -140,6 +143,14 @@ impl Grads {
             .flat_map(|v| v.iter_mut())
     }
 
+    fn values(&self) -> impl Iterator<Item = &f32> {
+        self.weights.iter().chain(&self.bias).flat_map(|v| v.iter())
+    }
+
+    fn len(&self) -> usize {
+        self.values().count()
+    }
+
     fn clear(&mut self) {
         self.values_mut().for_each(|g| *g = 0.0);
     }
@@ -156,6 +167,7 @@ impl Grads {
     }
 
     /// Adds `factor` times `other`.
+    #[cfg(test)]
     fn add_scaled(&mut self, other: &Grads, factor: f32) {
         let src = other.weights.iter().chain(&other.bias).flatten();
         self.values_mut()
@@ -320,9 +332,10 @@ pub fn train(
 /// Each step samples every training example independently with probability
 /// `q = batch_size / n` ([`TrainConfig::batch_size`] is the expected batch), clips each
 /// sampled example's gradient (all layers together) to L2 norm [`DpSgdConfig::clip_norm`],
-/// sums, adds Gaussian noise of standard deviation `noise_multiplier * clip_norm` to every
-/// coordinate, and divides by the expected batch size `q * n` (dividing by the actual batch
-/// size would leak it). Adam and the weight decay only post-process the noisy sums.
+/// sums on a grid, adds discrete Gaussian noise of standard deviation at least
+/// `noise_multiplier * clip_norm` (in gradient units) to every coordinate ([`DiscreteNoise`]),
+/// and divides by the expected batch size `q * n` (dividing by the actual batch size would
+/// leak it). Adam and the weight decay only post-process the noisy sums.
 /// A run is `epochs * ceil(n / batch_size)` steps: see [`dp_sgd_schedule`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct DpSgdConfig {
@@ -356,12 +369,124 @@ fn clip_factor(norm: f64, clip: f32) -> f32 {
     }
 }
 
-/// A standard normal variate by the Box-Muller transform on two 53-bit uniforms.
-fn standard_normal(rng: &mut ChaCha20Rng) -> f64 {
-    // u1 in (0, 1], so its logarithm is finite.
-    let u1 = 1.0 - rng.random::<f64>();
-    let u2 = rng.random::<f64>();
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+/// Grid units per clipping norm at most: a clipped gradient is rounded to multiples of
+/// `clip_norm / 2^16`.
+pub const MAX_GRID_UNITS: u64 = 1 << 16;
+
+/// The discrete Gaussian mechanism of one DP-SGD step, on a grid.
+///
+/// Each sampled example's clipped gradient `g` (`‖g‖ ≤ C`) is scaled to `B` grid units per
+/// clipping norm and rounded coordinatewise to integers `r`. Rounding moves each coordinate by
+/// at most 1/2, so `‖r‖ ≤ B + √d/2` over `d` coordinates: the sensitivity, in grid units, is
+/// `Δ = B + ⌈√d⌉/2`, and Veil enforces `‖r‖² ≤ Δ²` in exact integer arithmetic (an example
+/// that a floating-point error pushed beyond it is scaled down, towards zero). The integer sum
+/// of a step receives `N_Z(0, σ_Z²)` on every coordinate ([`veil_dp::DiscreteGaussian`]), with
+/// `σ_Z² ≥ σ²·Δ²` for the calibrated noise multiplier `σ`, and is scaled back by `C / B`,
+/// post-processing of an integer output.
+///
+/// The accounting adjusts for the grid in two ways: the sensitivity is the rounded one, `Δ`,
+/// not `B`; and the guarantee is the continuous Gaussian's at noise multiplier `σ_Z / Δ ≥ σ`
+/// in Rényi DP at integer orders ([`veil_dp::AccountantKind::RdpIntegerOrders`]), where the
+/// discrete Gaussian's privacy loss is bounded by the continuous one's (see
+/// [`veil_dp::discrete`]). `B` is `2^16`, or less for large `σ`, so that `σ_Z` stays below
+/// `2^27`: at the digits MLP's 1 810 parameters `Δ` exceeds `B` by 0.03%.
+#[derive(Clone, Debug)]
+pub struct DiscreteNoise {
+    /// Grid units per gradient unit, `B / C`.
+    scale: f64,
+    /// Grid units per clipping norm, `B`.
+    grid_units: u64,
+    /// `Δ²`, the squared sensitivity in grid units.
+    delta2: u128,
+    /// `N_Z(0, σ_Z²)`, absent without noise.
+    noise: Option<veil_dp::DiscreteGaussian>,
+}
+
+impl DiscreteNoise {
+    /// The mechanism for noise multiplier `sigma`, clipping norm `clip` and `dims` gradient
+    /// coordinates.
+    ///
+    /// # Panics
+    /// If `sigma · (1 + √d / 2)` exceeds `2^28` (a noise multiplier beyond any calibration's).
+    pub fn new(sigma: f64, clip: f32, dims: usize) -> DiscreteNoise {
+        let root = (dims.max(1) as f64).sqrt().ceil() as u64;
+        let grid_units = if sigma > 0.0 {
+            ((f64::from(1u32 << 27) / sigma).floor() as u64).clamp(1, MAX_GRID_UNITS)
+        } else {
+            MAX_GRID_UNITS
+        };
+        // Δ = (2B + ⌈√d⌉) / 2, so Δ² = ⌈(2B + ⌈√d⌉)² / 4⌉.
+        let twice = u128::from(2 * grid_units + root);
+        let delta2 = (twice * twice).div_ceil(4);
+        let noise = (sigma > 0.0).then(|| {
+            // σ_Z² ≥ σ²·Δ², with a margin for the rounding of the product.
+            let s2 = (sigma * sigma * delta2 as f64 * (1.0 + 1e-12)).ceil() + 1.0;
+            assert!(
+                s2 <= veil_dp::discrete::MAX_SIGMA2 as f64,
+                "noise multiplier {sigma} too large for the discrete sampler"
+            );
+            veil_dp::DiscreteGaussian::new(s2 as u64).expect("sigma^2 in range")
+        });
+        DiscreteNoise {
+            scale: grid_units as f64 / f64::from(clip),
+            grid_units,
+            delta2,
+            noise,
+        }
+    }
+
+    /// Grid units per clipping norm.
+    pub fn grid_units(&self) -> u64 {
+        self.grid_units
+    }
+
+    /// The squared sensitivity in grid units, `Δ²`.
+    pub fn sensitivity2(&self) -> u128 {
+        self.delta2
+    }
+
+    /// `σ_Z²`, or 0 without noise.
+    pub fn sigma2(&self) -> u64 {
+        self.noise.map_or(0, |n| n.sigma2())
+    }
+
+    /// Adds one clipped gradient, rounded to the grid and held within the sensitivity, to the
+    /// integer sums.
+    fn add(&self, values: impl Iterator<Item = f32>, sums: &mut [i64]) {
+        let mut r: Vec<i64> = values
+            .map(|v| (f64::from(v) * self.scale).round() as i64)
+            .collect();
+        loop {
+            let norm2: u128 = r
+                .iter()
+                .map(|x| x.unsigned_abs() as u128)
+                .map(|x| x * x)
+                .sum();
+            if norm2 <= self.delta2 {
+                break;
+            }
+            let shrink = (self.delta2 as f64 / norm2 as f64).sqrt() * (1.0 - 1e-9);
+            r.iter_mut()
+                .for_each(|x| *x = (*x as f64 * shrink).trunc() as i64);
+        }
+        sums.iter_mut().zip(&r).for_each(|(s, x)| *s += x);
+    }
+
+    /// Adds the noise to the integer sums and writes them, scaled back to gradient units, to
+    /// `out`; zeroes the sums.
+    fn release<'a, R: rand::RngCore + rand::CryptoRng>(
+        &self,
+        sums: &mut [i64],
+        rng: &mut R,
+        out: impl Iterator<Item = &'a mut f32>,
+    ) {
+        let unit = 1.0 / self.scale;
+        for (s, o) in sums.iter_mut().zip(out) {
+            let z = self.noise.map_or(0, |n| n.sample(rng));
+            *o = ((*s + z) as f64 * unit) as f32;
+            *s = 0;
+        }
+    }
 }
 
 /// Trains an MLP on `data` with DP-SGD (see [`DpSgdConfig`]); `progress` is called after
@@ -400,9 +525,10 @@ pub fn train_private(
     let (q, steps) = dp_sgd_schedule(n, config.batch_size, config.epochs);
     let steps_per_epoch = steps / config.epochs.max(1) as u64;
     let expected_batch = (q * n as f64) as f32;
-    let noise_std = dp.noise_multiplier * f64::from(dp.clip_norm);
     let mut sum = Grads::zeros(&layers);
     let mut one = Grads::zeros(&layers);
+    let mechanism = DiscreteNoise::new(dp.noise_multiplier, dp.clip_norm, sum.len());
+    let mut sums = vec![0i64; sum.len()];
     let mut t = 0i32;
 
     for epoch in 0..config.epochs {
@@ -422,15 +548,13 @@ pub fn train_private(
                 one.clear();
                 let label = usize::from(data.samples[idx].label);
                 let (loss, hit) = example_gradient(&layers, input, label, &mut one);
-                sum.add_scaled(&one, clip_factor(one.norm(), dp.clip_norm));
+                let factor = clip_factor(one.norm(), dp.clip_norm);
+                mechanism.add(one.values().map(|g| factor * g), &mut sums);
                 loss_sum += f64::from(loss);
                 seen += 1;
                 correct += usize::from(hit);
             }
-            if noise_std > 0.0 {
-                sum.values_mut()
-                    .for_each(|g| *g += (noise_std * standard_normal(&mut rng)) as f32);
-            }
+            mechanism.release(&mut sums, &mut rng, sum.values_mut());
             t += 1;
             sum.apply(
                 &mut layers,
@@ -603,10 +727,26 @@ pub fn build_private_model(
             reason: "must be positive and finite",
         });
     }
+    // The discrete Gaussian's guarantee is proven in RDP at integer orders (see
+    // [`DiscreteNoise`]); the PLD accountant models continuous noise.
+    let accountant = match target.accountant {
+        veil_dp::AccountantKind::Rdp | veil_dp::AccountantKind::RdpIntegerOrders => {
+            veil_dp::AccountantKind::RdpIntegerOrders
+        }
+        veil_dp::AccountantKind::Pld(_) => {
+            return Err(veil_dp::DpError::InvalidParameter {
+                name: "accountant",
+                value: 0.0,
+                reason: "DP-SGD adds discrete Gaussian noise, whose guarantee Veil proves in \
+                         RDP at integer orders; the PLD accountant models continuous noise: \
+                         use the RDP accountant",
+            });
+        }
+    };
     let (q, steps) = dp_sgd_schedule(split.train.len(), config.batch_size, config.epochs);
     let rate = SamplingRate::new(q)?;
-    let noise = veil_dp::calibrate_noise(epsilon, delta, rate, steps, &target.accountant)?;
-    let achieved = veil_dp::dp_sgd_epsilon(noise, rate, steps, delta, &target.accountant)?;
+    let noise = veil_dp::calibrate_noise(epsilon, delta, rate, steps, &accountant)?;
+    let achieved = veil_dp::dp_sgd_epsilon(noise, rate, steps, delta, &accountant)?;
     let dp = DpSgdConfig {
         noise_multiplier: noise.get(),
         clip_norm: target.clip_norm,
@@ -619,13 +759,17 @@ pub fn build_private_model(
         SYNTHETIC_CALIBRATION_SEED,
     );
     let quantized = crate::quant::quantize(&float, spec, &calib);
-    let accountant = match target.accountant {
-        veil_dp::AccountantKind::Rdp => "rdp",
-        veil_dp::AccountantKind::Pld(_) => "pld",
-    };
+    let dims: usize = float
+        .layers
+        .iter()
+        .map(|l| l.weights.len() + l.bias.len())
+        .sum();
+    let mechanism = DiscreteNoise::new(noise.get(), target.clip_norm, dims);
     let privacy = crate::format::PrivacyInfo {
         mechanism: "dp-sgd".to_string(),
-        accountant: accountant.to_string(),
+        accountant: "rdp-integer-orders".to_string(),
+        noise: "discrete-gaussian".to_string(),
+        grid_units: mechanism.grid_units(),
         epsilon: achieved,
         delta: target.delta,
         target_epsilon: target.epsilon,
@@ -700,6 +844,10 @@ mod tests {
             build_private_model(&split, &private_config(), &target, spec, "dp", |_| {}).unwrap();
         let p = m.training.privacy.clone().unwrap();
         assert!(p.epsilon <= 8.0 && p.epsilon > 7.99, "{}", p.epsilon);
+        assert_eq!(
+            (p.accountant.as_str(), p.noise.as_str(), p.grid_units),
+            ("rdp-integer-orders", "discrete-gaussian", MAX_GRID_UNITS)
+        );
         assert_eq!((p.sample_rate, p.steps), dp_sgd_schedule(1438, 256, 60));
         // The noise matches the accountant's calibration.
         let sigma = veil_dp::calibrate_noise(
@@ -707,7 +855,7 @@ mod tests {
             veil_dp::Delta::new(1e-5).unwrap(),
             veil_dp::SamplingRate::new(p.sample_rate).unwrap(),
             p.steps,
-            &veil_dp::AccountantKind::Rdp,
+            &veil_dp::AccountantKind::RdpIntegerOrders,
         )
         .unwrap();
         assert_eq!(p.noise_multiplier, sigma.get());
@@ -720,6 +868,86 @@ mod tests {
         // The record survives the file format.
         let back = crate::format::Model::from_json(&m.to_json()).unwrap();
         assert_eq!(back.training.privacy, Some(p));
+    }
+
+    #[test]
+    fn no_floating_point_gaussian_remains() {
+        // The noise is `veil_dp::DiscreteGaussian`'s integers: no Box-Muller (a logarithm and
+        // a cosine of uniform floats) and no other float sampler in the trainer.
+        let code = include_str!("train.rs");
+        let code = &code[..code.find("#[cfg(test)]\nmod tests").unwrap()];
+        for banned in [
+            "standard_normal",
+            ".cos()",
+            ".sin()",
+            "TAU",
+            "StandardNormal",
+            "rand_distr",
+        ] {
+            assert!(!code.contains(banned), "the trainer still has {banned}");
+        }
+        assert!(code.contains("DiscreteGaussian"));
+    }
+
+    #[test]
+    fn discrete_noise_bounds_the_sensitivity_and_has_the_calibrated_spread() {
+        let mut rng = ChaCha20Rng::seed_from_u64(9);
+        let (clip, d) = (0.7f32, 1810);
+        for sigma in [0.5, 1.3, 40.0, 1e4] {
+            let m = DiscreteNoise::new(sigma, clip, d);
+            // σ_Z ≥ σ·Δ, and Δ is the grid's units plus half of √d.
+            let delta = (m.sensitivity2() as f64).sqrt();
+            assert!(m.grid_units() as f64 + (d as f64).sqrt() / 2.0 <= delta + 1.0);
+            assert!(m.sigma2() as f64 >= sigma * sigma * m.sensitivity2() as f64);
+            // Every clipped example stays within Δ, the worst rounding included.
+            let mut sums = vec![0i64; d];
+            for k in 0..200 {
+                let v: Vec<f32> = (0..d).map(|_| rng.random::<f32>() - 0.5).collect();
+                let norm = v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+                let scale = if k % 2 == 0 { 1.0 } else { 1.0 + 1e-6 };
+                let clipped = v
+                    .iter()
+                    .map(|x| (f64::from(*x) / norm * f64::from(clip) * scale) as f32);
+                let mut one = vec![0i64; d];
+                m.add(clipped, &mut one);
+                let n2: u128 = one.iter().map(|x| (x.unsigned_abs() as u128).pow(2)).sum();
+                assert!(n2 <= m.sensitivity2(), "{n2} > {}", m.sensitivity2());
+                sums.iter_mut().zip(&one).for_each(|(s, x)| *s += x);
+            }
+            // Released with nothing summed, the noise alone: its spread is σ·C (within the
+            // sampling error of 1810 draws and the grid's rounding up).
+            let mut zeros = vec![0i64; d];
+            let mut out = vec![0f32; d];
+            m.release(&mut zeros, &mut rng, out.iter_mut());
+            let sd = (out.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / d as f64).sqrt();
+            let want = sigma * f64::from(clip) * delta / m.grid_units() as f64;
+            assert!(
+                (sd / want - 1.0).abs() < 0.1,
+                "sigma {sigma}: sd {sd}, want {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_pld_accountant_is_refused_for_discrete_noise() {
+        let split = digits_split();
+        let target = PrivacyTarget {
+            epsilon: 8.0,
+            delta: 1e-5,
+            clip_norm: 1.0,
+            accountant: veil_dp::AccountantKind::Pld(Default::default()),
+            noise_seed: Some(7),
+        };
+        let err = build_private_model(
+            &split,
+            &private_config(),
+            &target,
+            crate::quant::QuantSpec::default(),
+            "dp",
+            |_| {},
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("integer orders"), "{err}");
     }
 
     #[test]
@@ -782,20 +1010,10 @@ mod tests {
     }
 
     #[test]
-    fn schedule_and_normal_variates() {
+    fn schedule() {
         assert_eq!(dp_sgd_schedule(1000, 100, 3), (0.1, 30));
         assert_eq!(dp_sgd_schedule(1000, 300, 2), (0.3, 8));
         assert_eq!(dp_sgd_schedule(10, 50, 1), (1.0, 1));
-        let mut rng = ChaCha20Rng::seed_from_u64(9);
-        let n = 200_000;
-        let z: Vec<f64> = (0..n).map(|_| standard_normal(&mut rng)).collect();
-        let mean = z.iter().sum::<f64>() / n as f64;
-        let var = z.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n as f64;
-        let tail = z.iter().filter(|x| x.abs() > 1.959_964).count() as f64 / n as f64;
-        assert!(mean.abs() < 0.01, "{mean}");
-        assert!((var - 1.0).abs() < 0.02, "{var}");
-        assert!((tail - 0.05).abs() < 0.003, "{tail}");
-        assert!(z.iter().all(|x| x.is_finite()));
     }
 
     #[test]

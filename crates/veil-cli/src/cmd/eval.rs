@@ -71,12 +71,13 @@ pub fn print_report(r: &ModelReport) {
     );
     match &r.privacy {
         Some(p) => println!(
-            "privacy       ({:.4}, {:e})-DP by {} ({} accountant; noise multiplier {:.4}, \
-             clip norm {}, sample rate {:.4}, {} steps; target epsilon {})",
+            "privacy       ({:.4}, {:e})-DP by {} ({} accountant; {} noise, multiplier \
+             {:.4}, clip norm {}, sample rate {:.4}, {} steps; target epsilon {})",
             p.epsilon,
             p.delta,
             p.mechanism,
             p.accountant,
+            p.noise,
             p.noise_multiplier,
             p.clip_norm,
             p.sample_rate,

@@ -52,7 +52,9 @@ pub struct TrainArgs {
     /// Largest L2 norm of one example's gradient (with --dp).
     #[arg(long, default_value_t = 1.0, requires = "dp")]
     clip_norm: f32,
-    /// Accountant that calibrates the noise and reports epsilon (with --dp).
+    /// Accountant that calibrates the noise and reports epsilon (with --dp): RDP, at its
+    /// integer orders, where the guarantee of the discrete Gaussian noise DP-SGD adds is
+    /// proven; PLD, which models continuous noise, is refused.
     #[arg(long, value_enum, default_value_t = Accountant::Rdp, requires = "dp")]
     accountant: Accountant,
     /// Seed of the training randomness (initialization and batch order).
