@@ -52,6 +52,10 @@ enum Command {
     /// Differential-privacy accounting of DP-SGD (RDP or PLD).
     #[command(subcommand)]
     Dp(cmd::dp::DpCommand),
+    /// Privacy audits: membership inference against a model, measured beside its
+    /// accountant's epsilon.
+    #[command(subcommand)]
+    Audit(cmd::audit::AuditCommand),
     /// Shamir secret sharing: split and combine files, and an n-process BGW demo.
     #[command(subcommand)]
     Shamir(cmd::shamir::ShamirCommand),
@@ -77,6 +81,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => cmd::demo::run(a),
         Command::Fhe(c) => cmd::fhe::run(c),
         Command::Dp(c) => cmd::dp::run(c),
+        Command::Audit(c) => cmd::audit::run(c),
         Command::Shamir(c) => cmd::shamir::run(c),
         Command::Identity(c) => cmd::identity::run(c),
         Command::Circuit(c) => cmd::circuit::run(c),

@@ -538,3 +538,45 @@ fn shamir_demo_three_processes_match_the_plaintext_layer() {
     assert_eq!(line("shared result"), line("plaintext"));
     assert!(text.contains("equal"));
 }
+
+#[test]
+fn audit_membership_reports_every_attack_and_draws_the_roc() {
+    let dir = tmp_dir("audit");
+    let svg = dir.join("roc.svg");
+    let out = veil()
+        .args(["audit", "membership", "--shadows", "2", "--json", "--svg"])
+        .arg(&svg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = v["attacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["attack"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["loss", "confidence", "label-only", "lira"]);
+    for a in v["attacks"].as_array().unwrap() {
+        for key in [
+            "auc",
+            "tpr_at_0_1_pct_fpr",
+            "tpr_at_1_pct_fpr",
+            "epsilon_lower_bound",
+        ] {
+            assert!(a[key].as_f64().is_some(), "{key}: {a}");
+        }
+    }
+    assert_eq!(
+        (v["members"].as_u64(), v["non_members"].as_u64()),
+        (Some(1438), Some(359))
+    );
+    assert!(v["accountant_epsilon"].is_null());
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg") && text.matches("<polyline").count() == 4);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -25,6 +25,7 @@
 //! # }
 //! ```
 
+pub mod audit;
 pub mod bench;
 pub mod circuits;
 pub mod client;

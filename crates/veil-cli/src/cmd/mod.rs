@@ -3,6 +3,7 @@
 //! helpers they share: loading `--model`, printing JSON, and showing progress on standard
 //! error.
 
+pub mod audit;
 pub mod bench;
 pub mod circuit;
 pub mod demo;

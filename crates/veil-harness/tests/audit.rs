@@ -1,0 +1,97 @@
+//! The membership audit against Veil's own models: no empirical lower bound exceeds the
+//! accountant's epsilon of a DP model, and the undefended bundled model shows a leak.
+
+use veil_harness::audit::{membership, Target};
+use veil_nn::data::digits_split;
+use veil_nn::float::FloatModel;
+use veil_nn::train::{build_private_model, PrivacyTarget, TrainConfig};
+
+fn recipe() -> TrainConfig {
+    TrainConfig {
+        hidden: vec![24],
+        epochs: 60,
+        batch_size: 256,
+        learning_rate: 0.02,
+        weight_decay: 0.0,
+        ..TrainConfig::default()
+    }
+}
+
+#[test]
+fn no_lower_bound_exceeds_the_accountants_epsilon() {
+    let split = digits_split();
+    for (epsilon, seed) in [(1.0, 11u64), (8.0, 12)] {
+        let target = PrivacyTarget {
+            epsilon,
+            delta: 1e-5,
+            clip_norm: 1.0,
+            accountant: veil_dp::AccountantKind::Rdp,
+            noise_seed: Some(seed),
+        };
+        let spec = veil_nn::quant::QuantSpec::default();
+        let m = build_private_model(&split, &recipe(), &target, spec, "dp", |_| {}).unwrap();
+        let float = FloatModel::from_graph(&m.float).unwrap();
+        let p = m.training.privacy.clone().unwrap();
+        let report = membership(
+            &Target {
+                float: &float,
+                config: recipe(),
+                privacy: Some((p.epsilon, p.delta)),
+            },
+            &split.train,
+            &split.test,
+            4,
+            seed,
+            &mut (),
+        )
+        .unwrap();
+        assert_eq!(report.accountant_epsilon, Some(p.epsilon));
+        for a in &report.attacks {
+            assert!(
+                a.epsilon_lower_bound <= p.epsilon,
+                "epsilon {epsilon}: {} shows {} > the accountant's {}",
+                a.attack,
+                a.epsilon_lower_bound,
+                p.epsilon
+            );
+            assert!((0.3..0.7).contains(&a.auc), "{}: AUC {}", a.attack, a.auc);
+        }
+    }
+}
+
+#[test]
+fn the_undefended_bundled_model_shows_a_leak() {
+    let split = digits_split();
+    let model =
+        veil_nn::format::Model::from_json(include_str!("../../../models/digits.json")).unwrap();
+    let float = FloatModel::from_graph(&model.float).unwrap();
+    let t = &model.training;
+    let config = TrainConfig {
+        hidden: t.hidden.clone(),
+        epochs: t.epochs,
+        batch_size: t.batch_size,
+        learning_rate: t.learning_rate,
+        weight_decay: t.weight_decay,
+        seed: t.seed,
+    };
+    let report = membership(
+        &Target {
+            float: &float,
+            config,
+            privacy: None,
+        },
+        &split.train,
+        &split.test,
+        4,
+        1,
+        &mut (),
+    )
+    .unwrap();
+    assert_eq!(report.accountant_epsilon, None);
+    let best = report
+        .attacks
+        .iter()
+        .map(|a| a.epsilon_lower_bound)
+        .fold(0.0, f64::max);
+    assert!(best > 0.5, "{report:?}");
+}
