@@ -580,3 +580,32 @@ fn audit_membership_reports_every_attack_and_draws_the_roc() {
     assert!(text.starts_with("<svg") && text.matches("<polyline").count() == 4);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn audit_extraction_reports_each_budget() {
+    let out = veil()
+        .args([
+            "audit",
+            "extraction",
+            "--output",
+            "logits",
+            "--queries",
+            "30,60",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["answer"], "logits");
+    let points = v["points"].as_array().unwrap();
+    assert_eq!(points.len(), 2);
+    assert_eq!(points[1]["queries"], 60);
+    assert!(points
+        .iter()
+        .all(|p| (0.0..=1.0).contains(&p["agreement"].as_f64().unwrap())));
+}

@@ -1,7 +1,7 @@
 //! The membership audit against Veil's own models: no empirical lower bound exceeds the
 //! accountant's epsilon of a DP model, and the undefended bundled model shows a leak.
 
-use veil_harness::audit::{membership, Target};
+use veil_harness::audit::{extraction, membership, Answer, Target};
 use veil_nn::data::digits_split;
 use veil_nn::float::FloatModel;
 use veil_nn::train::{build_private_model, PrivacyTarget, TrainConfig};
@@ -94,4 +94,33 @@ fn the_undefended_bundled_model_shows_a_leak() {
         .map(|a| a.epsilon_lower_bound)
         .fold(0.0, f64::max);
     assert!(best > 0.5, "{report:?}");
+}
+
+#[test]
+fn a_surrogate_learns_the_model_from_its_answers() {
+    let split = digits_split();
+    let model =
+        veil_nn::format::Model::from_json(include_str!("../../../models/digits.json")).unwrap();
+    let float = FloatModel::from_graph(&model.float).unwrap();
+    let target = Target {
+        float: &float,
+        config: recipe(),
+        privacy: None,
+    };
+    let served = |p: &[u8; 64]| model.predict(p);
+    for answer in [Answer::Class, Answer::Logits] {
+        let r = extraction(
+            &target,
+            &served,
+            answer,
+            &[20, 2000],
+            &split.test,
+            3,
+            &mut (),
+        )
+        .unwrap();
+        let (few, many) = (r.points[0].agreement, r.points[1].agreement);
+        assert_eq!(r.test_images, 359);
+        assert!(many > 0.6 && many > few, "{answer:?}: {few} then {many}");
+    }
 }

@@ -204,6 +204,18 @@ fn example_gradient(
     label: usize,
     grads: &mut Grads,
 ) -> (f32, bool) {
+    example_gradient_soft(layers, input, label, None, grads)
+}
+
+/// [`example_gradient`] against a distribution `soft` over the classes instead of the one-hot
+/// `label` when given (cross-entropy `−Σ t_i ln p_i`, whose gradient is `p − t`).
+fn example_gradient_soft(
+    layers: &[Dense],
+    input: &[f32],
+    label: usize,
+    soft: Option<&[f32]>,
+    grads: &mut Grads,
+) -> (f32, bool) {
     // Forward, keeping every layer's activation.
     let mut acts: Vec<Vec<f32>> = vec![input.to_vec()];
     for (k, layer) in layers.iter().enumerate() {
@@ -217,11 +229,23 @@ fn example_gradient(
     let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
     let exps: Vec<f32> = logits.iter().map(|z| (z - max).exp()).collect();
     let sum: f32 = exps.iter().sum();
-    let loss = sum.ln() - (logits[label] - max);
     let hit = crate::float::argmax_f32(logits) == label;
     // Backward: delta is dLoss/dz for the current layer.
     let mut delta: Vec<f32> = exps.iter().map(|e| e / sum).collect();
-    delta[label] -= 1.0;
+    let loss = match soft {
+        None => {
+            delta[label] -= 1.0;
+            sum.ln() - (logits[label] - max)
+        }
+        Some(t) => {
+            let mut loss = 0.0;
+            for ((d, ti), z) in delta.iter_mut().zip(t).zip(logits) {
+                *d -= ti;
+                loss += ti * (sum.ln() - (z - max));
+            }
+            loss
+        }
+    };
     for k in (0..layers.len()).rev() {
         let layer = &layers[k];
         let a = &acts[k];
@@ -279,6 +303,35 @@ fn prepare(
 pub fn train(
     data: &Dataset,
     config: &TrainConfig,
+    progress: impl FnMut(EpochReport),
+) -> FloatModel {
+    train_targets(data, None, config, progress)
+}
+
+/// [`train`] against a distribution over the classes per sample (`soft[i]` for
+/// `data.samples[i]`, summing to 1) instead of its label: distillation, as a surrogate of a
+/// model that answers with its probabilities is trained. The labels still count the reported
+/// training accuracy.
+///
+/// Panics as [`train`] does, and when `soft` does not give one distribution of
+/// [`NUM_CLASSES`] values per sample.
+pub fn train_distilled(
+    data: &Dataset,
+    soft: &[Vec<f32>],
+    config: &TrainConfig,
+    progress: impl FnMut(EpochReport),
+) -> FloatModel {
+    assert!(
+        soft.len() == data.len() && soft.iter().all(|t| t.len() == NUM_CLASSES),
+        "one distribution over the classes per sample"
+    );
+    train_targets(data, Some(soft), config, progress)
+}
+
+fn train_targets(
+    data: &Dataset,
+    soft: Option<&[Vec<f32>]>,
+    config: &TrainConfig,
     mut progress: impl FnMut(EpochReport),
 ) -> FloatModel {
     let mut rng = ChaCha20Rng::seed_from_u64(config.seed);
@@ -307,7 +360,9 @@ pub fn train(
             let mut batch_loss = 0.0f32;
             for &idx in batch {
                 let label = usize::from(data.samples[idx].label);
-                let (loss, hit) = example_gradient(&layers, &inputs[idx], label, &mut grads);
+                let target = soft.map(|t| &t[idx][..]);
+                let (loss, hit) =
+                    example_gradient_soft(&layers, &inputs[idx], label, target, &mut grads);
                 batch_loss += loss;
                 correct += usize::from(hit);
             }
@@ -868,6 +923,33 @@ mod tests {
         // The record survives the file format.
         let back = crate::format::Model::from_json(&m.to_json()).unwrap();
         assert_eq!(back.training.privacy, Some(p));
+    }
+
+    #[test]
+    fn distilling_one_hot_targets_is_training_on_the_labels() {
+        let split = digits_split();
+        let cfg = TrainConfig {
+            epochs: 3,
+            ..TrainConfig::default()
+        };
+        let one_hot: Vec<Vec<f32>> = split
+            .train
+            .samples
+            .iter()
+            .map(|s| {
+                (0..NUM_CLASSES)
+                    .map(|c| f32::from(c == usize::from(s.label)))
+                    .collect()
+            })
+            .collect();
+        let a = train(&split.train, &cfg, |_| {});
+        let b = train_distilled(&split.train, &one_hot, &cfg, |_| {});
+        assert_eq!(a, b);
+        // Uniform targets teach nothing about the classes.
+        let flat = vec![vec![0.1f32; NUM_CLASSES]; split.train.len()];
+        let c = train_distilled(&split.train, &flat, &cfg, |_| {});
+        let acc = crate::accuracy(&split.test.samples, |s| c.predict(&s.pixels));
+        assert!(acc < 0.3, "{acc}");
     }
 
     #[test]

@@ -1,12 +1,16 @@
 //! `veil audit membership`: the membership-inference attacks of `veil_harness::audit` against
 //! a model Veil trained on the bundled digits, with their AUC, true-positive rates at low
 //! false-positive rates and the empirical epsilon lower bound beside the accountant's.
+//! `veil audit extraction`: a surrogate trained on `N` answers of the model, class or logits,
+//! and its agreement with the model.
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use veil_harness::audit::{membership, roc_svg, MembershipReport, Target};
+use veil_harness::audit::{
+    extraction, membership, roc_svg, Answer, ExtractionReport, MembershipReport, Target,
+};
 use veil_nn::float::FloatModel;
 use veil_nn::train::TrainConfig;
 
@@ -19,6 +23,38 @@ pub enum AuditCommand {
     /// training split; non-members: the test split): loss, confidence, label-only and LiRA
     /// with shadow models.
     Membership(MembershipArgs),
+    /// Model extraction: a surrogate of the model's architecture trained on its answers to N
+    /// queries (random pen strokes), and how often it agrees with the model on the test split.
+    Extraction(ExtractionArgs),
+}
+
+/// `veil audit extraction` flags.
+#[derive(Args, Debug)]
+pub struct ExtractionArgs {
+    /// Model file [default: the bundled digits model].
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// What the model answers: the class only, or the logits.
+    #[arg(long, value_enum, default_value = "class")]
+    output: OutputArg,
+    /// Query budgets, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "100,1000,10000")]
+    queries: Vec<usize>,
+    /// Seed of the attacker's query images.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The model's answer, on the command line.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum OutputArg {
+    /// The class only.
+    Class,
+    /// The logits.
+    Logits,
 }
 
 /// `veil audit membership` flags.
@@ -46,13 +82,16 @@ pub struct MembershipArgs {
 pub fn run(c: AuditCommand) -> Result<()> {
     match c {
         AuditCommand::Membership(a) => run_membership(a),
+        AuditCommand::Extraction(a) => run_extraction(a),
     }
 }
 
-fn run_membership(a: MembershipArgs) -> Result<()> {
-    let (model, source) = load_model(a.model.as_deref())?;
+/// The float network and training recipe of a digits MLP Veil trained.
+fn digits_mlp(model: &veil_nn::format::Model, source: &str) -> Result<(FloatModel, TrainConfig)> {
     let Some(float) = FloatModel::from_graph(&model.float) else {
-        bail!("{source}: the audit trains shadow models with Veil's trainer, which makes digits MLPs only");
+        bail!(
+            "{source}: the audit trains models with Veil's trainer, which makes digits MLPs only"
+        );
     };
     if float.layers.first().map(|l| l.inputs) != Some(veil_nn::data::IMAGE_PIXELS) {
         bail!("{source}: the audit covers the 8x8 digits models (64 inputs)");
@@ -66,7 +105,59 @@ fn run_membership(a: MembershipArgs) -> Result<()> {
         weight_decay: t.weight_decay,
         seed: t.seed,
     };
-    let privacy = t.privacy.as_ref().map(|p| (p.epsilon, p.delta));
+    Ok((float, config))
+}
+
+fn run_extraction(a: ExtractionArgs) -> Result<()> {
+    let (model, source) = load_model(a.model.as_deref())?;
+    let (float, config) = digits_mlp(&model, &source)?;
+    let answer = match a.output {
+        OutputArg::Class => Answer::Class,
+        OutputArg::Logits => Answer::Logits,
+    };
+    let split = veil_nn::data::digits_split();
+    let served = |p: &[u8; veil_nn::data::IMAGE_PIXELS]| model.predict(p);
+    let target = Target {
+        float: &float,
+        config,
+        privacy: None,
+    };
+    let report = extraction(
+        &target,
+        &served,
+        answer,
+        &a.queries,
+        &split.test,
+        a.seed,
+        &mut Lines::new("audit", a.json),
+    )?;
+    if a.json {
+        print_json(&report)
+    } else {
+        print_extraction(&source, &report);
+        Ok(())
+    }
+}
+
+fn print_extraction(source: &str, r: &ExtractionReport) {
+    println!(
+        "model extraction from {source}, answers: {:?}; agreement of the surrogate with the \
+         model on {} test images",
+        r.answer, r.test_images
+    );
+    for p in &r.points {
+        println!("  {:>7} queries  {:>6.1}%", p.queries, 100.0 * p.agreement);
+    }
+}
+
+fn run_membership(a: MembershipArgs) -> Result<()> {
+    let (model, source) = load_model(a.model.as_deref())?;
+    let (float, config) = digits_mlp(&model, &source)?;
+    let privacy = model
+        .training
+        .privacy
+        .as_ref()
+        .map(|p| (p.epsilon, p.delta));
     let split = veil_nn::data::digits_split();
     let target = Target {
         float: &float,
