@@ -84,6 +84,33 @@ pub struct Target<'a> {
     pub privacy: Option<(f64, f64)>,
 }
 
+/// The float network and training recipe of a digits MLP Veil trained (what both audits
+/// need); `source` names the model in errors.
+pub fn digits_mlp(
+    model: &veil_nn::format::Model,
+    source: &str,
+) -> Result<(FloatModel, TrainConfig)> {
+    let Some(float) = FloatModel::from_graph(&model.float) else {
+        anyhow::bail!(
+            "{source}: the audit trains models with Veil's trainer, which makes digits MLPs only"
+        );
+    };
+    ensure!(
+        float.layers.first().map(|l| l.inputs) == Some(veil_nn::data::IMAGE_PIXELS),
+        "{source}: the audit covers the 8x8 digits models (64 inputs)"
+    );
+    let t = &model.training;
+    let config = TrainConfig {
+        hidden: t.hidden.clone(),
+        epochs: t.epochs,
+        batch_size: t.batch_size,
+        learning_rate: t.learning_rate,
+        weight_decay: t.weight_decay,
+        seed: t.seed,
+    };
+    Ok((float, config))
+}
+
 /// Softmax probabilities of the float network on a sample.
 fn probabilities(model: &FloatModel, s: &Sample) -> Vec<f64> {
     let logits = model.forward(&input_features(&s.pixels));

@@ -1,7 +1,7 @@
 //! The membership audit against Veil's own models: no empirical lower bound exceeds the
 //! accountant's epsilon of a DP model, and the undefended bundled model shows a leak.
 
-use veil_harness::audit::{extraction, membership, Answer, Target};
+use veil_harness::audit::{digits_mlp, extraction, membership, Answer, Target};
 use veil_nn::data::digits_split;
 use veil_nn::float::FloatModel;
 use veil_nn::train::{build_private_model, PrivacyTarget, TrainConfig};
@@ -64,16 +64,7 @@ fn the_undefended_bundled_model_shows_a_leak() {
     let split = digits_split();
     let model =
         veil_nn::format::Model::from_json(include_str!("../../../models/digits.json")).unwrap();
-    let float = FloatModel::from_graph(&model.float).unwrap();
-    let t = &model.training;
-    let config = TrainConfig {
-        hidden: t.hidden.clone(),
-        epochs: t.epochs,
-        batch_size: t.batch_size,
-        learning_rate: t.learning_rate,
-        weight_decay: t.weight_decay,
-        seed: t.seed,
-    };
+    let (float, config) = digits_mlp(&model, "bundled").unwrap();
     let report = membership(
         &Target {
             float: &float,
@@ -101,7 +92,7 @@ fn a_surrogate_learns_the_model_from_its_answers() {
     let split = digits_split();
     let model =
         veil_nn::format::Model::from_json(include_str!("../../../models/digits.json")).unwrap();
-    let float = FloatModel::from_graph(&model.float).unwrap();
+    let (float, _) = digits_mlp(&model, "bundled").unwrap();
     let target = Target {
         float: &float,
         config: recipe(),

@@ -6,13 +6,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use veil_harness::audit::{
-    extraction, membership, roc_svg, Answer, ExtractionReport, MembershipReport, Target,
+    digits_mlp, extraction, membership, roc_svg, Answer, ExtractionReport, MembershipReport, Target,
 };
-use veil_nn::float::FloatModel;
-use veil_nn::train::TrainConfig;
 
 use super::{load_model, print_json, Lines};
 
@@ -84,28 +82,6 @@ pub fn run(c: AuditCommand) -> Result<()> {
         AuditCommand::Membership(a) => run_membership(a),
         AuditCommand::Extraction(a) => run_extraction(a),
     }
-}
-
-/// The float network and training recipe of a digits MLP Veil trained.
-fn digits_mlp(model: &veil_nn::format::Model, source: &str) -> Result<(FloatModel, TrainConfig)> {
-    let Some(float) = FloatModel::from_graph(&model.float) else {
-        bail!(
-            "{source}: the audit trains models with Veil's trainer, which makes digits MLPs only"
-        );
-    };
-    if float.layers.first().map(|l| l.inputs) != Some(veil_nn::data::IMAGE_PIXELS) {
-        bail!("{source}: the audit covers the 8x8 digits models (64 inputs)");
-    }
-    let t = &model.training;
-    let config = TrainConfig {
-        hidden: t.hidden.clone(),
-        epochs: t.epochs,
-        batch_size: t.batch_size,
-        learning_rate: t.learning_rate,
-        weight_decay: t.weight_decay,
-        seed: t.seed,
-    };
-    Ok((float, config))
 }
 
 fn run_extraction(a: ExtractionArgs) -> Result<()> {
