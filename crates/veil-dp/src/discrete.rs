@@ -23,11 +23,18 @@
 //! so the output differs from `N_Z(0, σ²)` by a statistical distance below `2^-180`.
 //!
 //! The privacy of the noise it adds is what [`crate::rdp`] accounts at integer orders (see
-//! the DP-SGD trainer, `veil_nn::train`): for integer shifts the privacy loss of the discrete
-//! Gaussian has a moment generating function no larger than the continuous one's
-//! (Canonne, Kamath and Steinke, Corollary 9: `E[e^{tX}] ≤ e^{t²σ²/2}`), coordinate by
-//! coordinate, so that every term of the binomial expansion of the sampled mechanism's Rényi
-//! divergence at an integer order is bounded by the continuous Gaussian's term.
+//! the DP-SGD trainer, `veil_nn::train`), by this argument. For an integer shift `v`, the
+//! discrete Gaussians centred at 0 and at `v` have the same normalising constant, so their
+//! likelihood ratio at `x` is the continuous one, `exp((2⟨x, v⟩ − ‖v‖²) / 2σ²)`, and the
+//! discrete Gaussian is sub-Gaussian with the continuous one's parameter (Canonne, Kamath and
+//! Steinke, Corollary 9: `E[e^{tX}] ≤ e^{t²σ²/2}`, coordinate by coordinate). At an integer
+//! order `α`, the Poisson-sampled mechanism's Rényi divergence `E_{μ0}[((1 − q) + q·μ1/μ0)^α]`
+//! expands binomially into moment generating functions of `⟨X, v⟩` with positive weights, each
+//! at most the continuous Gaussian's: the divergence the accountant computes (Mironov, Talwar
+//! and Zhang 2019) bounds it. The other direction is the smaller for the continuous Gaussian by
+//! the reflection `x ↦ v − x`, which swaps the two components; it swaps them for the discrete
+//! Gaussian at integer shifts too. Fractional orders, and the PLD accountant's discretised
+//! continuous loss, are not covered, and Veil does not use them for discrete noise.
 
 use rand::{CryptoRng, Rng, RngCore};
 
