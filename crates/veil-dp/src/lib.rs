@@ -42,7 +42,7 @@ pub mod params;
 pub mod pld;
 pub mod rdp;
 pub mod report;
-mod special;
+pub mod special;
 pub mod zcdp;
 
 pub use calibrate::{calibrate_noise, dp_sgd_epsilon, max_steps, AccountantKind};

@@ -408,7 +408,11 @@ pub fn incomplete_beta(x: f64, a: f64, b: f64) -> f64 {
     if x >= 1.0 {
         return 1.0;
     }
-    let ln_front = ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln();
+    let ln_front = veil_dp::special::ln_gamma(a + b)
+        - veil_dp::special::ln_gamma(a)
+        - veil_dp::special::ln_gamma(b)
+        + a * x.ln()
+        + b * (1.0 - x).ln();
     if x < (a + 1.0) / (a + b + 2.0) {
         ln_front.exp() * beta_fraction(x, a, b) / a
     } else {
@@ -447,31 +451,6 @@ fn beta_fraction(x: f64, a: f64, b: f64) -> f64 {
         }
     }
     h
-}
-
-/// `ln Γ(x)` for `x > 0` (Lanczos, g = 7, n = 9).
-fn ln_gamma(x: f64) -> f64 {
-    const G: [f64; 9] = [
-        0.999_999_999_999_809_9,
-        676.520_368_121_885_1,
-        -1_259.139_216_722_402_8,
-        771.323_428_777_653_1,
-        -176.615_029_162_140_6,
-        12.507_343_278_686_905,
-        -0.138_571_095_265_720_12,
-        9.984_369_578_019_572e-6,
-        1.505_632_735_149_311_6e-7,
-    ];
-    if x < 0.5 {
-        return (std::f64::consts::PI / (std::f64::consts::PI * x).sin()).ln() - ln_gamma(1.0 - x);
-    }
-    let x = x - 1.0;
-    let mut s = G[0];
-    for (i, g) in G.iter().enumerate().skip(1) {
-        s += g / (x + i as f64);
-    }
-    let t = x + 7.5;
-    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + s.ln()
 }
 
 /// The ROC curves on log axes (false-positive rate from 10^-3 to 1, true-positive rate from

@@ -7,14 +7,7 @@ use veil_nn::float::FloatModel;
 use veil_nn::train::{build_private_model, PrivacyTarget, TrainConfig};
 
 fn recipe() -> TrainConfig {
-    TrainConfig {
-        hidden: vec![24],
-        epochs: 60,
-        batch_size: 256,
-        learning_rate: 0.02,
-        weight_decay: 0.0,
-        ..TrainConfig::default()
-    }
+    TrainConfig::private()
 }
 
 #[test]

@@ -38,7 +38,7 @@ pub struct TrainArgs {
     /// L2 penalty on the weights [default: 0.001, or 0 with --dp].
     #[arg(long)]
     weight_decay: Option<f32>,
-    /// Train with DP-SGD: Poisson sampling, per-example clipping and Gaussian noise, with
+    /// Train with DP-SGD: Poisson sampling, per-example clipping and discrete Gaussian noise, with
     /// the noise calibrated to --epsilon and --delta. Sampling and noise draw from the
     /// operating system's randomness.
     #[arg(long, requires = "epsilon")]
@@ -82,19 +82,17 @@ pub fn run(a: TrainArgs) -> Result<()> {
     if a.hidden.is_empty() || a.hidden.contains(&0) || a.hidden.iter().any(|&h| h > 4096) {
         bail!("--hidden needs one or more widths between 1 and 4096");
     }
-    let base = TrainConfig::default();
+    let base = if a.dp {
+        TrainConfig::private()
+    } else {
+        TrainConfig::default()
+    };
     let cfg = TrainConfig {
         hidden: a.hidden.clone(),
-        epochs: a.epochs.unwrap_or(if a.dp { 60 } else { base.epochs }),
-        batch_size: a
-            .batch_size
-            .unwrap_or(if a.dp { 256 } else { base.batch_size }),
-        learning_rate: a
-            .learning_rate
-            .unwrap_or(if a.dp { 0.02 } else { base.learning_rate }),
-        weight_decay: a
-            .weight_decay
-            .unwrap_or(if a.dp { 0.0 } else { base.weight_decay }),
+        epochs: a.epochs.unwrap_or(base.epochs),
+        batch_size: a.batch_size.unwrap_or(base.batch_size),
+        learning_rate: a.learning_rate.unwrap_or(base.learning_rate),
+        weight_decay: a.weight_decay.unwrap_or(base.weight_decay),
         seed: a.seed,
     };
     if cfg.epochs == 0 || cfg.batch_size == 0 {
