@@ -1,8 +1,8 @@
 //! HE messages, without key generation in the loop: the server's decoding of an encrypted
 //! query, and of a compressed evaluation key through `veil_protocols::he::decode_key` (size
 //! cap, fixed-width encoding, conformance to the parameter set), and the
-//! client's whole receive path for an answer (`he::query_one`: decode, then decrypt), against a
-//! peer that sends the fuzzer's frame.
+//! client's whole receive path for an answer (`he::query_one`: decode, then decrypt, of a
+//! class or of logits), against a peer that sends the fuzzer's frame.
 //!
 //! Input: a mode byte, then the message (modes 0 and 1) or the server's frames (mode 2).
 
@@ -97,7 +97,13 @@ fuzz_target!(
             _ => {
                 let c = client();
                 runtime().block_on(against(frames(rest), |mut ch| async move {
-                    let _ = veil_protocols::he::query_one(&mut ch, c, &[3, 4], std::time::Duration::from_secs(1)).await;
+                    // The first frame byte's parity picks the answer: the class or the logits.
+                    let answer = if rest.first().is_some_and(|b| b % 2 == 0) {
+                        veil_protocols::he::Answer::Class
+                    } else {
+                        veil_protocols::he::Answer::Logits
+                    };
+                    let _ = veil_protocols::he::query_one(&mut ch, c, &[3, 4], std::time::Duration::from_secs(1), answer).await;
                 }));
             }
         }

@@ -1,5 +1,6 @@
 //! The HE session: the client's evaluation key once, then encrypted inputs and encrypted
-//! logits. See `he/SPEC.md`.
+//! answers: the class alone, computed under encryption (the default), or the logits where the
+//! server reveals them. See `he/SPEC.md`.
 //!
 //! # What a hostile client cannot make the server do
 //!
@@ -36,10 +37,12 @@ use sha2::{Digest, Sha256};
 use serde::{Deserialize, Serialize};
 use tfhe::shortint::CompressedServerKey;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use veil_fhe::{EncryptedInput, EncryptedOutput, FheClient, FheError, FheServer, PublicShape};
+use veil_fhe::{
+    EncryptedClass, EncryptedDigits, EncryptedInput, FheClient, FheError, FheServer, PublicShape,
+};
 use veil_net::Channel;
 use veil_nn::compile::Prediction;
-use veil_nn::graph::{Architecture, QuantGraph};
+use veil_nn::graph::{Architecture, Op, QuantGraph};
 use veil_nn::quant::argmax_i64;
 
 use crate::client::ClientOptions;
@@ -543,10 +546,15 @@ async fn receive_key_hashed(
     .await?
 }
 
-/// Server: answers one encrypted query. A query above [`query_limit`], or one whose
-/// ciphertexts do not conform to the parameter set, is a protocol violation; a query whose
-/// session ends during its evaluation stops within about one bootstrap.
-pub async fn serve_one(ch: &mut Channel, server: &Arc<HeServer>) -> Result<(), SessionError> {
+/// Server: answers one encrypted query, with the class alone ([`Answer::Class`], the encrypted
+/// argmax) or with the logits. A query above [`query_limit`], or one whose ciphertexts do not
+/// conform to the parameter set, is a protocol violation; a query whose session ends during
+/// its evaluation stops within about one bootstrap.
+pub async fn serve_one(
+    ch: &mut Channel,
+    server: &Arc<HeServer>,
+    answer: Answer,
+) -> Result<(), SessionError> {
     let bytes = ch.recv_bytes().await?;
     let limit = query_limit(server.fhe.plan().inputs);
     if bytes.len() > limit {
@@ -559,14 +567,24 @@ pub async fn serve_one(ch: &mut Channel, server: &Arc<HeServer>) -> Result<(), S
     let answer = blocking(move |cancel| -> Result<Vec<u8>, SessionError> {
         let input: EncryptedInput = decode(&bytes, "encrypted input")?;
         drop(bytes);
-        let out = server
-            .fhe
-            .eval_cancellable(&input, cancel)
-            .map_err(|e| match e {
-                FheError::Shape(why) => SessionError::Protocol(format!("encrypted input: {why}")),
-                e => SessionError::He(e),
-            })?;
-        encode(&out)
+        let refused = |e| match e {
+            FheError::Shape(why) => SessionError::Protocol(format!("encrypted input: {why}")),
+            e => SessionError::He(e),
+        };
+        match answer {
+            Answer::Class => encode(
+                &server
+                    .fhe
+                    .eval_class_cancellable(&input, cancel)
+                    .map_err(refused)?,
+            ),
+            Answer::Logits => encode(
+                &server
+                    .fhe
+                    .eval_digits_cancellable(&input, cancel)
+                    .map_err(refused)?,
+            ),
+        }
     })
     .await??;
     ch.send_bytes(&answer).await?;
@@ -587,12 +605,59 @@ pub fn answer_timeout(read_timeout: Duration, bootstraps: usize) -> Duration {
     read_timeout.saturating_add(per)
 }
 
+/// What an HE answer carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// The class alone: the argmax computed under encryption, one ciphertext out of a
+    /// bootstrap (the default, and the only answer of a server that reveals classes only).
+    Class,
+    /// The logits, each as its digits, every digit the output of a bootstrap (only where the
+    /// server allows logits).
+    Logits,
+}
+
+/// Bootstraps a class-only answer may take at most, from the public architecture: the hidden
+/// activations, the last hidden stage at up to 6 levels of 4 digits, and 8 bootstraps per pair
+/// of classes (the server's plan, `veil_fhe::ArgmaxPlan`, depends on its weights; these are
+/// the bounds of its search).
+pub fn class_bootstraps_bound(architecture: &Architecture) -> usize {
+    let shape = PublicShape::of(architecture).ok();
+    let classes = shape.map_or(0, |s| s.outputs);
+    architecture.activations()
+        + last_hidden(architecture) * 24
+        + classes * classes.saturating_sub(1) / 2 * 8
+        + classes
+}
+
+/// Bootstraps a logits answer may take at most, from the public architecture: the hidden
+/// activations, the last hidden stage at up to 40 steps (one-bit digits of 40-bit logits), and
+/// per logit the bootstraps of 40 one-bit digits.
+pub fn digits_bootstraps_bound(architecture: &Architecture) -> usize {
+    let shape = PublicShape::of(architecture).ok();
+    let (classes, bits) = shape.map_or((0, 0), |s| (s.outputs, s.output_bits as usize));
+    let k = bits.max(1);
+    architecture.activations()
+        + last_hidden(architecture) * k
+        + classes * ((k - 1) + k + k * (k - 1) / 2)
+}
+
+/// Values of the last hidden stage (0 without one).
+fn last_hidden(architecture: &Architecture) -> usize {
+    let last = architecture.shapes().ok().and_then(|shapes| {
+        (architecture.ops.iter().enumerate())
+            .rfind(|(_, o)| matches!(o, Op::Relu { .. }))
+            .and_then(|(k, _)| shapes.get(k + 1).map(|s| s.len()))
+    });
+    last.unwrap_or(0)
+}
+
 /// Client: one encrypted query; the answer is awaited for `patience` ([`answer_timeout`]).
 pub async fn query_one(
     ch: &mut Channel,
     client: &FheClient,
     codes: &[u8],
     patience: Duration,
+    answer: Answer,
 ) -> Result<Prediction, SessionError> {
     let input = client.encrypt(codes)?;
     ch.send_bytes(&encode(&input)?).await?;
@@ -602,12 +667,23 @@ pub async fn query_one(
     let bytes = ch.recv_bytes().await;
     ch.set_read_timeout(usual);
     let bytes = bytes?;
-    let out: EncryptedOutput = decode(&bytes, "encrypted output")?;
-    let logits = client.decrypt(&out)?;
-    Ok(Prediction {
-        class: Some(argmax_i64(&logits)),
-        logits: Some(logits),
-    })
+    match answer {
+        Answer::Class => {
+            let out: EncryptedClass = decode(&bytes, "encrypted class")?;
+            Ok(Prediction {
+                class: Some(client.decrypt_class(&out)?),
+                logits: None,
+            })
+        }
+        Answer::Logits => {
+            let out: EncryptedDigits = decode(&bytes, "encrypted logits")?;
+            let logits = client.decrypt_digits(&out)?;
+            Ok(Prediction {
+                class: Some(argmax_i64(&logits)),
+                logits: Some(logits),
+            })
+        }
+    }
 }
 
 /// The registry's entry for HE.
@@ -616,6 +692,7 @@ pub struct He;
 struct HeClient {
     client: FheClient,
     patience: Duration,
+    answer: Answer,
 }
 
 impl ClientSession for HeClient {
@@ -627,7 +704,7 @@ impl ClientSession for HeClient {
         Box::pin(async move {
             let mut out = Vec::with_capacity(inputs.len());
             for codes in inputs {
-                out.push(query_one(ch, &self.client, codes, self.patience).await?);
+                out.push(query_one(ch, &self.client, codes, self.patience, self.answer).await?);
             }
             Ok(out)
         })
@@ -674,15 +751,37 @@ async fn key_for_session(
 
 /// An HE session holds an evaluation key: it is welcomed only within the HE memory budget,
 /// and keeps its share until its key is freed.
-async fn serve(ch: &mut Channel, served: &Served, _hello: &Hello) -> Result<u64, SessionError> {
-    // The client decrypts the logits: a server that reveals classes only cannot serve HE.
-    if !served.config().allow_logits {
-        let why = "this server reveals classes only, and an HE client decrypts the logits: \
-                   ask for yao (or for gmw or mixed where the server trusts this client)"
-            .to_string();
-        refuse(ch, why.clone()).await?;
-        return Err(SessionError::Refused(why));
-    }
+async fn serve(ch: &mut Channel, served: &Served, hello: &Hello) -> Result<u64, SessionError> {
+    // A client that asks for the logits gets them only where the server reveals them; any
+    // other is answered with the class alone, computed under encryption.
+    let answer = if hello.want_logits {
+        if !served.config().allow_logits {
+            let why = "this server reveals classes only: an HE client that asks for the logits \
+                       is refused (ask for the class alone, the default)"
+                .to_string();
+            refuse(ch, why.clone()).await?;
+            return Err(SessionError::Refused(why));
+        }
+        if let Err(e) = served.he_digits() {
+            let why = format!(
+                "this model's logits cannot be sent as bootstrapped digits, so HE cannot \
+                 answer with them: {e}"
+            );
+            refuse(ch, why.clone()).await?;
+            return Err(SessionError::Refused(why));
+        }
+        Answer::Logits
+    } else {
+        if let Err(e) = served.he_argmax() {
+            let why = format!(
+                "this model has no encrypted argmax, so HE cannot answer with the \
+                               class alone: {e}"
+            );
+            refuse(ch, why.clone()).await?;
+            return Err(SessionError::Refused(why));
+        }
+        Answer::Class
+    };
     let wait = ADMISSION_WAIT.min(served.config().channel.read_timeout / 2);
     let permit = match served.he_budget().admit(wait).await {
         Ok(p) => p,
@@ -691,13 +790,13 @@ async fn serve(ch: &mut Channel, served: &Served, _hello: &Hello) -> Result<u64,
             return Err(SessionError::Refused(why));
         }
     };
-    let mut budget = welcome(ch, served, true).await?;
+    let mut budget = welcome(ch, served, answer == Answer::Logits).await?;
     let config = served.config();
     let server = Arc::new(key_for_session(ch, served, config, permit).await?);
     let mut inputs = 0;
     while let Some(n) = next_query(ch, &mut budget).await? {
         for _ in 0..n {
-            serve_one(ch, &server).await?;
+            serve_one(ch, &server, answer).await?;
         }
         inputs += u64::from(n);
     }
@@ -711,10 +810,6 @@ impl InferenceProtocol for He {
 
     fn summary(&self) -> &'static str {
         "TFHE: the client encrypts, the server computes on ciphertexts; any client"
-    }
-
-    fn always_reveals_logits(&self) -> bool {
-        true
     }
 
     fn bench_inputs(&self, n: usize) -> usize {
@@ -734,7 +829,7 @@ impl InferenceProtocol for He {
         &'a self,
         ch: &'a mut Channel,
         architecture: &'a Architecture,
-        _logits: bool,
+        logits: bool,
         options: &'a ClientOptions,
     ) -> BoxFuture<'a, Result<Box<dyn ClientSession>, SessionError>> {
         Box::pin(async move {
@@ -757,8 +852,17 @@ impl InferenceProtocol for He {
             if !answer.stored {
                 send_key_bytes(ch, &keys.bytes).await?;
             }
-            let patience = answer_timeout(options.channel.read_timeout, architecture.activations());
-            Ok(Box::new(HeClient { client, patience }) as Box<dyn ClientSession>)
+            let (answer, bootstraps) = if logits {
+                (Answer::Logits, digits_bootstraps_bound(architecture))
+            } else {
+                (Answer::Class, class_bootstraps_bound(architecture))
+            };
+            let patience = answer_timeout(options.channel.read_timeout, bootstraps);
+            Ok(Box::new(HeClient {
+                client,
+                patience,
+                answer,
+            }) as Box<dyn ClientSession>)
         })
     }
 }

@@ -256,6 +256,11 @@ pub struct Served {
     with_logits: (CompiledModel, Vec<Vec<bool>>),
     he_budget: he::HeBudget,
     he_keys: he::KeyStore,
+    /// Whether HE can answer with the class alone (the model's encrypted argmax plans), or why
+    /// not.
+    he_argmax: Result<(), String>,
+    /// Whether HE can answer with the logits as bootstrapped digits, or why not.
+    he_digits: Result<(), String>,
     ledger: QueryLedger,
 }
 
@@ -273,6 +278,14 @@ impl Served {
             with_logits: prep(Outputs::ClassAndLogits)?,
             he_budget: he::HeBudget::new(config.he_memory_budget),
             he_keys: he::KeyStore::new(config.he_key_store_bytes),
+            he_argmax: veil_fhe::FhePlan::new(&config.model, veil_fhe::polynomial_size())
+                .and_then(|p| veil_fhe::ArgmaxPlan::new(&p))
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            he_digits: veil_fhe::FhePlan::new(&config.model, veil_fhe::polynomial_size())
+                .and_then(|p| veil_fhe::DigitsPlan::new(&p))
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
             ledger: QueryLedger::new(config.max_queries_per_window, config.query_window),
             architecture,
             config,
@@ -297,6 +310,16 @@ impl Served {
     /// The memory budget of HE sessions.
     pub(crate) fn he_budget(&self) -> &he::HeBudget {
         &self.he_budget
+    }
+
+    /// `Ok` when HE can answer this model with the class alone, else why not.
+    pub(crate) fn he_argmax(&self) -> Result<(), &str> {
+        self.he_argmax.as_ref().map(|_| ()).map_err(String::as_str)
+    }
+
+    /// `Ok` when HE can answer this model with its logits as bootstrapped digits, else why not.
+    pub(crate) fn he_digits(&self) -> Result<(), &str> {
+        self.he_digits.as_ref().map(|_| ()).map_err(String::as_str)
     }
 
     /// The evaluation keys kept across HE sessions.

@@ -420,7 +420,9 @@ async fn non_conformant_ciphertexts_are_refused_not_a_panic() {
         let bytes = bincode::serde::encode_to_vec(&q, bincode::config::standard()).unwrap();
         c.send_bytes(&bytes).await.unwrap();
         c.flush().await.unwrap();
-        let e = he::serve_one(&mut s, &server).await.unwrap_err();
+        let e = he::serve_one(&mut s, &server, he::Answer::Class)
+            .await
+            .unwrap_err();
         assert!(
             matches!(&e, SessionError::Protocol(w) if w.contains("does not conform") && w.contains(what)),
             "{what}: {e}"
@@ -431,7 +433,9 @@ async fn non_conformant_ciphertexts_are_refused_not_a_panic() {
         .await
         .unwrap();
     c.flush().await.unwrap();
-    let e = he::serve_one(&mut s, &server).await.unwrap_err();
+    let e = he::serve_one(&mut s, &server, he::Answer::Class)
+        .await
+        .unwrap_err();
     assert!(
         matches!(&e, SessionError::Protocol(w) if w.contains("limit")),
         "{e}"
@@ -441,13 +445,13 @@ async fn non_conformant_ciphertexts_are_refused_not_a_panic() {
     assert!(bytes.len() <= he::query_limit(64));
     c.send_bytes(&bytes).await.unwrap();
     c.flush().await.unwrap();
-    he::serve_one(&mut s, &server).await.unwrap();
-    let (out, _): (veil_fhe::EncryptedOutput, usize) = bincode::serde::decode_from_slice(
-        &c.recv_bytes().await.unwrap(),
-        bincode::config::standard(),
-    )
-    .unwrap();
-    let logits = client.decrypt(&out).unwrap();
+    he::serve_one(&mut s, &server, he::Answer::Logits)
+        .await
+        .unwrap();
+    let frame = c.recv_bytes().await.unwrap();
+    let (out, _): (veil_fhe::EncryptedDigits, usize) =
+        bincode::serde::decode_from_slice(&frame, bincode::config::standard()).unwrap();
+    let logits = client.decrypt_digits(&out).unwrap();
     assert_eq!(
         veil_nn::quant::argmax_i64(&logits),
         m.predict(&digit.pixels)
@@ -509,7 +513,8 @@ async fn a_dropped_session_stops_its_evaluation() {
     c.send_bytes(&bytes).await.unwrap();
     c.flush().await.unwrap();
     let deadline = Duration::from_millis(300);
-    let r = tokio::time::timeout(deadline, he::serve_one(&mut s, &server)).await;
+    let r =
+        tokio::time::timeout(deadline, he::serve_one(&mut s, &server, he::Answer::Logits)).await;
     assert!(r.is_err(), "the query finished within {deadline:?}");
     let dropped = Instant::now();
     // The evaluation holds a reference to the server until it returns.

@@ -106,28 +106,37 @@ async fn a_key_that_does_not_match_its_offered_hash_is_refused() {
     assert_eq!(served.he_keys().len(), 0);
 }
 
-/// A server that reveals classes only refuses HE, whose client decrypts the logits, with a
-/// message saying so, before any key is made or sent; Yao is still served.
+/// A server that reveals classes only refuses an HE client that asks for the logits, with a
+/// message saying so, before any key is made or sent; an HE client that asks for the class is
+/// answered with the class alone, computed under encryption, and it is the integer model's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_class_only_server_refuses_he_with_a_message() {
-    let mut config = ServerConfig::new(veil_nn::bundled_model().unwrap().quantized);
+async fn a_class_only_server_refuses_he_logits_and_answers_the_class() {
+    let model = veil_nn::bundled_model().unwrap().quantized;
+    let mut config = ServerConfig::new(model.clone());
     config.allow_logits = false;
     let key = config.public_key().unwrap();
     let served = Arc::new(Served::new(config).unwrap());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     tokio::spawn(veil_protocols::serve(listener, served));
-    let refused = Client::connect(&addr, ClientOptions::new(Protocol::He, key))
-        .await
-        .err()
-        .expect("refused");
+    let mut opts = ClientOptions::new(Protocol::He, key);
+    opts.want_logits = true;
+    let refused = Client::connect(&addr, opts).await.err().expect("refused");
     assert!(
-        matches!(&refused, veil_protocols::SessionError::Refused(m) if m.contains("classes only")),
+        matches!(&refused, veil_protocols::SessionError::Refused(m)
+            if m.contains("classes only") && m.contains("logits")),
         "{refused}"
     );
-    let mut opts = ClientOptions::new(Protocol::Yao, key);
-    opts.want_logits = true;
-    let c = Client::connect(&addr, opts).await.unwrap();
+    let mut c = Client::connect(&addr, ClientOptions::new(Protocol::He, key))
+        .await
+        .unwrap();
     assert!(!c.reveals_logits());
+    let digit = &veil_nn::data::digits_split().test.samples[3];
+    let p = c
+        .classify(&[model.quantize_input(&digit.pixels)])
+        .await
+        .unwrap();
+    assert_eq!(p[0].class, Some(model.predict(&digit.pixels)));
+    assert!(p[0].logits.is_none());
     c.close().await.unwrap();
 }

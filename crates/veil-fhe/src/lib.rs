@@ -4,9 +4,11 @@
 //! The client encrypts its input codes; the server evaluates veil-nn's quantized MLP on the
 //! ciphertexts with its plaintext weights: the hidden layer as LWE linear combinations (no
 //! bootstrap), then ReLU and requantization fused into one programmable bootstrap per hidden
-//! neuron, then the output layer as linear combinations again, left as wide accumulators that
-//! the client decrypts. [`plan`] gives the encoding and why it reproduces the plaintext integer
-//! inference; this module holds the keys and the two roles.
+//! neuron, then either the class alone, computed under encryption by the bootstraps of
+//! [`argmax`] so that the client decrypts one ciphertext out of a bootstrap, or the output layer
+//! as linear combinations again, left as wide accumulators (the logits) that the client
+//! decrypts. [`plan`] gives the encoding and why it reproduces the plaintext integer inference;
+//! this module holds the keys and the two roles.
 //!
 //! Keys come only from tfhe's 128-bit parameter set `PARAM_MESSAGE_2_CARRY_2_KS_PBS`
 //! (TUniform noise, failure probability 2^-128 for its own encoding); the encoding of our
@@ -20,6 +22,8 @@
 //! key containers to wipe them. Keep client processes short-lived, and keep their memory out of
 //! swap and core dumps where that matters. The evaluation key is public.
 
+pub mod argmax;
+pub mod digits;
 pub mod plan;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,6 +41,8 @@ use tfhe::shortint::server_key::LookupTableOwned;
 use tfhe::shortint::{Ciphertext, ClientKey, CompressedServerKey, ServerKey};
 use veil_nn::graph::QuantGraph;
 
+pub use argmax::ArgmaxPlan;
+pub use digits::DigitsPlan;
 pub use plan::{decode_logit, AffineRow, FhePlan, PlanError, PublicShape};
 
 /// Why an encrypted evaluation failed.
@@ -284,6 +290,66 @@ impl FheClient {
         self.key.decrypt_no_decode(ct).0
     }
 
+    /// Decrypts a class-only answer.
+    ///
+    /// # Errors
+    ///
+    /// [`FheError::Shape`] for a ciphertext of other dimensions than the key's, or a class out
+    /// of range (a server that did not follow the protocol).
+    pub fn decrypt_class(&self, out: &EncryptedClass) -> Result<usize, FheError> {
+        check_answer(std::slice::from_ref(&out.class))?;
+        let bits = argmax::class_bits(self.shape.outputs);
+        let class = decode_logit(self.phase(&out.class), bits);
+        usize::try_from(class)
+            .ok()
+            .filter(|&c| c < self.shape.outputs)
+            .ok_or_else(|| {
+                FheError::Shape(format!(
+                    "class {class} decrypted, of {} classes",
+                    self.shape.outputs
+                ))
+            })
+    }
+
+    /// Decrypts logits sent as bootstrapped digits.
+    ///
+    /// # Errors
+    ///
+    /// [`FheError::Shape`] for a digit width or a count of ciphertexts that does not fit the
+    /// model's logits, a ciphertext of other dimensions than the key's, or a digit out of range.
+    pub fn decrypt_digits(&self, out: &EncryptedDigits) -> Result<Vec<i64>, FheError> {
+        let (b, bits) = (out.digit_bits, self.shape.output_bits);
+        if !(1..=8).contains(&b) || !(2..=40).contains(&bits) {
+            return Err(FheError::Shape(format!(
+                "digits of {b} bits for logits of {bits}"
+            )));
+        }
+        let k = bits.div_ceil(b) as usize;
+        if out.digits.len() != self.shape.outputs * k {
+            return Err(FheError::Shape(format!(
+                "{} digit ciphertexts, expected {} logits of {k} digits",
+                out.digits.len(),
+                self.shape.outputs
+            )));
+        }
+        check_answer(&out.digits)?;
+        let cb = digits::client_bits(b);
+        out.digits
+            .chunks(k)
+            .map(|ds| {
+                let mut l = 0i64;
+                for (t, ct) in ds.iter().enumerate() {
+                    let d = decode_logit(self.phase(ct), cb);
+                    if !(0..1i64 << b).contains(&d) {
+                        return Err(FheError::Shape(format!("a digit of {d}")));
+                    }
+                    l += d << (b * t as u32);
+                }
+                Ok(l - (1i64 << (bits - 1)))
+            })
+            .collect()
+    }
+
     /// Decrypts the logits.
     pub fn decrypt(&self, out: &EncryptedOutput) -> Result<Vec<i64>, FheError> {
         if out.logits.len() != self.shape.outputs {
@@ -293,19 +359,7 @@ impl FheClient {
                 self.shape.outputs
             )));
         }
-        // The logits come from the server: a ciphertext of another size or modulus than the
-        // key's would trip tfhe's assertions.
-        let params = parameters();
-        let lwe_size = params.glwe_dimension.0 * params.polynomial_size.0 + 1;
-        if let Some(ct) = out.logits.iter().find(|ct| {
-            ct.ct.lwe_size().0 != lwe_size
-                || ct.ct.ciphertext_modulus() != params.ciphertext_modulus
-        }) {
-            return Err(FheError::Shape(format!(
-                "a logit ciphertext of LWE size {} (expected {lwe_size}) or of another modulus",
-                ct.ct.lwe_size().0
-            )));
-        }
+        check_answer(&out.logits)?;
         Ok(out
             .logits
             .iter()
@@ -314,12 +368,144 @@ impl FheClient {
     }
 }
 
+/// Checks ciphertexts that come from the server: one of another size or modulus than the
+/// key's would trip tfhe's assertions.
+fn check_answer(cts: &[Ciphertext]) -> Result<(), FheError> {
+    let params = parameters();
+    let lwe_size = params.glwe_dimension.0 * params.polynomial_size.0 + 1;
+    if let Some(ct) = cts.iter().find(|ct| {
+        ct.ct.lwe_size().0 != lwe_size || ct.ct.ciphertext_modulus() != params.ciphertext_modulus
+    }) {
+        return Err(FheError::Shape(format!(
+            "an answer ciphertext of LWE size {} (expected {lwe_size}) or of another modulus",
+            ct.ct.lwe_size().0
+        )));
+    }
+    Ok(())
+}
+
 /// The server: the model's plan, its lookup tables and a client's evaluation key.
 pub struct FheServer {
     plan: FhePlan,
     /// One table per hidden value, per stage.
     luts: Vec<Vec<LookupTableOwned>>,
+    /// The encrypted argmax's plan and tables, or why the model has none.
+    argmax: Result<ArgmaxTables, PlanError>,
+    /// The bootstrapped logits' plan and tables, or why the model has none.
+    digits: Result<DigitsTables, PlanError>,
     key: ServerKey,
+}
+
+/// The tables of the bootstrapped logits ([`digits`]).
+struct DigitsTables {
+    plan: DigitsPlan,
+    /// The last hidden stage at each step's scale: `[step][value]`.
+    hidden: Vec<Vec<LookupTableOwned>>,
+    fold: LookupTableOwned,
+    /// A digit for the client.
+    client: LookupTableOwned,
+    /// Digit `s` at step `t`'s scale: `[s][t − s − 1]`.
+    subtract: Vec<Vec<LookupTableOwned>>,
+}
+
+impl DigitsTables {
+    fn new(plan: &FhePlan) -> Result<DigitsTables, PlanError> {
+        let d = DigitsPlan::new(plan)?;
+        let s = plan.stages.len() - 1;
+        let hidden = (0..d.digits)
+            .map(|t| {
+                (0..d.hidden)
+                    .map(|j| lookup_table(plan, s, j, d.hidden_scale(t)))
+                    .collect()
+            })
+            .collect();
+        let subtract = (0..d.digits)
+            .map(|sd| {
+                (sd + 1..d.digits)
+                    .map(|t| table_of(&d.digit_table(d.subtract_scale(sd, t))))
+                    .collect()
+            })
+            .collect();
+        Ok(DigitsTables {
+            fold: table_of(&d.fold_table()),
+            client: table_of(&d.digit_table(d.client_scale())),
+            hidden,
+            subtract,
+            plan: d,
+        })
+    }
+}
+
+/// Logits as bootstrapped digits: `digits[i · K + t]` is digit `t` of logit `i`.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct EncryptedDigits {
+    /// Bits per digit `b` (the server's plan: it depends on the output weights' norms).
+    pub digit_bits: u32,
+    /// The digits, logit by logit, lowest first, each at scale `2^(64 − b − 2)`.
+    pub digits: Vec<Ciphertext>,
+}
+
+/// The tables of the encrypted argmax ([`argmax`]).
+struct ArgmaxTables {
+    plan: ArgmaxPlan,
+    /// The last hidden stage at each level's scale: `[level][digit][value]`.
+    hidden: Vec<Vec<Vec<LookupTableOwned>>>,
+    /// One sign table per level.
+    levels: Vec<LookupTableOwned>,
+    /// `S` to `±W/2`.
+    sign: LookupTableOwned,
+    /// Class `i`'s wins to `i` or 0 (index 0 unused).
+    winners: Vec<LookupTableOwned>,
+    /// The class, re-encrypted at the client's scale.
+    class: LookupTableOwned,
+    /// Each pair's terms over the flattened `[digit][value]` hidden ciphertexts of a level.
+    pair_terms: Vec<Vec<(u32, i64)>>,
+}
+
+impl ArgmaxTables {
+    fn new(plan: &FhePlan) -> Result<ArgmaxTables, PlanError> {
+        let a = ArgmaxPlan::new(plan)?;
+        let s = plan.stages.len() - 1;
+        let hidden = (0..a.levels.len())
+            .map(|k| {
+                (0..a.digits)
+                    .map(|q| {
+                        (0..a.hidden)
+                            .map(|j| lookup_table(plan, s, j, a.hidden_scale(k, q)))
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        let levels = (0..a.levels.len())
+            .map(|k| table_of(&a.level_table(k)))
+            .collect();
+        let winners = (0..a.classes)
+            .map(|i| table_of(&a.winner_table(i)))
+            .collect();
+        let h = a.hidden as u32;
+        let pair_terms = a
+            .pairs
+            .iter()
+            .map(|p| p.terms.iter().map(|&(k, q, c)| (q * h + k, c)).collect())
+            .collect();
+        Ok(ArgmaxTables {
+            sign: table_of(&a.sign_table()),
+            class: table_of(&a.class_table()),
+            hidden,
+            levels,
+            winners,
+            pair_terms,
+            plan: a,
+        })
+    }
+}
+
+/// An encrypted class: one ciphertext, the output of a bootstrap.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct EncryptedClass {
+    /// The class index at scale `2^(64 − class_bits)` ([`argmax::class_bits`]).
+    pub class: Ciphertext,
 }
 
 /// `Σ coef · ct + constant` on raw LWE ciphertexts (wrapping), into a copy of `template`.
@@ -350,6 +536,12 @@ fn affine(
 
 /// The bootstrap table of neuron `j` of stage `s`, returning its activation times `scale`.
 fn lookup_table(plan: &FhePlan, s: usize, j: usize, scale: u64) -> LookupTableOwned {
+    table_of(&plan.lookup_table_at(s, j, scale))
+}
+
+/// A bootstrap table whose entry `s` is returned for a phase that rounds to slot `s` (and
+/// negated in the upper half of the torus).
+fn table_of(values: &[u64]) -> LookupTableOwned {
     let params = parameters();
     let mut acc = GlweCiphertext::new(
         0u64,
@@ -358,13 +550,33 @@ fn lookup_table(plan: &FhePlan, s: usize, j: usize, scale: u64) -> LookupTableOw
         params.ciphertext_modulus,
     );
     let mut body = acc.get_mut_body();
-    let requant = plan.stages[s].requant;
-    body.as_mut()
-        .copy_from_slice(&plan.lookup_table_at(s, j, scale));
+    body.as_mut().copy_from_slice(values);
+    // The degree is tfhe's bookkeeping for its own encoding, which veil-fhe does not use.
     LookupTableOwned {
         acc,
-        degree: Degree::new(u64::from(requant.max_out() as u32)),
+        degree: Degree::new(1),
     }
+}
+
+/// `Σ coef · ct + constant` over ciphertexts given by reference.
+fn combine<'a>(
+    template: &Ciphertext,
+    terms: impl IntoIterator<Item = (&'a Ciphertext, i64)>,
+    constant: u64,
+) -> Ciphertext {
+    let mut acc = template.clone();
+    let out = acc.ct.as_mut();
+    out.fill(0);
+    for (ct, c) in terms {
+        let c = c as u64;
+        for (o, x) in out.iter_mut().zip(ct.ct.as_ref()) {
+            *o = o.wrapping_add(x.wrapping_mul(c));
+        }
+    }
+    if let Some(b) = out.last_mut() {
+        *b = b.wrapping_add(constant);
+    }
+    acc
 }
 
 /// Bits that [`decode_logit`] reads a readable activation with (see
@@ -388,7 +600,15 @@ impl FheServer {
                     .collect()
             })
             .collect();
-        Ok(FheServer { plan, luts, key })
+        let argmax = ArgmaxTables::new(&plan);
+        let digits = DigitsTables::new(&plan);
+        Ok(FheServer {
+            plan,
+            luts,
+            argmax,
+            digits,
+            key,
+        })
     }
 
     /// The plan (public shape, encodings).
@@ -458,7 +678,7 @@ impl FheServer {
         input: &EncryptedInput,
         cancel: &AtomicBool,
     ) -> Result<Vec<Ciphertext>, FheError> {
-        let mut all = self.run_stages(input, cancel, false)?;
+        let mut all = self.run_stages(input, cancel, false, self.plan.stages.len())?;
         all.pop()
             .ok_or_else(|| FheError::Shape("the plan has no stage".into()))
     }
@@ -466,19 +686,23 @@ impl FheServer {
     /// Every hidden stage's bootstrapped outputs, input side first (for diagnostics with the
     /// client key: stage `s`'s values are encoded at `plan().stages[s].out_delta`).
     pub fn eval_stages(&self, input: &EncryptedInput) -> Result<Vec<Vec<Ciphertext>>, FheError> {
-        self.run_stages(input, &AtomicBool::new(false), true)
+        let all = self.plan.stages.len();
+        self.run_stages(input, &AtomicBool::new(false), true, all)
     }
 
+    /// The first `count` stages; the outputs of the last one run (or the inputs when `count`
+    /// is 0), and with `keep_all` those of every stage.
     fn run_stages(
         &self,
         input: &EncryptedInput,
         cancel: &AtomicBool,
         keep_all: bool,
+        count: usize,
     ) -> Result<Vec<Vec<Ciphertext>>, FheError> {
         self.check(input)?;
         let mut kept = Vec::new();
         let mut cts = input.cts.clone();
-        for (s, stage) in self.plan.stages.iter().enumerate() {
+        for (s, stage) in self.plan.stages.iter().enumerate().take(count) {
             let template = &cts[0];
             // The bootstraps of a stage are independent: spread over the cores.
             cts = (0..stage.neurons.len())
@@ -492,7 +716,7 @@ impl FheServer {
                     Ok(self.key.apply_lookup_table(&acc, &self.luts[s][j]))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            if keep_all && s + 1 < self.plan.stages.len() {
+            if keep_all && s + 1 < count {
                 kept.push(cts.clone());
             }
         }
@@ -572,7 +796,10 @@ impl FheServer {
         Ok(EncryptedOutput { logits })
     }
 
-    /// The whole model on an encrypted input.
+    /// The whole model on an encrypted input, the logits left as wide accumulators: linear
+    /// combinations of the last bootstraps, whose noise grows with the weights. A diagnostic
+    /// for a holder of the client key; a server answers with [`eval_class`](Self::eval_class)
+    /// or [`eval_digits`](Self::eval_digits), whose every ciphertext comes out of a bootstrap.
     pub fn eval(&self, input: &EncryptedInput) -> Result<EncryptedOutput, FheError> {
         self.eval_cancellable(input, &AtomicBool::new(false))
     }
@@ -590,6 +817,233 @@ impl FheServer {
             return Err(FheError::Cancelled);
         }
         self.eval_output(&hidden)
+    }
+
+    /// The encrypted argmax's plan, or why this model has none (an output layer too noisy for
+    /// the parameter set).
+    pub fn argmax_plan(&self) -> Result<&ArgmaxPlan, PlanError> {
+        self.argmax.as_ref().map(|t| &t.plan).map_err(Clone::clone)
+    }
+
+    /// Bootstraps per query of a class-only answer: the hidden stages before the last, then
+    /// the encrypted argmax ([`ArgmaxPlan::bootstraps`]).
+    pub fn bootstraps_per_class_query(&self) -> Result<usize, PlanError> {
+        Ok(self.bootstraps_before_last() + self.argmax_plan()?.bootstraps())
+    }
+
+    /// Bootstraps of the hidden stages before the last.
+    fn bootstraps_before_last(&self) -> usize {
+        self.plan.stages[..self.plan.stages.len() - 1]
+            .iter()
+            .map(|s| s.neurons.len())
+            .sum()
+    }
+
+    /// One bootstrap, unless `cancel` is set.
+    fn bootstrap(
+        &self,
+        ct: &Ciphertext,
+        lut: &LookupTableOwned,
+        cancel: &AtomicBool,
+    ) -> Result<Ciphertext, FheError> {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(FheError::Cancelled);
+        }
+        Ok(self.key.apply_lookup_table(ct, lut))
+    }
+
+    /// The last hidden stage's accumulators (the stages before it run): what an answer's
+    /// bootstraps start from.
+    fn last_accumulators(
+        &self,
+        input: &EncryptedInput,
+        cancel: &AtomicBool,
+    ) -> Result<Vec<Ciphertext>, FheError> {
+        let last = self.plan.stages.len() - 1;
+        let inputs = self
+            .run_stages(input, cancel, false, last)?
+            .pop()
+            .ok_or_else(|| FheError::Shape("the plan has no stage".into()))?;
+        let stage = &self.plan.stages[last];
+        let accs: Vec<Ciphertext> = (0..stage.neurons.len())
+            .into_par_iter()
+            .map(|j| {
+                affine(
+                    &inputs[0],
+                    &stage.mults[j],
+                    1,
+                    &inputs,
+                    stage.neurons[j].offset,
+                )
+            })
+            .collect();
+        if accs.is_empty() {
+            return Err(FheError::Shape("the last stage has no value".into()));
+        }
+        Ok(accs)
+    }
+
+    /// The model on an encrypted input, answered with the class alone: the encrypted argmax
+    /// of [`argmax`], every returned ciphertext out of a bootstrap.
+    pub fn eval_class(&self, input: &EncryptedInput) -> Result<EncryptedClass, FheError> {
+        self.eval_class_cancellable(input, &AtomicBool::new(false))
+    }
+
+    /// [`eval_class`](Self::eval_class), cooperatively cancellable as
+    /// [`eval_cancellable`](Self::eval_cancellable) is.
+    pub fn eval_class_cancellable(
+        &self,
+        input: &EncryptedInput,
+        cancel: &AtomicBool,
+    ) -> Result<EncryptedClass, FheError> {
+        let t = self
+            .argmax
+            .as_ref()
+            .map_err(|e| FheError::Plan(e.clone()))?;
+        let a = &t.plan;
+        let pbs = |ct: &Ciphertext, lut: &LookupTableOwned| self.bootstrap(ct, lut, cancel);
+        // The last stage's accumulators once, then bootstrapped at every level and digit.
+        let accs = self.last_accumulators(input, cancel)?;
+        let template = &accs[0];
+        let (levels, digits, h) = (a.levels.len(), a.digits as usize, a.hidden);
+        let flat: Vec<Ciphertext> = (0..levels * digits * h)
+            .into_par_iter()
+            .map(|x| {
+                let (k, q, j) = (x / (digits * h), x / h % digits, x % h);
+                pbs(&accs[j], &t.hidden[k][q][j])
+            })
+            .collect::<Result<_, _>>()?;
+        let per_level = digits * h;
+        // Every pair at every level: t_k · V.
+        let npairs = a.pairs.len();
+        let signs: Vec<Ciphertext> = (0..levels * npairs)
+            .into_par_iter()
+            .map(|x| {
+                let (k, p) = (x / npairs, x % npairs);
+                let hidden = &flat[k * per_level..(k + 1) * per_level];
+                let ct = affine(template, &t.pair_terms[p], 1, hidden, a.pair_constant(p, k));
+                pbs(&ct, &t.levels[k])
+            })
+            .collect::<Result<_, _>>()?;
+        // Each pair's bit: S = Σ 2^(L−1−k) t_k, to ±W/2.
+        let bits: Vec<Ciphertext> = (0..npairs)
+            .into_par_iter()
+            .map(|p| {
+                let s = combine(
+                    template,
+                    (0..levels).map(|k| (&signs[k * npairs + p], a.level_weight(k))),
+                    0,
+                );
+                pbs(&s, &t.sign)
+            })
+            .collect::<Result<_, _>>()?;
+        // Class i's wins, W each, plus W/2: b_ij = out_ij + W/2 for i < j, W/2 − out_ji else.
+        let c = a.classes;
+        let index = |i: usize, j: usize| -> usize {
+            // Pairs are (0,1), (0,2), …: pair (i, j), i < j, is at i·(2C − i − 1)/2 + j − i − 1.
+            i * (2 * c - i - 1) / 2 + j - i - 1
+        };
+        let half = a.win_unit / 2;
+        let winners: Vec<Ciphertext> = (1..c)
+            .into_par_iter()
+            .map(|i| {
+                let terms = (0..c).filter(|&j| j != i).map(|j| {
+                    if i < j {
+                        (&bits[index(i, j)], 1)
+                    } else {
+                        (&bits[index(j, i)], -1)
+                    }
+                });
+                let constant = (c as u64 - 1).wrapping_mul(half).wrapping_add(half);
+                let wins = combine(template, terms, constant);
+                pbs(&wins, &t.winners[i])
+            })
+            .collect::<Result<_, _>>()?;
+        let class = combine(template, winners.iter().map(|w| (w, 1)), a.class_unit / 2);
+        Ok(EncryptedClass {
+            class: pbs(&class, &t.class)?,
+        })
+    }
+
+    /// The bootstrapped logits' plan, or why this model has none.
+    pub fn digits_plan(&self) -> Result<&DigitsPlan, PlanError> {
+        self.digits.as_ref().map(|t| &t.plan).map_err(Clone::clone)
+    }
+
+    /// Bootstraps per query of a logits answer sent as bootstrapped digits.
+    pub fn bootstraps_per_digits_query(&self) -> Result<usize, PlanError> {
+        Ok(self.bootstraps_before_last() + self.digits_plan()?.bootstraps())
+    }
+
+    /// The model on an encrypted input, answered with its logits as bootstrapped digits
+    /// ([`digits`]): every returned ciphertext is the output of a bootstrap.
+    pub fn eval_digits(&self, input: &EncryptedInput) -> Result<EncryptedDigits, FheError> {
+        self.eval_digits_cancellable(input, &AtomicBool::new(false))
+    }
+
+    /// [`eval_digits`](Self::eval_digits), cooperatively cancellable.
+    pub fn eval_digits_cancellable(
+        &self,
+        input: &EncryptedInput,
+        cancel: &AtomicBool,
+    ) -> Result<EncryptedDigits, FheError> {
+        let t = self
+            .digits
+            .as_ref()
+            .map_err(|e| FheError::Plan(e.clone()))?;
+        let d = &t.plan;
+        let pbs = |ct: &Ciphertext, lut: &LookupTableOwned| self.bootstrap(ct, lut, cancel);
+        let accs = self.last_accumulators(input, cancel)?;
+        let template = &accs[0];
+        let (steps, h) = (d.digits as usize, d.hidden);
+        let hidden: Vec<Ciphertext> = (0..steps * h)
+            .into_par_iter()
+            .map(|x| pbs(&accs[x % h], &t.hidden[x / h][x % h]))
+            .collect::<Result<_, _>>()?;
+        // Logit by logit (in parallel), step by step.
+        let per_logit: Vec<Vec<Ciphertext>> = self
+            .plan
+            .output
+            .par_iter()
+            .map(|row| {
+                let mut client = Vec::with_capacity(steps);
+                // subtract[s][t − s − 1]: digit s at step t's scale.
+                let mut subtract: Vec<Vec<Ciphertext>> = Vec::with_capacity(steps);
+                for step in 0..steps {
+                    let at = &hidden[step * h..(step + 1) * h];
+                    let mut res = affine(
+                        template,
+                        &row.terms,
+                        1,
+                        at,
+                        d.constant(row.constant, step as u32),
+                    );
+                    let earlier = subtract
+                        .iter()
+                        .enumerate()
+                        .map(|(s, v)| (&v[step - s - 1], -1));
+                    res = combine(template, std::iter::once((&res, 1)).chain(earlier), 0);
+                    let folded = if step + 1 < steps {
+                        let sign = pbs(&res, &t.fold)?;
+                        combine(template, [(&res, 1), (&sign, -1)], d.fold_constant())
+                    } else {
+                        res
+                    };
+                    client.push(pbs(&folded, &t.client)?);
+                    subtract.push(
+                        t.subtract[step]
+                            .iter()
+                            .map(|lut| pbs(&folded, lut))
+                            .collect::<Result<_, _>>()?,
+                    );
+                }
+                Ok(client)
+            })
+            .collect::<Result<_, FheError>>()?;
+        Ok(EncryptedDigits {
+            digit_bits: d.digit_bits,
+            digits: per_logit.into_iter().flatten().collect(),
+        })
     }
 
     /// One keyswitch and bootstrap of `ct` with the first neuron's table: the unit cost of

@@ -72,7 +72,7 @@ pub const SUBSLOT: u64 = 64;
 pub const MARGIN_SLOTS: u64 = 64;
 
 /// Why a model cannot be evaluated under this encoding.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PlanError {
     /// The model has no activation: the encrypted evaluator needs at least one.
@@ -314,6 +314,20 @@ impl FhePlan {
             output: expr.into_iter().map(row_of).collect(),
             output_bits,
         })
+    }
+
+    /// The logits the output layer gives for the last hidden stage's activations `last`.
+    pub fn logits_of(&self, last: &[i64]) -> Vec<i64> {
+        self.output
+            .iter()
+            .map(|r| {
+                r.constant
+                    + r.terms
+                        .iter()
+                        .map(|&(k, c)| c * last.get(k as usize).copied().unwrap_or(0))
+                        .sum::<i64>()
+            })
+            .collect()
     }
 
     /// What the client must know (the same as [`PublicShape::of`] the architecture).

@@ -875,16 +875,22 @@ fn measure_protocols(
     let plain_addr = start(plain_config)?;
     let mut rows = Vec::new();
     // Each protocol with its per-query offline phase run ahead, then, for those that have
-    // one, on the spot.
+    // one, on the spot; on loopback, HE once more answering with the logits, beside its
+    // class-only answer (the encrypted argmax), so that the argmax's cost is a figure.
     let runs = veil_protocols::registry::REGISTRY.iter().flat_map(|e| {
-        let again = e.offline_per_query().then_some((e, false));
-        std::iter::once((e, true)).chain(again)
+        let again = e.offline_per_query().then_some((e, false, false));
+        let logits = (network.is_none() && e.protocol() == Protocol::He).then_some((e, true, true));
+        std::iter::once((e, true, false)).chain(again).chain(logits)
     });
-    for (entry, ahead) in runs {
+    for (entry, ahead, logits) in runs {
         let p = entry.protocol();
         let n = entry.bench_inputs(digits);
         let batch = entry.lanes() > 1;
-        let how = if ahead { "" } else { ", offline on the spot" };
+        let how = match (ahead, logits) {
+            (_, true) => ", answering with the logits",
+            (true, false) => "",
+            (false, false) => ", offline on the spot",
+        };
         let twin_note = if twin {
             ", encrypted and in plaintext"
         } else {
@@ -892,14 +898,17 @@ fn measure_protocols(
         };
         progress.phase(&format!("{p} on {n} digits{how}{twin_note}"), None);
         let images = crate::data::from_set(&test, 0..n);
-        let mode = match (batch, ahead && entry.offline_per_query()) {
-            (true, _) => "one batch",
-            (false, true) => "per digit, prepared",
-            (false, false) => "per digit",
+        let mode = match (batch, ahead && entry.offline_per_query(), logits) {
+            (_, _, true) => "per digit, logits",
+            (true, _, false) => "one batch",
+            (false, true, false) => "per digit, prepared",
+            (false, false, false) => "per digit",
         };
+        let mut options = veil_protocols::ClientOptions::new(p, key);
+        options.want_logits = logits;
         let r = match rt.block_on(crate::client::infer_session(
             &addr,
-            veil_protocols::ClientOptions::new(p, key),
+            options,
             &images,
             batch,
             ahead,
@@ -912,9 +921,11 @@ fn measure_protocols(
             }
         };
         let plain = if twin {
+            let mut options = veil_protocols::ClientOptions::insecure_plaintext(p);
+            options.want_logits = logits;
             Some(rt.block_on(crate::client::infer_session(
                 &plain_addr,
-                veil_protocols::ClientOptions::insecure_plaintext(p),
+                options,
                 &images,
                 batch,
                 ahead,
@@ -928,7 +939,11 @@ fn measure_protocols(
             plain.online_ms_median.unwrap_or(plain.online_ms_per_input)
         });
         rows.push(ProtocolRow {
-            protocol: r.protocol.clone(),
+            protocol: if logits {
+                format!("{}-logits", r.protocol)
+            } else {
+                r.protocol.clone()
+            },
             digits: n,
             mode: mode.into(),
             prepared: ahead,

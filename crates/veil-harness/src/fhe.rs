@@ -13,9 +13,13 @@ use veil_nn::Model;
 use crate::progress::Progress;
 use crate::stats::{fraction, median, p95};
 
+pub use veil_protocols::he::Answer;
+
 /// What an encrypted evaluation ([`eval`]) reports.
 #[derive(Debug, Serialize)]
 pub struct FheReport {
+    /// What the server answered: `"class"` (the encrypted argmax) or `"logits"`.
+    pub answer: &'static str,
     /// Test images evaluated.
     pub samples: usize,
     /// Fraction classified correctly under encryption.
@@ -34,12 +38,32 @@ pub struct FheReport {
     pub decrypt_ms_median: f64,
     /// Median time of one bare keyswitch and bootstrap on this machine.
     pub bare_pbs_ms_median: f64,
-    /// Bootstraps per sample (one per hidden neuron).
+    /// Bootstraps per sample: one per hidden neuron, and the encrypted argmax's for a class
+    /// answer.
     pub pbs_per_sample: usize,
-    /// Bootstraps whose noise chose another table entry than the noiseless phase of the same
-    /// encrypted inputs would have (read through a twin bootstrap at a readable scale).
+    /// Class answers: the argmax's levels of sign (0 for logits answers).
+    pub argmax_levels: usize,
+    /// Class answers: radix of the output weights' digits in the argmax (1: whole weights).
+    pub argmax_radix: i64,
+    /// Logits answers: bits per bootstrapped digit of a logit (0 for class answers).
+    pub digit_bits: u32,
+    /// Bootstraps of the answer per sample beyond the hidden stages before the last (the
+    /// encrypted argmax, or the logits' digits), in `pbs_per_sample`.
+    pub answer_pbs: usize,
+    /// Answers that differ from what the activations the encrypted hidden stages produced
+    /// imply (the argmax of their logits, or those logits): failures of the answer's own
+    /// bootstraps.
+    pub answer_failures: usize,
+    /// `answer_failures` over the samples.
+    pub answer_failure_rate: f64,
+    /// The plan's bound on the probability that an answer's bootstraps misread, under its
+    /// Gaussian noise model (`veil_fhe::ArgmaxPlan::failure_bound`,
+    /// `veil_fhe::DigitsPlan::failure_bound`).
+    pub answer_failure_bound: f64,
+    /// Hidden bootstraps whose noise chose another table entry than the noiseless phase of the
+    /// same encrypted inputs would have (read through a twin bootstrap at a readable scale).
     pub pbs_failures: usize,
-    /// `pbs_failures` over all bootstraps run.
+    /// `pbs_failures` over the hidden bootstraps (one per hidden neuron and sample).
     pub pbs_failure_rate: f64,
     /// The failure rate of each stage of bootstraps (each ReLU layer), input side first.
     pub pbs_failure_rate_per_stage: Vec<f64>,
@@ -47,7 +71,7 @@ pub struct FheReport {
     /// model's: bootstrap failures, the approximate rounding of accumulators wider than the
     /// slots (see `veil_fhe::plan`), and errors carried in from earlier stages.
     pub activation_mismatch_rate_per_stage: Vec<f64>,
-    /// Logits that differ from the plaintext ones, over all logits.
+    /// Logits that differ from the plaintext ones, over all logits (logit answers).
     pub logit_mismatch_rate: f64,
     /// Largest difference between an encrypted and a plaintext logit.
     pub logit_max_abs_error: i64,
@@ -70,11 +94,12 @@ fn size_of<T: Serialize>(v: &T) -> usize {
 }
 
 /// Runs the evaluation on the first `samples` test images of the model's dataset (all if
-/// `None`). Progress: a phase for key generation, one for the compressed key, then one of a
-/// step per image.
+/// `None`), the server answering with `answer`. Progress: a phase for key generation, one for
+/// the compressed key, then one of a step per image.
 pub fn eval(
     model: &Model,
     samples: Option<usize>,
+    answer: Answer,
     progress: &mut dyn Progress,
 ) -> Result<FheReport> {
     let q = &model.quantized;
@@ -105,7 +130,34 @@ pub fn eval(
     progress.finish();
 
     let server = FheServer::new(q, server_key)?;
-    let pbs = server.bootstraps_per_query();
+    let hidden_pbs = server.bootstraps_per_query();
+    let (pbs, answer_pbs, answer_failure_bound) = match answer {
+        Answer::Logits => {
+            let d = server.digits_plan()?;
+            (
+                server.bootstraps_per_digits_query()?,
+                d.bootstraps(),
+                d.failure_bound(),
+            )
+        }
+        Answer::Class => {
+            let a = server.argmax_plan()?;
+            (
+                server.bootstraps_per_class_query()?,
+                a.bootstraps(),
+                a.failure_bound(),
+            )
+        }
+    };
+    let (argmax_levels, argmax_radix) = match (answer, server.argmax_plan()) {
+        (Answer::Class, Ok(a)) => (a.levels.len(), a.radix),
+        _ => (0, 0),
+    };
+    let digit_bits = match (answer, server.digits_plan()) {
+        (Answer::Logits, Ok(d)) => d.digit_bits,
+        _ => 0,
+    };
+    let mut answer_failures = 0;
 
     // One bare keyswitch + bootstrap, for the overhead comparison.
     let probe = client.encrypt(&vec![0u8; shape.inputs])?;
@@ -138,17 +190,33 @@ pub fn eval(
         if i == 0 {
             query_bytes = size_of(&input);
         }
+        // The answer, timed; its hidden stages are run again, untimed, for the diagnostics
+        // below.
         let t = Instant::now();
-        let stages = server.eval_stages(&input)?;
-        let hidden = stages.last().map(Vec::as_slice).unwrap_or_default();
-        let out = server.eval_output(hidden)?;
-        srv_ms.push(t.elapsed().as_secs_f64() * 1e3);
-        if i == 0 {
-            answer_bytes = size_of(&out);
-        }
-        let t = Instant::now();
-        let logits = client.decrypt(&out)?;
-        dec_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        let (stages, answered) = match answer {
+            Answer::Logits => {
+                let out = server.eval_digits(&input)?;
+                srv_ms.push(t.elapsed().as_secs_f64() * 1e3);
+                if i == 0 {
+                    answer_bytes = size_of(&out);
+                }
+                let t = Instant::now();
+                let logits = client.decrypt_digits(&out)?;
+                dec_ms.push(t.elapsed().as_secs_f64() * 1e3);
+                (server.eval_stages(&input)?, Ok(logits))
+            }
+            Answer::Class => {
+                let out = server.eval_class(&input)?;
+                srv_ms.push(t.elapsed().as_secs_f64() * 1e3);
+                if i == 0 {
+                    answer_bytes = size_of(&out);
+                }
+                let t = Instant::now();
+                let class = client.decrypt_class(&out)?;
+                dec_ms.push(t.elapsed().as_secs_f64() * 1e3);
+                (server.eval_stages(&input)?, Err(class))
+            }
+        };
 
         // Diagnostics with the client key: the table entry each bootstrap chose, read through
         // a twin bootstrap of the same accumulator at a readable scale, against the entry of
@@ -183,13 +251,26 @@ pub fn eval(
             x = got;
         }
         let plain = &tensors[tensors.len() - 1];
-        for (a, b) in logits.iter().zip(plain) {
-            if a != b {
-                logit_mismatch += 1;
+        // The logits of the activations the encrypted last stage produced: what the answer
+        // must carry.
+        let of_activations = plan.logits_of(&x);
+        let enc_pred = match answered {
+            Ok(logits) => {
+                answer_failures += usize::from(logits != of_activations);
+                for (a, b) in logits.iter().zip(plain) {
+                    if a != b {
+                        logit_mismatch += 1;
+                    }
+                    logit_max_err = logit_max_err.max((a - b).abs());
+                }
+                argmax_i64(&logits)
             }
-            logit_max_err = logit_max_err.max((a - b).abs());
-        }
-        let (enc_pred, plain_pred) = (argmax_i64(&logits), argmax_i64(plain));
+            Err(class) => {
+                answer_failures += usize::from(class != argmax_i64(&of_activations));
+                class
+            }
+        };
+        let plain_pred = argmax_i64(plain);
         correct += usize::from(enc_pred == label);
         plain_correct += usize::from(plain_pred == label);
         agree += usize::from(enc_pred == plain_pred);
@@ -198,6 +279,10 @@ pub fn eval(
     progress.finish();
     let server_ms_p95 = p95(&srv_ms).unwrap_or(f64::NAN);
     Ok(FheReport {
+        answer: match answer {
+            Answer::Class => "class",
+            Answer::Logits => "logits",
+        },
         samples: n,
         accuracy: fraction(correct, n),
         agreement: fraction(agree, n),
@@ -208,8 +293,15 @@ pub fn eval(
         decrypt_ms_median: median(dec_ms),
         bare_pbs_ms_median: median(bare),
         pbs_per_sample: pbs,
+        argmax_levels,
+        argmax_radix,
+        digit_bits,
+        answer_pbs,
+        answer_failures,
+        answer_failure_rate: fraction(answer_failures, n),
+        answer_failure_bound,
         pbs_failures: failures,
-        pbs_failure_rate: fraction(failures, n * pbs),
+        pbs_failure_rate: fraction(failures, n * hidden_pbs),
         pbs_failure_rate_per_stage: stage_failures
             .iter()
             .zip(&server.plan().stages)
@@ -245,7 +337,7 @@ mod tests {
     #[test]
     fn activations_off_are_counted_against_the_activations_of_the_same_stage() {
         let model = veil_nn::bundled_model().unwrap();
-        let report = eval(&model, Some(3), &mut ()).unwrap();
+        let report = eval(&model, Some(3), Answer::Logits, &mut ()).unwrap();
         assert_eq!(report.samples, 3);
         assert_eq!(
             report.activation_mismatch_rate_per_stage,
