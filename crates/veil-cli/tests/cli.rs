@@ -2,6 +2,17 @@
 
 use std::process::Command;
 
+/// Runs `cmd` and asserts it succeeded, showing its standard error otherwise.
+fn succeed(cmd: &mut Command) -> std::process::Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 fn veil() -> Command {
     Command::new(env!("CARGO_BIN_EXE_veil"))
 }
@@ -16,16 +27,7 @@ fn tmp_dir(tag: &str) -> std::path::PathBuf {
 fn eval_json_reports_accuracies_of_the_bundled_model() {
     // Run from an empty directory so the compiled-in copy is used.
     let dir = tmp_dir("eval");
-    let out = veil()
-        .args(["eval", "--json"])
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeed(veil().args(["eval", "--json"]).current_dir(&dir));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let float = v["float_accuracy"].as_f64().unwrap();
     let quant = v["quantized_accuracy"].as_f64().unwrap();
@@ -69,15 +71,10 @@ fn eval_of_a_bad_file_fails_with_a_message() {
 fn train_writes_a_model_that_eval_reads() {
     let dir = tmp_dir("train");
     let path = dir.join("small.json");
-    let out = veil()
-        .args(["train", "--epochs", "3", "--hidden", "8", "--json", "--out"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeed(
+        veil()
+            .args(["train", "--epochs", "3", "--hidden", "8", "--json", "--out"])
+            .arg(&path),
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
@@ -106,24 +103,19 @@ fn train_writes_a_model_that_eval_reads() {
 fn dp_training_records_its_guarantee_and_eval_prints_it() {
     let dir = tmp_dir("train-dp");
     let path = dir.join("private.json");
-    let out = veil()
-        .args([
-            "train",
-            "--dp",
-            "--epsilon",
-            "8",
-            "--delta",
-            "1e-5",
-            "--json",
-            "--out",
-        ])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeed(
+        veil()
+            .args([
+                "train",
+                "--dp",
+                "--epsilon",
+                "8",
+                "--delta",
+                "1e-5",
+                "--json",
+                "--out",
+            ])
+            .arg(&path),
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let p = &v["privacy"];
@@ -201,15 +193,7 @@ fn every_subcommand_has_help() {
 /// Runs `veil bench PART --json --runs 1`, checks that it succeeds and that every key holds a
 /// positive number, and returns the JSON object.
 fn bench_json(part: &str, keys: &[&str]) -> serde_json::Value {
-    let out = veil()
-        .args(["bench", part, "--json", "--runs", "1"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeed(veil().args(["bench", part, "--json", "--runs", "1"]));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for key in keys {
         assert!(
@@ -300,17 +284,12 @@ fn circuit_path(name: &str) -> String {
 #[test]
 fn circuit_eval_aes128_gives_fips197_on_every_backend() {
     for backend in ["plain", "yao", "gmw"] {
-        let out = veil()
-            .args(["circuit", "eval", "--backend", backend, "--bristol"])
-            .arg(circuit_path("aes_128"))
-            .args(["--input", "000102030405060708090a0b0c0d0e0f"])
-            .args(["--input", "00112233445566778899aabbccddeeff"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = succeed(
+            veil()
+                .args(["circuit", "eval", "--backend", backend, "--bristol"])
+                .arg(circuit_path("aes_128"))
+                .args(["--input", "000102030405060708090a0b0c0d0e0f"])
+                .args(["--input", "00112233445566778899aabbccddeeff"]),
         );
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
@@ -392,15 +371,10 @@ fn bench_gmw_json_has_the_documented_fields() {
 #[test]
 fn dp_epsilon_reproduces_tf_privacy() {
     // TF Privacy's compute_dp_sgd_privacy: n = 60000, batch 150, sigma 1.3, 15 epochs.
-    let out = veil()
-        .args(["dp", "epsilon", "--noise", "1.3", "--sample-rate", "0.0025"])
-        .args(["--steps", "6000", "--delta", "1e-5", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeed(
+        veil()
+            .args(["dp", "epsilon", "--noise", "1.3", "--sample-rate", "0.0025"])
+            .args(["--steps", "6000", "--delta", "1e-5", "--json"]),
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let eps = v["epsilon"].as_f64().unwrap();
@@ -443,15 +417,10 @@ fn shamir_split_combine_names_a_tampered_share() {
     let secret: Vec<u8> = (0..777u32).map(|i| (i * 31 % 251) as u8).collect();
     let file = dir.join("model.key");
     std::fs::write(&file, &secret).unwrap();
-    let out = veil()
-        .args(["shamir", "split", "--threshold", "3", "--shares", "5"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        veil()
+            .args(["shamir", "split", "--threshold", "3", "--shares", "5"])
+            .arg(&file),
     );
     let share = |i: usize| dir.join(format!("model.key.share{i}"));
     let combine = |paths: &[std::path::PathBuf], extra: &[&str]| {
@@ -543,15 +512,10 @@ fn shamir_demo_three_processes_match_the_plaintext_layer() {
 fn audit_membership_reports_every_attack_and_draws_the_roc() {
     let dir = tmp_dir("audit");
     let svg = dir.join("roc.svg");
-    let out = veil()
-        .args(["audit", "membership", "--shadows", "2", "--json", "--svg"])
-        .arg(&svg)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeed(
+        veil()
+            .args(["audit", "membership", "--shadows", "2", "--json", "--svg"])
+            .arg(&svg),
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let names: Vec<&str> = v["attacks"]
@@ -583,23 +547,15 @@ fn audit_membership_reports_every_attack_and_draws_the_roc() {
 
 #[test]
 fn audit_extraction_reports_each_budget() {
-    let out = veil()
-        .args([
-            "audit",
-            "extraction",
-            "--output",
-            "logits",
-            "--queries",
-            "30,60",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeed(veil().args([
+        "audit",
+        "extraction",
+        "--output",
+        "logits",
+        "--queries",
+        "30,60",
+        "--json",
+    ]));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["answer"], "logits");
     let points = v["points"].as_array().unwrap();
